@@ -1,0 +1,184 @@
+//! Audit events: who did what to which key, and how it ended.
+
+use crate::key::{KeyId, Owner, RoleName};
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// The management action an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A key was issued.
+    Issue,
+    /// A key was rotated (the event names the predecessor; the successor's
+    /// id is in `detail`).
+    Rotate,
+    /// A key was revoked.
+    Revoke,
+    /// A key was disabled.
+    Disable,
+    /// A key was enabled.
+    Enable,
+    /// A role was created or changed.
+    PutRole,
+    /// A role was deleted.
+    DeleteRole,
+    /// Keys or details were read.
+    View,
+}
+
+impl AuditAction {
+    /// The stored name (`"issue"`, `"put_role"` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issue => "issue",
+            Self::Rotate => "rotate",
+            Self::Revoke => "revoke",
+            Self::Disable => "disable",
+            Self::Enable => "enable",
+            Self::PutRole => "put_role",
+            Self::DeleteRole => "delete_role",
+            Self::View => "view",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        [
+            Self::Issue,
+            Self::Rotate,
+            Self::Revoke,
+            Self::Disable,
+            Self::Enable,
+            Self::PutRole,
+            Self::DeleteRole,
+            Self::View,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// It took effect.
+    Succeeded,
+    /// It was refused; the reason is the error's message (never secret).
+    Refused(String),
+}
+
+/// One audit event. Holds no secret material: the key id is public and the
+/// token never reaches here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who asked (`session:user:alice`, `token:<key id>`, `operator:oncall`).
+    pub actor: String,
+    /// What.
+    pub action: AuditAction,
+    /// The key concerned, when there is one.
+    pub key_id: Option<KeyId>,
+    /// The key's name at the time.
+    pub key_name: Option<String>,
+    /// The key's (or request's) owner.
+    pub owner: Option<Owner>,
+    /// The role concerned, for role events.
+    pub role: Option<RoleName>,
+    /// Extra context, such as the successor's id on rotation.
+    pub detail: Option<String>,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+}
+
+impl AuditEvent {
+    /// A succeeded event with no key; fill the rest with the `with_*` methods.
+    pub fn new(at: DateTime<Utc>, actor: impl Into<String>, action: AuditAction) -> Self {
+        Self {
+            at,
+            actor: actor.into(),
+            action,
+            key_id: None,
+            key_name: None,
+            owner: None,
+            role: None,
+            detail: None,
+            outcome: AuditOutcome::Succeeded,
+        }
+    }
+
+    /// Names the key.
+    pub fn with_key(mut self, id: &KeyId, name: &str, owner: &Owner) -> Self {
+        self.key_id = Some(id.clone());
+        self.key_name = Some(name.to_owned());
+        self.owner = Some(owner.clone());
+        self
+    }
+
+    /// Names the owner (when there is no key yet).
+    pub fn with_owner(mut self, owner: &Owner) -> Self {
+        self.owner = Some(owner.clone());
+        self
+    }
+
+    /// Names the role.
+    pub fn with_role(mut self, role: &RoleName) -> Self {
+        self.role = Some(role.clone());
+        self
+    }
+
+    /// Adds context.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Marks it refused.
+    pub fn refused(mut self, reason: impl Into<String>) -> Self {
+        self.outcome = AuditOutcome::Refused(reason.into());
+        self
+    }
+}
+
+/// Which audit events to read, newest first.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuditQuery {
+    /// Only events about this owner.
+    pub owner: Option<Owner>,
+    /// Only events about this key.
+    pub key_id: Option<KeyId>,
+    /// At most this many (1..=1000).
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// The newest `limit` events.
+    pub fn newest(limit: usize) -> Self {
+        Self {
+            owner: None,
+            key_id: None,
+            limit,
+        }
+    }
+
+    /// Only events about `owner`.
+    pub fn owner(mut self, owner: &Owner) -> Self {
+        self.owner = Some(owner.clone());
+        self
+    }
+
+    /// Only events about `key_id`.
+    pub fn key(mut self, key_id: &KeyId) -> Self {
+        self.key_id = Some(key_id.clone());
+        self
+    }
+}

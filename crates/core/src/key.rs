@@ -1,0 +1,366 @@
+//! The stored model: key ids, owners, states, key records and roles.
+
+use crate::error::Error;
+use crate::kind::{MAX_KEY_ID_LEN, MIN_KEY_ID_LEN};
+use crate::permission::PermissionSet;
+use crate::secret::TokenDigest;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Longest key name, in bytes.
+pub const MAX_NAME_LEN: usize = 16 * 1024;
+/// Longest owner id, in bytes.
+pub const MAX_OWNER_LEN: usize = 256;
+/// Most metadata entries per key.
+pub const MAX_METADATA_ENTRIES: usize = 64;
+/// Longest metadata key, in bytes.
+pub const MAX_METADATA_KEY_LEN: usize = 128;
+/// Longest metadata value, in bytes.
+pub const MAX_METADATA_VALUE_LEN: usize = 16 * 1024;
+
+/// The public key id: the lookup selector, safe to log and show.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Parses a key id (4..=24 base62 characters), for example from a URL.
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        let ok = (MIN_KEY_ID_LEN..=MAX_KEY_ID_LEN).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_alphanumeric());
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::invalid("key id", "must be 4..=24 characters of [A-Za-z0-9]"))
+        }
+    }
+
+    pub(crate) fn from_parsed(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who a key belongs to: an account, a workspace, a user, in the host's
+/// own naming (`account:42`, `user:alice`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner(String);
+
+impl Owner {
+    /// 1..=256 bytes, no control characters.
+    pub fn new(value: &str) -> Result<Self, Error> {
+        if value.is_empty() || value.len() > MAX_OWNER_LEN || has_control(value) {
+            return Err(Error::invalid(
+                "owner",
+                "must be 1..=256 bytes without control characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The owner id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a role.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoleName(String);
+
+impl RoleName {
+    /// 1..=64 bytes of `[A-Za-z0-9_.:-]`.
+    pub fn new(value: &str) -> Result<Self, Error> {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::invalid("role", "must be 1..=64 bytes of [A-Za-z0-9_.:-]"))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A named set of permissions held in the store. Editing it changes every key
+/// that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// The role's name.
+    pub name: RoleName,
+    /// What the role grants.
+    pub permissions: PermissionSet,
+}
+
+/// The stored state. Expiry is not a state: it is derived from `expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Verifies.
+    Active,
+    /// Refused until enabled again; the same token then works again.
+    Disabled,
+    /// Refused for ever. Terminal.
+    Revoked,
+}
+
+impl KeyState {
+    /// `"active"`, `"disabled"` or `"revoked"`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Reads a stored state.
+    pub fn from_stored(value: &str) -> Result<Self, Error> {
+        match value {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            "revoked" => Ok(Self::Revoked),
+            _ => Err(Error::invalid("state", "unknown stored state")),
+        }
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a user sees: the state, with expiry folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Verifies.
+    Active,
+    /// Disabled and not expired.
+    Disabled,
+    /// Past `expires_at` and not revoked.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl Status {
+    /// Live keys count against the limit: not revoked and not expired.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Active | Self::Disabled)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        })
+    }
+}
+
+/// Free-form host data carried by a key and returned on verify.
+pub type Metadata = BTreeMap<String, String>;
+
+/// A key as stored. Holds the digest, never the token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KeyRecord {
+    /// Public key id, unique.
+    pub id: KeyId,
+    /// The kind's prefix.
+    pub kind: String,
+    /// Who the key belongs to.
+    pub owner: Owner,
+    /// The human name ("CI deploy").
+    pub name: String,
+    /// Digest of the secret.
+    pub digest: TokenDigest,
+    /// Masked preview (`tak_bUiB…`).
+    pub preview: String,
+    /// Direct grants; for an inheriting key, the ceiling.
+    pub scopes: PermissionSet,
+    /// Roles whose permissions the key holds.
+    pub roles: BTreeSet<RoleName>,
+    /// Acts with its owner's current permissions, capped by scopes ∪ roles.
+    pub inherits_owner: bool,
+    /// Host data.
+    pub metadata: Metadata,
+    /// Stored state.
+    pub state: KeyState,
+    /// When issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops verifying, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Newest flushed use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who issued it (an actor label such as `session:user:alice`).
+    pub created_by: String,
+    /// The key this one replaced.
+    pub rotated_from: Option<KeyId>,
+    /// The key that replaced this one.
+    pub rotated_to: Option<KeyId>,
+}
+
+impl KeyRecord {
+    /// The status at `now`: revoked first, then expired, then the state.
+    pub fn status(&self, now: DateTime<Utc>) -> Status {
+        match self.state {
+            KeyState::Revoked => Status::Revoked,
+            _ if self.is_expired(now) => Status::Expired,
+            KeyState::Active => Status::Active,
+            KeyState::Disabled => Status::Disabled,
+        }
+    }
+
+    /// Whether `expires_at` has passed.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether it counts against the live-key limit at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.status(now).is_live()
+    }
+}
+
+/// The newest use of a key, as flushed by the usage recorder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// The key.
+    pub key_id: KeyId,
+    /// When it was last used.
+    pub used_at: DateTime<Utc>,
+}
+
+/// "never", "just now", "5 minutes ago", "5 days ago": how lists show last use.
+pub fn time_ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(at) = at else {
+        return "never".to_owned();
+    };
+    let secs = (now - at).num_seconds().max(0);
+    let (n, unit) = match secs {
+        0..60 => return "just now".to_owned(),
+        60..3_600 => (secs / 60, "minute"),
+        3_600..86_400 => (secs / 3_600, "hour"),
+        86_400..2_592_000 => (secs / 86_400, "day"),
+        2_592_000..31_536_000 => (secs / 2_592_000, "month"),
+        _ => (secs / 31_536_000, "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_LEN || has_control(name) {
+        return Err(Error::invalid(
+            "name",
+            "must be 1..=16384 bytes, not blank, without control characters",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_metadata(metadata: &Metadata) -> Result<(), Error> {
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return Err(Error::invalid("metadata", "at most 64 entries"));
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.len() > MAX_METADATA_KEY_LEN || has_control(k) {
+            return Err(Error::invalid(
+                "metadata",
+                "keys must be 1..=128 bytes without control characters",
+            ));
+        }
+        if v.len() > MAX_METADATA_VALUE_LEN || v.contains('\0') {
+            return Err(Error::invalid(
+                "metadata",
+                "values must be at most 16384 bytes without NUL",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn names_allow_sql_looking_text_but_not_blank_control_or_huge() {
+        assert!(validate_name("Robert'); DROP TABLE keys;--").is_ok());
+        assert!(validate_name("100% _done_ ünïcødé 🔑").is_ok());
+        assert!(validate_name(&"x".repeat(10_240)).is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name("line\nbreak").is_err());
+        assert!(validate_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn ids_owners_and_roles_are_validated() {
+        assert!(KeyId::parse("abcD1234").is_ok());
+        assert!(KeyId::parse("abc").is_err());
+        assert!(KeyId::parse("abc_1234").is_err());
+        assert!(Owner::new("user:alice").is_ok());
+        assert!(Owner::new("").is_err());
+        assert!(Owner::new("a\tb").is_err());
+        assert!(RoleName::new("reader").is_ok());
+        assert!(RoleName::new("read er").is_err());
+    }
+
+    #[test]
+    fn time_ago_reads_like_a_list() {
+        let now = Utc::now();
+        assert_eq!(time_ago(None, now), "never");
+        assert_eq!(time_ago(Some(now), now), "just now");
+        assert_eq!(time_ago(Some(now - TimeDelta::days(5)), now), "5 days ago");
+        assert_eq!(time_ago(Some(now - TimeDelta::hours(1)), now), "1 hour ago");
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let mut m = Metadata::new();
+        m.insert("team".into(), "it's 100% \"quoted\"".into());
+        assert!(validate_metadata(&m).is_ok());
+        m.insert(String::new(), "x".into());
+        assert!(validate_metadata(&m).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+
+mod actor;
+mod audit;
+mod clock;
+mod error;
+mod format;
+mod key;
+mod kind;
+mod lifecycle;
+mod permission;
+mod policy;
+mod secret;
+mod service;
+mod store;
+mod usage;
+mod verify;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use actor::{Actor, Session};
+pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
+pub use clock::{Clock, SystemClock};
+pub use error::Error;
+pub use format::{FoundToken, MAX_TOKEN_LEN, ParseError, ParsedToken, TokenFormat};
+pub use key::{
+    KeyId, KeyRecord, KeyState, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN,
+    MAX_METADATA_VALUE_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, Metadata, Owner, Role, RoleName, Status,
+    UsageRecord, time_ago,
+};
+pub use kind::{
+    CHECKSUM_LEN, DEFAULT_KEY_ID_LEN, DEFAULT_SECRET_LEN, MAX_KEY_ID_LEN, MAX_SECRET_LEN,
+    MIN_KEY_ID_LEN, MIN_SECRET_LEN, Manages, TokenKind,
+};
+pub use lifecycle::Transition;
+pub use permission::{Permission, PermissionSet, Requirement};
+pub use policy::{Decision, ExpiryPolicy, IssueContext, IssueHook, Lifetime};
+pub use secret::{HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
+pub use service::{
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, OwnerPermissions,
+    UsageFlusher,
+};
+pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, name_contains};
+pub use verify::{BearerError, PublicAnswer, Rejection, VerifiedKey, bearer_token};
+
+/// Re-exported so adapters and hosts use the same versions.
+pub use async_trait::async_trait;
+pub use chrono;

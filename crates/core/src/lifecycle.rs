@@ -1,0 +1,69 @@
+//! The one state machine: `Active ⇄ Disabled`, `Active | Disabled → Revoked`.
+
+use crate::error::Error;
+use crate::key::{KeyState, Status};
+
+/// A state change asked of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Stop verifying until enabled.
+    Disable,
+    /// Verify again after a disable.
+    Enable,
+    /// Stop verifying for ever.
+    Revoke,
+}
+
+impl Transition {
+    /// The verb, for errors and audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Enable => "enable",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// The state this transition leads to from `status`, or why not.
+    ///
+    /// Expired keys may be revoked (to make it final) but not enabled or
+    /// disabled: neither would change what they can do.
+    pub fn target(self, status: Status) -> Result<KeyState, Error> {
+        use Status as S;
+        match (self, status) {
+            (Self::Disable, S::Active) => Ok(KeyState::Disabled),
+            (Self::Enable, S::Disabled) => Ok(KeyState::Active),
+            (Self::Revoke, S::Active | S::Disabled | S::Expired) => Ok(KeyState::Revoked),
+            (_, from) => Err(Error::InvalidTransition {
+                from,
+                action: self.as_str(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine() {
+        use Status as S;
+        use Transition as T;
+        assert_eq!(T::Disable.target(S::Active).unwrap(), KeyState::Disabled);
+        assert_eq!(T::Enable.target(S::Disabled).unwrap(), KeyState::Active);
+        assert_eq!(T::Revoke.target(S::Active).unwrap(), KeyState::Revoked);
+        assert_eq!(T::Revoke.target(S::Disabled).unwrap(), KeyState::Revoked);
+        assert_eq!(T::Revoke.target(S::Expired).unwrap(), KeyState::Revoked);
+        for t in [T::Disable, T::Enable, T::Revoke] {
+            assert!(t.target(S::Revoked).is_err(), "revoked is final");
+        }
+        assert!(T::Enable.target(S::Active).is_err());
+        assert!(T::Disable.target(S::Disabled).is_err());
+        assert!(T::Enable.target(S::Expired).is_err());
+        assert_eq!(
+            T::Enable.target(S::Revoked).unwrap_err().to_string(),
+            "cannot enable a key that is revoked"
+        );
+    }
+}

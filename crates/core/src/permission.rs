@@ -1,0 +1,366 @@
+//! Permissions, wildcard grants and requirement queries.
+//!
+//! A permission is a dotted name such as `billing.read`. A grant may end in a
+//! wildcard: `billing.*` covers every permission under `billing.`, and `*`
+//! covers everything.
+
+use crate::error::Error;
+use std::collections::BTreeSet;
+use std::fmt;
+
+const MAX_PERMISSION_LEN: usize = 128;
+
+/// A permission or a wildcard grant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission(String);
+
+impl Permission {
+    /// Parses `segment(.segment)*` where a segment is `[A-Za-z0-9_-]+`, and the
+    /// last segment may be `*`. At most 128 bytes.
+    ///
+    /// ```
+    /// use keyward_core::Permission;
+    /// assert!(Permission::new("billing.read").is_ok());
+    /// assert!(Permission::new("billing.*").is_ok());
+    /// assert!(Permission::new("billing.*.read").is_err());
+    /// ```
+    pub fn new(value: &str) -> Result<Self, Error> {
+        let segments: Vec<&str> = value.split('.').collect();
+        let last = segments.len() - 1;
+        let valid = value.len() <= MAX_PERMISSION_LEN
+            && segments.iter().enumerate().all(|(i, s)| {
+                (*s == "*" && i == last)
+                    || (!s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            });
+        if valid {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::invalid(
+                "permission",
+                "must be dot-separated segments of [A-Za-z0-9_-], optionally ending in `*`, at most 128 bytes",
+            ))
+        }
+    }
+
+    /// The permission as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this grant covers `other`: equal, or a wildcard over it.
+    pub fn covers(&self, other: &Permission) -> bool {
+        match self.0.strip_suffix('*') {
+            None => self.0 == other.0,
+            Some(prefix) => other.0.starts_with(prefix),
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::new(s)
+    }
+}
+
+/// A set of grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionSet(BTreeSet<Permission>);
+
+impl PermissionSet {
+    /// The empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses each string as a [`Permission`].
+    ///
+    /// ```
+    /// use keyward_core::PermissionSet;
+    /// let set = PermissionSet::parse(["publish", "billing.*"])?;
+    /// assert!(set.covers(&"billing.read".parse()?));
+    /// Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        values
+            .into_iter()
+            .map(|v| Permission::new(v.as_ref()))
+            .collect()
+    }
+
+    /// The set that covers everything (`*`).
+    pub fn all() -> Self {
+        Self(BTreeSet::from([Permission("*".to_owned())]))
+    }
+
+    /// Adds a grant.
+    pub fn insert(&mut self, permission: Permission) {
+        self.0.insert(permission);
+    }
+
+    /// Whether some grant covers `permission`.
+    pub fn covers(&self, permission: &Permission) -> bool {
+        self.0.iter().any(|g| g.covers(permission))
+    }
+
+    /// Whether this set covers every grant of `other` (wildcards included):
+    /// the check behind "nobody grants more than they hold".
+    pub fn covers_all(&self, other: &PermissionSet) -> bool {
+        other.0.iter().all(|p| self.covers(p))
+    }
+
+    /// The grants of `other` that this set does not cover.
+    pub fn uncovered(&self, other: &PermissionSet) -> Vec<Permission> {
+        other.0.iter().filter(|p| !self.covers(p)).cloned().collect()
+    }
+
+    /// Adds every grant of `other`.
+    pub fn extend(&mut self, other: &PermissionSet) {
+        self.0.extend(other.0.iter().cloned());
+    }
+
+    /// The grants covered by both sets, wildcards included: `billing.*` ∩
+    /// `billing.read` is `billing.read`.
+    ///
+    /// Two grants that both cover a permission are nested (one covers the
+    /// other), so keeping each grant of one side that the other side covers is
+    /// exact.
+    pub fn intersection(&self, other: &PermissionSet) -> PermissionSet {
+        let mut out = BTreeSet::new();
+        out.extend(self.0.iter().filter(|p| other.covers(p)).cloned());
+        out.extend(other.0.iter().filter(|p| self.covers(p)).cloned());
+        PermissionSet(out)
+    }
+
+    /// The grants, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &Permission> {
+        self.0.iter()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Number of grants.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl fmt::Display for PermissionSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(Permission::as_str).collect();
+        f.write_str(&names.join(" "))
+    }
+}
+
+/// What a request needs: a permission, all of several, any of several, nested.
+///
+/// Checking it against a key's effective permissions answers with what is
+/// missing, itself a requirement.
+///
+/// ```
+/// use keyward_core::{PermissionSet, Requirement};
+/// let need = Requirement::all([
+///     Requirement::permission("files.write".parse()?),
+///     Requirement::any_of(["billing.read", "billing.admin"])?,
+/// ]);
+/// let held = PermissionSet::parse(["files.*"])?;
+/// let missing = need.missing_from(&held).unwrap();
+/// assert_eq!(missing.to_string(), "any_of(billing.read, billing.admin)");
+/// assert!(need.missing_from(&PermissionSet::parse(["*"])?).is_none());
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// Nothing is needed beyond a valid token.
+    Nothing,
+    /// One permission.
+    Permission(Permission),
+    /// Every part.
+    AllOf(Vec<Requirement>),
+    /// At least one part.
+    AnyOf(Vec<Requirement>),
+}
+
+impl Requirement {
+    /// Needs `permission`.
+    pub fn permission(permission: Permission) -> Self {
+        Self::Permission(permission)
+    }
+
+    /// Needs every part.
+    pub fn all(parts: impl IntoIterator<Item = Requirement>) -> Self {
+        Self::AllOf(parts.into_iter().collect())
+    }
+
+    /// Needs at least one part.
+    pub fn any(parts: impl IntoIterator<Item = Requirement>) -> Self {
+        Self::AnyOf(parts.into_iter().collect())
+    }
+
+    /// Needs every named permission.
+    pub fn all_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        Ok(Self::all(parse_all(names)?))
+    }
+
+    /// Needs at least one named permission.
+    pub fn any_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        Ok(Self::any(parse_all(names)?))
+    }
+
+    /// What of this requirement `held` does not satisfy, or `None` when it is
+    /// satisfied. An empty `AnyOf` can never be satisfied; an empty `AllOf` always is.
+    pub fn missing_from(&self, held: &PermissionSet) -> Option<Requirement> {
+        match self {
+            Self::Nothing => None,
+            Self::Permission(p) => (!held.covers(p)).then(|| self.clone()),
+            Self::AllOf(parts) => {
+                let missing: Vec<Requirement> =
+                    parts.iter().filter_map(|p| p.missing_from(held)).collect();
+                match missing.len() {
+                    0 => None,
+                    1 => missing.into_iter().next(),
+                    _ => Some(Self::AllOf(missing)),
+                }
+            }
+            Self::AnyOf(parts) => {
+                if parts.iter().any(|p| p.missing_from(held).is_none()) {
+                    None
+                } else {
+                    Some(self.clone())
+                }
+            }
+        }
+    }
+
+    /// Every permission named in this requirement.
+    pub fn permissions(&self) -> Vec<&Permission> {
+        match self {
+            Self::Nothing => Vec::new(),
+            Self::Permission(p) => vec![p],
+            Self::AllOf(parts) | Self::AnyOf(parts) => {
+                parts.iter().flat_map(Requirement::permissions).collect()
+            }
+        }
+    }
+}
+
+fn parse_all<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Vec<Requirement>, Error> {
+    names
+        .into_iter()
+        .map(|n| Permission::new(n.as_ref()).map(Requirement::Permission))
+        .collect()
+}
+
+impl From<Permission> for Requirement {
+    fn from(p: Permission) -> Self {
+        Self::Permission(p)
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, name: &str, parts: &[Requirement]| {
+            let inner: Vec<String> = parts.iter().map(ToString::to_string).collect();
+            write!(f, "{name}({})", inner.join(", "))
+        };
+        match self {
+            Self::Nothing => f.write_str("nothing"),
+            Self::Permission(p) => f.write_str(p.as_str()),
+            Self::AllOf(parts) => list(f, "all_of", parts),
+            Self::AnyOf(parts) => list(f, "any_of", parts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Permission {
+        Permission::new(s).unwrap()
+    }
+
+    fn set(items: &[&str]) -> PermissionSet {
+        PermissionSet::parse(items).unwrap()
+    }
+
+    #[test]
+    fn wildcards_cover_their_subtree_only() {
+        assert!(p("*").covers(&p("billing.read")));
+        assert!(p("billing.*").covers(&p("billing.read")));
+        assert!(p("billing.*").covers(&p("billing.invoices.read")));
+        assert!(!p("billing.*").covers(&p("billingx.read")));
+        assert!(!p("billing.*").covers(&p("billing")));
+        assert!(!p("billing.read").covers(&p("billing.write")));
+        assert!(p("billing.*").covers(&p("billing.*")));
+        assert!(!p("billing.read").covers(&p("billing.*")));
+    }
+
+    #[test]
+    fn invalid_permissions_are_refused() {
+        for bad in ["", ".", "a..b", "a.", "*.a", "a b", "a.*b", "é", "a;drop table"] {
+            assert!(Permission::new(bad).is_err(), "{bad}");
+        }
+        assert!(Permission::new(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn intersection_respects_wildcards() {
+        assert_eq!(set(&["billing.*"]).intersection(&set(&["billing.read"])), set(&["billing.read"]));
+        assert_eq!(set(&["*"]).intersection(&set(&["files", "publish"])), set(&["files", "publish"]));
+        assert_eq!(set(&["files"]).intersection(&set(&["publish"])), set(&[]));
+        assert_eq!(set(&["*"]).intersection(&set(&["*"])), set(&["*"]));
+    }
+
+    #[test]
+    fn missing_reports_only_unsatisfied_parts() {
+        let need = Requirement::all([
+            Requirement::all_of(["a", "b"]).unwrap(),
+            Requirement::any_of(["c", "d"]).unwrap(),
+        ]);
+        let missing = need.missing_from(&set(&["a"])).unwrap();
+        assert_eq!(missing.to_string(), "all_of(b, any_of(c, d))");
+        assert!(need.missing_from(&set(&["a", "b", "d"])).is_none());
+        assert!(Requirement::Nothing.missing_from(&set(&[])).is_none());
+        assert!(Requirement::any([]).missing_from(&set(&["*"])).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn permission_parser_never_panics(s in ".{0,200}") {
+            let _ = Permission::new(&s);
+        }
+
+        #[test]
+        fn intersection_is_what_both_cover(
+            a in proptest::collection::vec("(a|b|\\*)(\\.(a|b|\\*)){0,2}", 0..4),
+            b in proptest::collection::vec("(a|b|\\*)(\\.(a|b|\\*)){0,2}", 0..4),
+            probe in "(a|b)(\\.(a|b)){0,3}",
+        ) {
+            let (Ok(a), Ok(b)) = (PermissionSet::parse(&a), PermissionSet::parse(&b)) else {
+                return Ok(());
+            };
+            let probe = p(&probe);
+            let both = a.covers(&probe) && b.covers(&probe);
+            prop_assert_eq!(a.intersection(&b).covers(&probe), both);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Expiry policy and the host's issue hook.
+
+use crate::actor::Actor;
+use crate::error::Error;
+use crate::key::Owner;
+use crate::kind::TokenKind;
+use chrono::{DateTime, Days, Months, TimeDelta, Utc};
+use std::fmt;
+
+/// How long a key lives: a calendar span from issue, a fixed date, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// That many days.
+    Days(u32),
+    /// That many calendar months (Jan 31 + 1 month = Feb 28/29).
+    Months(u32),
+    /// That many calendar years.
+    Years(u32),
+    /// Until a fixed time; allowed only by a policy with a maximum.
+    Until(DateTime<Utc>),
+    /// Never expires.
+    Never,
+}
+
+impl Lifetime {
+    /// When a key issued at `from` expires; `None` for never.
+    pub fn expires_at(self, from: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+        let at = match self {
+            Self::Never => return Ok(None),
+            Self::Until(at) => Some(at),
+            Self::Days(n) => from.checked_add_days(Days::new(u64::from(n))),
+            Self::Months(n) => from.checked_add_months(Months::new(n)),
+            Self::Years(n) => n
+                .checked_mul(12)
+                .and_then(|m| from.checked_add_months(Months::new(m))),
+        };
+        at.map(Some)
+            .ok_or_else(|| Error::invalid("expiry", "out of the representable range"))
+    }
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = |f: &mut fmt::Formatter<'_>, n: u32, one: &str| {
+            write!(f, "{n} {one}{}", if n == 1 { "" } else { "s" })
+        };
+        match *self {
+            Self::Days(n) => unit(f, n, "day"),
+            Self::Months(n) => unit(f, n, "month"),
+            Self::Years(n) => unit(f, n, "year"),
+            Self::Until(at) => write!(f, "until {}", at.format("%Y-%m-%d %H:%M UTC")),
+            Self::Never => f.write_str("never"),
+        }
+    }
+}
+
+/// Which lifetimes a kind allows, and the default.
+///
+/// ```
+/// use keyward_core::{ExpiryPolicy, Lifetime};
+/// let e = ExpiryPolicy::choices(
+///     [Lifetime::Months(1), Lifetime::Months(6), Lifetime::Years(1), Lifetime::Never],
+///     Lifetime::Years(1),
+/// )?;
+/// assert_eq!(e.default_lifetime(), Lifetime::Years(1));
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryPolicy {
+    choices: Vec<Lifetime>,
+    default: Lifetime,
+    max: Option<TimeDelta>,
+}
+
+impl ExpiryPolicy {
+    /// Keys never expire (until revoked).
+    pub fn never() -> Self {
+        Self {
+            choices: vec![Lifetime::Never],
+            default: Lifetime::Never,
+            max: None,
+        }
+    }
+
+    /// Exactly these choices, with `default` (one of them) when none is asked.
+    pub fn choices(
+        choices: impl IntoIterator<Item = Lifetime>,
+        default: Lifetime,
+    ) -> Result<Self, Error> {
+        let choices: Vec<Lifetime> = choices.into_iter().collect();
+        if choices.iter().any(|c| matches!(c, Lifetime::Until(_))) {
+            return Err(Error::invalid(
+                "expiry",
+                "a fixed date is not a choice; use allow_until",
+            ));
+        }
+        if !choices.contains(&default) {
+            return Err(Error::invalid("expiry", "the default must be one of the choices"));
+        }
+        Ok(Self {
+            choices,
+            default,
+            max: None,
+        })
+    }
+
+    /// Also allows any fixed expiry date ([`Lifetime::Until`]) up to `max` from
+    /// issue.
+    pub fn allow_until(mut self, max: TimeDelta) -> Self {
+        self.max = Some(max);
+        self
+    }
+
+    /// The default lifetime.
+    pub fn default_lifetime(&self) -> Lifetime {
+        self.default
+    }
+
+    /// The allowed choices.
+    pub fn allowed(&self) -> &[Lifetime] {
+        &self.choices
+    }
+
+    /// The expiry time for a key issued `now` with `requested` (or the
+    /// default), or [`Error::ExpiryNotAllowed`].
+    pub fn resolve(
+        &self,
+        requested: Option<Lifetime>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let lifetime = requested.unwrap_or(self.default);
+        let allowed = match (lifetime, self.max) {
+            (Lifetime::Until(at), Some(max)) => at > now && at - now <= max,
+            (Lifetime::Until(_), None) => false,
+            _ => self.choices.contains(&lifetime),
+        };
+        if !allowed {
+            return Err(Error::ExpiryNotAllowed {
+                requested: lifetime,
+                allowed: self.choices.clone(),
+            });
+        }
+        lifetime.expires_at(now)
+    }
+}
+
+/// What the issue hook sees.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct IssueContext<'a> {
+    /// Who asks.
+    pub actor: &'a Actor,
+    /// The kind to issue.
+    pub kind: &'a TokenKind,
+    /// The owner the key is for.
+    pub owner: &'a Owner,
+    /// The key's name.
+    pub name: &'a str,
+}
+
+/// The hook's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refuse, with a reason the caller may show (for example "API keys are a
+    /// Pro feature").
+    Refuse(String),
+}
+
+/// A host check run before every issue (not on rotation, which replaces a key
+/// the owner already has): plan gating, quotas, feature flags.
+#[async_trait::async_trait]
+pub trait IssueHook: fmt::Debug + Send + Sync + 'static {
+    /// Decides whether the key may be issued.
+    async fn check(&self, request: &IssueContext<'_>) -> Result<Decision, Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap()
+    }
+
+    fn product_a() -> ExpiryPolicy {
+        ExpiryPolicy::choices(
+            [Lifetime::Months(1), Lifetime::Months(3), Lifetime::Months(6)],
+            Lifetime::Months(3),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_applies_when_nothing_is_asked() {
+        let at = product_a().resolve(None, now()).unwrap().unwrap();
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 4, 30, 12, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn calendar_months_clamp_to_month_end() {
+        let at = product_a().resolve(Some(Lifetime::Months(1)), now()).unwrap().unwrap();
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn disallowed_choices_name_the_allowed_ones() {
+        let err = product_a().resolve(Some(Lifetime::Years(1)), now()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expiry 1 year is not allowed; choose one of: 1 month, 3 months, 6 months"
+        );
+        assert!(matches!(
+            product_a().resolve(Some(Lifetime::Never), now()),
+            Err(Error::ExpiryNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn fixed_dates_need_a_maximum_and_respect_it() {
+        let soon = now() + TimeDelta::days(10);
+        assert!(product_a().resolve(Some(Lifetime::Until(soon)), now()).is_err());
+        let p = product_a().allow_until(TimeDelta::days(30));
+        assert_eq!(p.resolve(Some(Lifetime::Until(soon)), now()).unwrap(), Some(soon));
+        assert!(p.resolve(Some(Lifetime::Until(now() + TimeDelta::days(31))), now()).is_err());
+        assert!(p.resolve(Some(Lifetime::Until(now())), now()).is_err(), "not in the past");
+    }
+
+    #[test]
+    fn never_is_a_choice_like_any_other() {
+        assert_eq!(ExpiryPolicy::never().resolve(None, now()).unwrap(), None);
+        assert!(ExpiryPolicy::choices([Lifetime::Days(1)], Lifetime::Never).is_err());
+        assert!(Lifetime::Years(u32::MAX).expires_at(now()).is_err());
+    }
+}

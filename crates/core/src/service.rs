@@ -1,0 +1,1009 @@
+//! [`Keyward`]: the service a host calls. Validates, authorizes, decides,
+//! then lets the store persist atomically.
+
+use crate::actor::{Action, Actor, authorize, authorize_grant, authorize_role_edit};
+use crate::audit::{AuditAction, AuditEvent, AuditQuery};
+use crate::clock::{Clock, SystemClock, to_micros};
+use crate::error::Error;
+use crate::format::{TokenFormat, preview};
+use crate::key::{
+    KeyId, KeyRecord, KeyState, Metadata, Owner, Role, RoleName, Status, validate_metadata,
+    validate_name,
+};
+use crate::kind::TokenKind;
+use crate::lifecycle::Transition;
+use crate::permission::{PermissionSet, Requirement};
+use crate::policy::{Decision, IssueContext, IssueHook, Lifetime};
+use crate::secret::{OsRandom, PlaintextToken, SecretSource, TokenHasher};
+use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page};
+use crate::usage::UsageRecorder;
+use crate::verify::{BearerError, Rejection, VerifiedKey, bearer_token};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many times issue and rotate draw a new key id after a collision.
+const ID_ATTEMPTS: usize = 8;
+/// How many times a state change re-reads after losing a compare-and-set.
+const CAS_ATTEMPTS: usize = 3;
+
+/// Tells keyward what an owner (a user) holds *now*, for personal access
+/// tokens that inherit their owner's permissions.
+#[async_trait::async_trait]
+pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
+    /// The owner's current permissions.
+    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error>;
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    kind: String,
+    owner: Owner,
+    name: String,
+    scopes: PermissionSet,
+    roles: BTreeSet<RoleName>,
+    inherits_owner: bool,
+    expires: Option<Lifetime>,
+    metadata: Metadata,
+}
+
+impl IssueRequest {
+    /// A key of `kind` (its prefix) for `owner`, called `name`, with no
+    /// permissions and the kind's default expiry.
+    pub fn new(kind: &str, owner: Owner, name: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            owner,
+            name: name.to_owned(),
+            scopes: PermissionSet::new(),
+            roles: BTreeSet::new(),
+            inherits_owner: false,
+            expires: None,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Grants these permissions directly.
+    pub fn scopes(mut self, scopes: PermissionSet) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Grants the permissions of these roles, as they are when verified.
+    pub fn roles(mut self, roles: impl IntoIterator<Item = RoleName>) -> Self {
+        self.roles = roles.into_iter().collect();
+        self
+    }
+
+    /// The key acts with its owner's current permissions (from
+    /// [`OwnerPermissions`]), capped by `ceiling` (and any roles). `None`
+    /// means no cap beyond the owner's own.
+    pub fn inherit_owner(mut self, ceiling: Option<PermissionSet>) -> Self {
+        self.inherits_owner = true;
+        self.scopes = ceiling.unwrap_or_else(PermissionSet::all);
+        self
+    }
+
+    /// Expires after `lifetime`, which the kind's policy must allow.
+    pub fn expires(mut self, lifetime: Lifetime) -> Self {
+        self.expires = Some(lifetime);
+        self
+    }
+
+    /// Attaches host data, returned on verify.
+    pub fn metadata(mut self, key: &str, value: &str) -> Self {
+        self.metadata.insert(key.to_owned(), value.to_owned());
+        self
+    }
+}
+
+/// A key as users see it: everything but the digest.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KeyDetails {
+    /// Public id.
+    pub id: KeyId,
+    /// Kind prefix.
+    pub kind: String,
+    /// Owner.
+    pub owner: Owner,
+    /// Name.
+    pub name: String,
+    /// Masked token (`tak_bUiB…`).
+    pub preview: String,
+    /// Status now.
+    pub status: Status,
+    /// Direct grants (the ceiling, for an inheriting key).
+    pub scopes: PermissionSet,
+    /// Roles.
+    pub roles: BTreeSet<RoleName>,
+    /// Whether it inherits its owner's permissions.
+    pub inherits_owner: bool,
+    /// What it can do now (roles and owner permissions resolved).
+    pub permissions: PermissionSet,
+    /// Host data.
+    pub metadata: Metadata,
+    /// Issued at.
+    pub created_at: DateTime<Utc>,
+    /// Expires at.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Newest flushed use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked at.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who issued it.
+    pub created_by: String,
+    /// The key it replaced.
+    pub rotated_from: Option<KeyId>,
+    /// The key that replaces it.
+    pub rotated_to: Option<KeyId>,
+}
+
+impl KeyDetails {
+    fn new(record: KeyRecord, permissions: PermissionSet, now: DateTime<Utc>) -> Self {
+        Self {
+            status: record.status(now),
+            id: record.id,
+            kind: record.kind,
+            owner: record.owner,
+            name: record.name,
+            preview: record.preview,
+            scopes: record.scopes,
+            roles: record.roles,
+            inherits_owner: record.inherits_owner,
+            permissions,
+            metadata: record.metadata,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+            revoked_at: record.revoked_at,
+            created_by: record.created_by,
+            rotated_from: record.rotated_from,
+            rotated_to: record.rotated_to,
+        }
+    }
+
+    /// "never" or "5 days ago".
+    pub fn last_used(&self, now: DateTime<Utc>) -> String {
+        crate::key::time_ago(self.last_used_at, now)
+    }
+}
+
+/// A new key: the token, shown once, and its details.
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// The plaintext token. Show it to the user now; it cannot be recovered.
+    pub token: PlaintextToken,
+    /// The stored key.
+    pub key: KeyDetails,
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    owner: Owner,
+    name_contains: Option<String>,
+    kind: Option<String>,
+    statuses: Vec<Status>,
+    limit: usize,
+    after: Option<Cursor>,
+}
+
+impl ListRequest {
+    /// The newest 50 keys of `owner`.
+    pub fn new(owner: Owner) -> Self {
+        Self {
+            owner,
+            name_contains: None,
+            kind: None,
+            statuses: Vec::new(),
+            limit: 50,
+            after: None,
+        }
+    }
+    /// Only names containing `text` (case-insensitive, literal).
+    pub fn name_contains(mut self, text: &str) -> Self {
+        self.name_contains = Some(text.to_owned());
+        self
+    }
+    /// Only this kind.
+    pub fn kind(mut self, prefix: &str) -> Self {
+        self.kind = Some(prefix.to_owned());
+        self
+    }
+    /// Only these statuses.
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = Status>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+    /// Page size (1..=1000).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+    /// Continue after a cursor from a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+}
+
+/// Builds a [`Keyward`].
+#[derive(Debug)]
+pub struct KeywardBuilder {
+    store: Arc<dyn KeyStore>,
+    kinds: Vec<TokenKind>,
+    hasher: TokenHasher,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecretSource>,
+    hook: Option<Arc<dyn IssueHook>>,
+    resolver: Option<Arc<dyn OwnerPermissions>>,
+    max_overlap: TimeDelta,
+}
+
+impl KeywardBuilder {
+    /// Adds a token kind.
+    pub fn kind(mut self, kind: TokenKind) -> Self {
+        self.kinds.push(kind);
+        self
+    }
+    /// Hashes with this hasher (default: SHA-256).
+    pub fn hasher(mut self, hasher: TokenHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+    /// Uses this clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+    /// Draws secrets from this source (default: the OS CSPRNG).
+    pub fn secret_source(mut self, rng: impl SecretSource) -> Self {
+        self.rng = Arc::new(rng);
+        self
+    }
+    /// Asks this hook before every issue.
+    pub fn issue_hook(mut self, hook: impl IssueHook) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+    /// Resolves owners' current permissions for inheriting tokens.
+    pub fn owner_permissions(mut self, resolver: impl OwnerPermissions) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+    /// The longest rotation overlap allowed (default 30 days).
+    pub fn max_rotation_overlap(mut self, max: TimeDelta) -> Self {
+        self.max_overlap = max;
+        self
+    }
+    /// Checks the configuration and builds the service.
+    pub fn build(self) -> Result<Keyward, Error> {
+        if self.kinds.is_empty() {
+            return Err(Error::invalid("kinds", "configure at least one token kind"));
+        }
+        let format = TokenFormat::new(self.kinds)?;
+        for kind in format.kinds() {
+            for managed in kind.managed_kinds() {
+                if format.kind(&managed.kind).is_none() {
+                    return Err(Error::invalid("kinds", "a kind manages an unknown kind"));
+                }
+            }
+        }
+        Ok(Keyward {
+            inner: Arc::new(Inner {
+                store: self.store,
+                format,
+                hasher: self.hasher,
+                clock: self.clock,
+                rng: self.rng,
+                hook: self.hook,
+                resolver: self.resolver,
+                usage: UsageRecorder::default(),
+                max_overlap: self.max_overlap,
+            }),
+        })
+    }
+}
+
+/// The keyward service: issue, verify and manage tokens over a [`KeyStore`].
+///
+/// Cheap to clone (one `Arc`). See the crate docs for a complete example.
+#[derive(Debug, Clone)]
+pub struct Keyward {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn KeyStore>,
+    format: TokenFormat,
+    hasher: TokenHasher,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecretSource>,
+    hook: Option<Arc<dyn IssueHook>>,
+    resolver: Option<Arc<dyn OwnerPermissions>>,
+    usage: UsageRecorder,
+    max_overlap: TimeDelta,
+}
+
+impl Keyward {
+    /// Starts configuring a service over `store`.
+    pub fn builder(store: impl KeyStore) -> KeywardBuilder {
+        Self::builder_arc(Arc::new(store))
+    }
+
+    /// Like [`Keyward::builder`], for a store already behind an `Arc`.
+    pub fn builder_arc(store: Arc<dyn KeyStore>) -> KeywardBuilder {
+        KeywardBuilder {
+            store,
+            kinds: Vec::new(),
+            hasher: TokenHasher::default(),
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(OsRandom),
+            hook: None,
+            resolver: None,
+            max_overlap: TimeDelta::days(30),
+        }
+    }
+
+    /// The token format (for [`TokenFormat::regex`] and [`TokenFormat::scan`]).
+    pub fn format(&self) -> &TokenFormat {
+        &self.inner.format
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.inner.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        to_micros(self.inner.clock.now())
+    }
+
+    fn kind(&self, prefix: &str) -> Result<&TokenKind, Error> {
+        self.inner
+            .format
+            .kind(prefix)
+            .ok_or_else(|| Error::invalid("kind", "no such token kind is configured"))
+    }
+
+    // ---------------------------------------------------------------- verify
+
+    /// Verifies a token and checks `requirement`.
+    ///
+    /// Cheapest checks first: parse and checksum (no storage), lookup by key
+    /// id, constant-time digest compare, revoked/disabled/expired, then
+    /// permissions. Records the use in memory only; the store is never
+    /// written here.
+    pub async fn verify(
+        &self,
+        token: &str,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        let parsed = self.inner.format.parse(token)?;
+        let key_id = KeyId::from_parsed(parsed.key_id());
+        let record = self
+            .inner
+            .store
+            .get_key(&key_id)
+            .await
+            .map_err(Rejection::Unavailable)?
+            .ok_or(Rejection::NotFound)?;
+        let presented = self
+            .inner
+            .hasher
+            .digest_with(record.digest.algorithm(), parsed.secret());
+        let matches = presented.is_some_and(|d| d.matches(&record.digest));
+        if !matches || record.kind != parsed.kind().prefix() {
+            return Err(Rejection::NotFound);
+        }
+        let now = self.now();
+        match record.state {
+            KeyState::Revoked => return Err(Rejection::Revoked),
+            KeyState::Disabled => return Err(Rejection::Disabled),
+            KeyState::Active if record.is_expired(now) => return Err(Rejection::Expired),
+            KeyState::Active => {}
+        }
+        let permissions = self
+            .effective_permissions(&record)
+            .await
+            .map_err(Rejection::Unavailable)?;
+        if let Some(missing) = requirement.missing_from(&permissions) {
+            return Err(Rejection::InsufficientPermissions { missing });
+        }
+        self.inner.usage.record(&record.id, now);
+        Ok(VerifiedKey {
+            key_id: record.id,
+            kind: record.kind,
+            owner: record.owner,
+            name: record.name,
+            permissions,
+            metadata: record.metadata,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Verifies the token in an `Authorization: Bearer <token>` header value.
+    pub async fn verify_bearer(
+        &self,
+        authorization: Option<&str>,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        let token = bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
+        self.verify(token, requirement).await
+    }
+
+    /// scopes ∪ role permissions; for an inheriting key, that ∩ the owner's
+    /// current permissions.
+    async fn effective_permissions(&self, record: &KeyRecord) -> Result<PermissionSet, Error> {
+        let mut grant = record.scopes.clone();
+        if !record.roles.is_empty() {
+            let names: Vec<RoleName> = record.roles.iter().cloned().collect();
+            for role in self.inner.store.get_roles(&names).await? {
+                grant.extend(&role.permissions);
+            }
+        }
+        if !record.inherits_owner {
+            return Ok(grant);
+        }
+        let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
+            Error::invalid("owner_permissions", "inheriting keys need an OwnerPermissions resolver")
+        })?;
+        let held = resolver.permissions_of(&record.owner).await?;
+        Ok(held.intersection(&grant))
+    }
+
+    // ----------------------------------------------------------------- issue
+
+    /// Issues a key. The token is in the result and nowhere else.
+    ///
+    /// Checks, in order: kind, name and metadata, that `actor` may manage the
+    /// owner's keys of this kind, that the roles exist, that the actor holds
+    /// what it grants, the expiry policy, the issue hook, then the live-key
+    /// limit (atomically, in the store). Every refusal is audited.
+    pub async fn issue(&self, actor: &Actor, request: IssueRequest) -> Result<IssuedKey, Error> {
+        let now = self.now();
+        let mut event =
+            AuditEvent::new(now, actor.label(), AuditAction::Issue).with_owner(&request.owner);
+        if validate_name(&request.name).is_ok() {
+            event.key_name = Some(request.name.clone());
+        }
+        match self.try_issue(actor, &request, now, &event).await {
+            Ok(issued) => Ok(issued),
+            Err(e) => Err(self.audit_refusal(event, e).await),
+        }
+    }
+
+    async fn try_issue(
+        &self,
+        actor: &Actor,
+        request: &IssueRequest,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<IssuedKey, Error> {
+        let kind = self.kind(&request.kind)?;
+        validate_name(&request.name)?;
+        validate_metadata(&request.metadata)?;
+        authorize(actor, Action::Issue, kind, &request.owner, &self.inner.format)?;
+        let mut granted = request.scopes.clone();
+        if !request.roles.is_empty() {
+            let names: Vec<RoleName> = request.roles.iter().cloned().collect();
+            let roles = self.inner.store.get_roles(&names).await?;
+            if roles.len() != names.len() {
+                return Err(Error::invalid("roles", "a role does not exist"));
+            }
+            roles.iter().for_each(|r| granted.extend(&r.permissions));
+        }
+        if request.inherits_owner && self.inner.resolver.is_none() {
+            return Err(Error::invalid(
+                "inherit_owner",
+                "inheriting keys need an OwnerPermissions resolver",
+            ));
+        }
+        authorize_grant(actor, &request.owner, request.inherits_owner, &granted)?;
+        let expires_at = kind.expiry_policy().resolve(request.expires, now)?;
+        if let Some(hook) = &self.inner.hook {
+            let context = IssueContext {
+                actor,
+                kind,
+                owner: &request.owner,
+                name: &request.name,
+            };
+            if let Decision::Refuse(reason) = hook.check(&context).await? {
+                return Err(Error::RefusedByPolicy { reason });
+            }
+        }
+        for _ in 0..ID_ATTEMPTS {
+            let (token, mut record) = self.new_record(kind, actor, now)?;
+            record.owner = request.owner.clone();
+            record.name = request.name.clone();
+            record.scopes = request.scopes.clone();
+            record.roles = request.roles.clone();
+            record.inherits_owner = request.inherits_owner;
+            record.metadata = request.metadata.clone();
+            record.expires_at = expires_at;
+            let mut event = event.clone();
+            event.key_id = Some(record.id.clone());
+            match self
+                .inner
+                .store
+                .insert_key(&record, kind.limit(), now, &event)
+                .await
+            {
+                Ok(()) => {
+                    let permissions = self.effective_permissions(&record).await?;
+                    return Ok(IssuedKey {
+                        token,
+                        key: KeyDetails::new(record, permissions, now),
+                    });
+                }
+                Err(Error::AlreadyExists) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::AlreadyExists)
+    }
+
+    /// A fresh token and a record holding its digest, owned by nobody yet.
+    fn new_record(
+        &self,
+        kind: &TokenKind,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(PlaintextToken, KeyRecord), Error> {
+        let token = TokenFormat::generate(kind, self.inner.rng.as_ref())?;
+        let parsed = self
+            .inner
+            .format
+            .parse(token.expose_secret())
+            .map_err(|_| Error::invalid("token", "generated token failed to parse"))?;
+        let id = KeyId::from_parsed(parsed.key_id());
+        let record = KeyRecord {
+            preview: preview(kind, &id),
+            digest: self.inner.hasher.digest(parsed.secret()),
+            id,
+            kind: kind.prefix().to_owned(),
+            owner: Owner::new("pending")?,
+            name: String::new(),
+            scopes: PermissionSet::new(),
+            roles: BTreeSet::new(),
+            inherits_owner: false,
+            metadata: Metadata::new(),
+            state: KeyState::Active,
+            created_at: now,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            created_by: actor.label(),
+            rotated_from: None,
+            rotated_to: None,
+        };
+        Ok((token, record))
+    }
+
+    // ---------------------------------------------------------------- rotate
+
+    /// Issues a successor with the same owner, kind, name, scopes, roles and
+    /// metadata, and schedules this key to expire `overlap` from now, so both
+    /// verify during the handover.
+    ///
+    /// The successor lives as long as the original did (`expires_at −
+    /// created_at`; never-expiring stays never). Rotation does not count
+    /// against the live-key limit: the successor takes the predecessor's
+    /// place. Only an active key that was not already rotated can be rotated.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        overlap: TimeDelta,
+    ) -> Result<IssuedKey, Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::Rotate);
+        let record = match self.inner.store.get_key(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(self.audit_refusal(keyed(event, id), Error::NotFound).await),
+            Err(e) => return Err(e),
+        };
+        let event = event.with_key(&record.id, &record.name, &record.owner);
+        match self.try_rotate(actor, &record, overlap, now, &event).await {
+            Ok(issued) => Ok(issued),
+            Err(e) => Err(self.audit_refusal(event, e).await),
+        }
+    }
+
+    async fn try_rotate(
+        &self,
+        actor: &Actor,
+        old: &KeyRecord,
+        overlap: TimeDelta,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<IssuedKey, Error> {
+        let kind = self.kind(&old.kind)?;
+        authorize(actor, Action::Rotate, kind, &old.owner, &self.inner.format)?;
+        let status = old.status(now);
+        if status != Status::Active {
+            return Err(Error::InvalidTransition {
+                from: status,
+                action: "rotate",
+            });
+        }
+        if old.rotated_to.is_some() {
+            return Err(Error::invalid("key", "already rotated; rotate its successor"));
+        }
+        if overlap < TimeDelta::zero() || overlap > self.inner.max_overlap {
+            return Err(Error::invalid(
+                "overlap",
+                "must be between zero and the configured maximum",
+            ));
+        }
+        let old_expires_at = match old.expires_at {
+            Some(at) => (now + overlap).min(at),
+            None => now + overlap,
+        };
+        for _ in 0..ID_ATTEMPTS {
+            let (token, mut new) = self.new_record(kind, actor, now)?;
+            new.owner = old.owner.clone();
+            new.name = old.name.clone();
+            new.scopes = old.scopes.clone();
+            new.roles = old.roles.clone();
+            new.inherits_owner = old.inherits_owner;
+            new.metadata = old.metadata.clone();
+            new.expires_at = old.expires_at.map(|at| now + (at - old.created_at));
+            new.rotated_from = Some(old.id.clone());
+            let event = event.clone().with_detail(format!("successor {}", new.id));
+            match self
+                .inner
+                .store
+                .rotate_key(&old.id, KeyState::Active, old_expires_at, &new, &event)
+                .await
+            {
+                Ok(()) => {
+                    let permissions = self.effective_permissions(&new).await?;
+                    return Ok(IssuedKey {
+                        token,
+                        key: KeyDetails::new(new, permissions, now),
+                    });
+                }
+                Err(Error::AlreadyExists) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::AlreadyExists)
+    }
+
+    // ---------------------------------------------------------- transitions
+
+    /// Revokes a key: final, effective on the next verify.
+    pub async fn revoke(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
+        self.transition(actor, id, Transition::Revoke).await
+    }
+
+    /// Disables a key until [`Keyward::enable`]; the same token then works again.
+    pub async fn disable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
+        self.transition(actor, id, Transition::Disable).await
+    }
+
+    /// Re-enables a disabled key. A revoked key can never be enabled.
+    pub async fn enable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
+        self.transition(actor, id, Transition::Enable).await
+    }
+
+    async fn transition(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        transition: Transition,
+    ) -> Result<KeyDetails, Error> {
+        let action = match transition {
+            Transition::Revoke => AuditAction::Revoke,
+            Transition::Disable => AuditAction::Disable,
+            Transition::Enable => AuditAction::Enable,
+        };
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), action);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut record = match self.inner.store.get_key(id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return Err(self.audit_refusal(keyed(event, id), Error::NotFound).await);
+                }
+                Err(e) => return Err(e),
+            };
+            let event = event
+                .clone()
+                .with_key(&record.id, &record.name, &record.owner);
+            let decided = self.kind(&record.kind).and_then(|kind| {
+                authorize(actor, Action::ChangeState, kind, &record.owner, &self.inner.format)?;
+                transition.target(record.status(now))
+            });
+            let to = match decided {
+                Ok(to) => to,
+                Err(e) => return Err(self.audit_refusal(event, e).await),
+            };
+            match self
+                .inner
+                .store
+                .set_state(id, record.state, to, now, &event)
+                .await
+            {
+                Ok(()) => {
+                    record.state = to;
+                    if to == KeyState::Revoked {
+                        record.revoked_at = Some(now);
+                    }
+                    let permissions = self.effective_permissions(&record).await?;
+                    return Ok(KeyDetails::new(record, permissions, now));
+                }
+                // Lost a race: re-read and decide again from the new state.
+                Err(Error::Conflict { .. }) if attempt < CAS_ATTEMPTS => continue,
+                Err(e) => return Err(self.audit_refusal(event, e).await),
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// One key's details.
+    pub async fn get(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
+        let now = self.now();
+        let event = keyed(AuditEvent::new(now, actor.label(), AuditAction::View), id);
+        let record = match self.inner.store.get_key(id).await? {
+            Some(record) => record,
+            None => return Err(self.audit_refusal(event, Error::NotFound).await),
+        };
+        let allowed = self.kind(&record.kind).and_then(|kind| {
+            authorize(actor, Action::View, kind, &record.owner, &self.inner.format)
+        });
+        if let Err(e) = allowed {
+            let event = event.with_key(&record.id, &record.name, &record.owner);
+            return Err(self.audit_refusal(event, e).await);
+        }
+        let permissions = self.effective_permissions(&record).await?;
+        Ok(KeyDetails::new(record, permissions, now))
+    }
+
+    /// One page of an owner's keys, newest first.
+    ///
+    /// A token actor must name the kind it lists (one it may view).
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        request: ListRequest,
+    ) -> Result<Page<KeyDetails>, Error> {
+        let now = self.now();
+        let event =
+            AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(&request.owner);
+        if let Err(e) = self.check_list(actor, &request) {
+            return Err(self.audit_refusal(event, e).await);
+        }
+        let mut query = ListQuery::new(request.owner, now, request.limit);
+        query.name_contains = request.name_contains;
+        query.kind = request.kind;
+        query.statuses = request.statuses;
+        query.after = request.after;
+        let page = self.inner.store.list_keys(&query).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        let mut owner_cache: BTreeMap<Owner, PermissionSet> = BTreeMap::new();
+        for record in page.items {
+            let permissions = if record.inherits_owner {
+                // One resolver call per owner per page, not per key.
+                self.effective_with_cache(&record, &mut owner_cache).await?
+            } else {
+                self.effective_permissions(&record).await?
+            };
+            items.push(KeyDetails::new(record, permissions, now));
+        }
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    fn check_list(&self, actor: &Actor, request: &ListRequest) -> Result<(), Error> {
+        if request.limit == 0 || request.limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid("limit", "must be 1..=1000"));
+        }
+        if let Some(text) = &request.name_contains {
+            if text.len() > crate::key::MAX_NAME_LEN {
+                return Err(Error::invalid("name filter", "at most 16384 bytes"));
+            }
+        }
+        let kind = request.kind.as_deref().map(|k| self.kind(k)).transpose()?;
+        match (actor, kind) {
+            (_, Some(kind)) => authorize(actor, Action::View, kind, &request.owner, &self.inner.format),
+            (Actor::Token(_), None) => Err(Error::not_authorized(
+                "a token must name the kind of keys it lists",
+            )),
+            (_, None) => {
+                let any = self.inner.format.kinds().first().ok_or(Error::NotFound)?;
+                authorize(actor, Action::View, any, &request.owner, &self.inner.format)
+            }
+        }
+    }
+
+    async fn effective_with_cache(
+        &self,
+        record: &KeyRecord,
+        cache: &mut BTreeMap<Owner, PermissionSet>,
+    ) -> Result<PermissionSet, Error> {
+        let mut plain = record.clone();
+        plain.inherits_owner = false;
+        let grant = self.effective_permissions(&plain).await?;
+        let held = match cache.get(&record.owner) {
+            Some(held) => held.clone(),
+            None => {
+                let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
+                    Error::invalid("owner_permissions", "inheriting keys need an OwnerPermissions resolver")
+                })?;
+                let held = resolver.permissions_of(&record.owner).await?;
+                cache.insert(record.owner.clone(), held.clone());
+                held
+            }
+        };
+        Ok(held.intersection(&grant))
+    }
+
+    /// Live keys of every owner expiring within `within` from now, soonest
+    /// first: for reminder e-mails. Operators only.
+    pub async fn expiring_keys(
+        &self,
+        actor: &Actor,
+        within: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<KeyDetails>, Error> {
+        if !matches!(actor, Actor::Operator(_)) {
+            return Err(Error::not_authorized("only operators list keys across owners"));
+        }
+        let now = self.now();
+        let records = self
+            .inner
+            .store
+            .keys_expiring(now, now + within, limit.min(MAX_PAGE_SIZE))
+            .await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let permissions = self.effective_permissions(&record).await?;
+            out.push(KeyDetails::new(record, permissions, now));
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- roles
+
+    /// Creates or replaces a role. Every key holding it changes with it.
+    pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<(), Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::PutRole).with_role(&role.name);
+        if let Err(e) = authorize_role_edit(actor, &role.permissions) {
+            return Err(self.audit_refusal(event, e).await);
+        }
+        self.inner.store.put_role(&role, &event).await
+    }
+
+    /// Deletes a role; keys that held it lose its permissions.
+    pub async fn delete_role(&self, actor: &Actor, name: &RoleName) -> Result<(), Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::DeleteRole).with_role(name);
+        let existing = self.inner.store.get_roles(std::slice::from_ref(name)).await?;
+        let Some(role) = existing.into_iter().next() else {
+            return Err(self.audit_refusal(event, Error::NotFound).await);
+        };
+        if let Err(e) = authorize_role_edit(actor, &role.permissions) {
+            return Err(self.audit_refusal(event, e).await);
+        }
+        self.inner.store.delete_role(name, &event).await
+    }
+
+    /// The roles with these names.
+    pub async fn roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.inner.store.get_roles(names).await
+    }
+
+    // ---------------------------------------------------------------- audit
+
+    /// Audit events, newest first. Operators read everything; a user reads
+    /// the events of an owner whose keys they manage (the query must name it).
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        query: AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEvent>, Error> {
+        if query.limit == 0 || query.limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid("limit", "must be 1..=1000"));
+        }
+        match (actor, &query.owner) {
+            (Actor::Operator(_), _) => {}
+            (Actor::Session(_), Some(owner)) => {
+                let any = self.inner.format.kinds().first().ok_or(Error::NotFound)?;
+                authorize(actor, Action::View, any, owner, &self.inner.format)?;
+            }
+            _ => {
+                return Err(Error::not_authorized(
+                    "audit events are read by operators, or by users for an owner they manage",
+                ));
+            }
+        }
+        self.inner.store.list_audit(&query).await
+    }
+
+    // ---------------------------------------------------------------- usage
+
+    /// Writes the recorded uses to the store in one forward-only batch.
+    /// Returns how many keys were written; on error nothing is lost.
+    pub async fn flush_usage(&self) -> Result<usize, Error> {
+        self.inner.usage.flush(self.inner.store.as_ref()).await
+    }
+
+    /// Keys with a use recorded but not yet flushed.
+    pub fn pending_usage(&self) -> usize {
+        self.inner.usage.pending()
+    }
+
+    /// Spawns a task on the current Tokio runtime that flushes usage every
+    /// `every` (60 s is a good default). Call [`UsageFlusher::shutdown`] on
+    /// shutdown to write the rest; dropping the handle also stops the task
+    /// after one last flush.
+    pub fn spawn_usage_flusher(&self, every: Duration) -> UsageFlusher {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let keyward = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match tokio::time::timeout(every, &mut stopped).await {
+                    // A failed flush keeps its batch; the next tick retries it.
+                    Err(_elapsed) => drop(keyward.flush_usage().await),
+                    Ok(_) => break,
+                }
+            }
+            drop(keyward.flush_usage().await);
+        });
+        UsageFlusher {
+            stop: Some(stop),
+            task,
+            keyward: self.clone(),
+        }
+    }
+
+    /// Appends a refused event (unless the store itself failed) and returns the error.
+    async fn audit_refusal(&self, event: AuditEvent, error: Error) -> Error {
+        if matches!(error, Error::Backend { .. }) {
+            return error;
+        }
+        let event = event.refused(error.to_string());
+        // The refusal stands even if recording it fails.
+        drop(self.inner.store.append_audit(&event).await);
+        error
+    }
+}
+
+fn keyed(mut event: AuditEvent, id: &KeyId) -> AuditEvent {
+    event.key_id = Some(id.clone());
+    event
+}
+
+/// The background usage flusher started by [`Keyward::spawn_usage_flusher`].
+#[derive(Debug)]
+pub struct UsageFlusher {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    keyward: Keyward,
+}
+
+impl UsageFlusher {
+    /// Stops the task and flushes what is left, reporting any error.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| Error::backend("usage-flusher", e))?;
+        self.keyward.flush_usage().await.map(drop)
+    }
+}

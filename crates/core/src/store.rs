@@ -1,0 +1,252 @@
+//! The storage contract every adapter implements.
+
+use crate::audit::{AuditEvent, AuditQuery};
+use crate::error::Error;
+use crate::key::{KeyId, KeyRecord, KeyState, Owner, Role, RoleName, Status, UsageRecord};
+use chrono::{DateTime, Utc};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Most items a list or audit page may ask for.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Where keys, roles and audit events live.
+///
+/// A minimal contract for transactional backends, not a convenience API: the
+/// service ([`crate::Keyward`]) validates input, authorizes the actor and
+/// decides lifecycle transitions; the store persists atomically. There are no
+/// default method bodies. Held as `Arc<dyn KeyStore>`; implemented for
+/// `Arc<T>` so wrappers forward every method.
+///
+/// # Contract
+///
+/// Every adapter must keep these invariants; the conformance suite
+/// (`keyward-core` feature `testkit`) checks each one.
+///
+/// 1. **Insert is not update.** [`insert_key`](KeyStore::insert_key) fails with
+///    [`Error::AlreadyExists`] when the id exists, detected by the backend
+///    (unique constraint), never by reading first.
+/// 2. **The live-key limit is atomic.** With `limit = Some(n)`, the insert
+///    fails with [`Error::LimitReached`] when the owner already has `n` live
+///    keys (not revoked, `expires_at` null or after `now`) of that kind. Twenty
+///    concurrent inserts against a limit of 3 leave exactly 3.
+/// 3. **State changes are compare-and-set.** [`set_state`](KeyStore::set_state)
+///    changes the state only if it is still `from`, else [`Error::Conflict`]
+///    with the actual state; [`Error::NotFound`] for an unknown id. A revoked
+///    key never changes state again: `from = Revoked` is always a conflict.
+/// 4. **Mutations and their audit event are one write.** Every mutating method
+///    appends its `event` only if the mutation took effect, atomically with it.
+/// 5. **Rotation is atomic.** [`rotate_key`](KeyStore::rotate_key) inserts the
+///    successor (no limit check: it takes the predecessor's place), sets the
+///    predecessor's `rotated_to` and lowers its `expires_at` to the given time
+///    (never raises it), all or nothing. It fails with [`Error::Conflict`] if
+///    the predecessor is not in the expected state or was already rotated.
+/// 6. **Usage is forward-only.** [`record_usage`](KeyStore::record_usage) sets
+///    `last_used_at` only where it is null or older, ignores unknown ids, and
+///    writes the whole batch in one statement or transaction.
+/// 7. **Listing is stable.** [`list_keys`](KeyStore::list_keys) returns one
+///    owner's keys newest first (`created_at` desc, then id desc by byte
+///    order), filtered by a case-insensitive substring of the name (matched
+///    literally: `%` and `_` are not wildcards), kind and statuses at
+///    `query.now`; the cursor continues strictly after the last item, so keys
+///    inserted while paging never cause duplicates or skips.
+/// 8. **Timestamps round-trip** at microsecond precision, and every string and
+///    map (names, metadata) round-trips unchanged.
+/// 9. **Every query is parameterised.** No input is ever spliced into SQL.
+#[async_trait::async_trait]
+pub trait KeyStore: Debug + Send + Sync + 'static {
+    /// Inserts a new key and appends `event`, enforcing `limit` atomically.
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// The key with this id.
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error>;
+
+    /// Compare-and-set of the state; sets `revoked_at = at` when `to` is
+    /// revoked. Appends `event` on success.
+    async fn set_state(
+        &self,
+        id: &KeyId,
+        from: KeyState,
+        to: KeyState,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Atomically inserts `successor` and schedules the predecessor (which
+    /// must be in state `expected` and not yet rotated) to expire at
+    /// `predecessor_expires_at`. Appends `event` on success.
+    async fn rotate_key(
+        &self,
+        predecessor: &KeyId,
+        expected: KeyState,
+        predecessor_expires_at: DateTime<Utc>,
+        successor: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<(), Error>;
+
+    /// Forward-only batch update of `last_used_at`.
+    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error>;
+
+    /// One page of an owner's keys, newest first.
+    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error>;
+
+    /// Keys not revoked whose `expires_at` lies in `(after, before]`, soonest
+    /// first, at most `limit`: the keys to warn about.
+    async fn keys_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, Error>;
+
+    /// Creates or replaces a role and appends `event`.
+    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error>;
+
+    /// The roles with these names that exist, in name order.
+    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error>;
+
+    /// Deletes a role ([`Error::NotFound`] if absent) and appends `event`.
+    /// Keys that named it simply stop receiving its permissions.
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error>;
+
+    /// Appends an event on its own (refused calls).
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error>;
+
+    /// Events newest first (latest appended first), filtered.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
+}
+
+/// What [`KeyStore::list_keys`] returns: one page and where the next starts.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Pass to the next query to continue; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// A position in a newest-first list: just after the key created at
+/// `created_at` with id `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Creation time of the last item seen.
+    pub created_at: DateTime<Utc>,
+    /// Id of the last item seen.
+    pub id: KeyId,
+}
+
+impl Cursor {
+    /// The cursor after `key`.
+    pub fn after(key: &KeyRecord) -> Self {
+        Self {
+            created_at: key.created_at,
+            id: key.id.clone(),
+        }
+    }
+
+    /// Whether `key` comes after this cursor in newest-first order.
+    pub fn precedes(&self, key: &KeyRecord) -> bool {
+        (key.created_at, key.id.as_str().as_bytes())
+            < (self.created_at, self.id.as_str().as_bytes())
+    }
+
+    /// An opaque string form for URLs (`<micros>.<id>`).
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at.timestamp_micros(), self.id)
+    }
+
+    /// Reads [`Cursor::encode`]'s output.
+    pub fn decode(value: &str) -> Result<Self, Error> {
+        let bad = || Error::invalid("cursor", "not a cursor returned by a list call");
+        let (micros, id) = value.split_once('.').ok_or_else(bad)?;
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        Ok(Self {
+            created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+            id: KeyId::parse(id).map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Which keys [`KeyStore::list_keys`] returns.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListQuery {
+    /// Whose keys.
+    pub owner: Owner,
+    /// Case-insensitive literal substring of the name.
+    pub name_contains: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<Status>,
+    /// The time statuses are judged at.
+    pub now: DateTime<Utc>,
+    /// Page size, 1..=[`MAX_PAGE_SIZE`].
+    pub limit: usize,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+}
+
+impl ListQuery {
+    /// The first `limit` keys of `owner`, any status, judged at `now`.
+    pub fn new(owner: Owner, now: DateTime<Utc>, limit: usize) -> Self {
+        Self {
+            owner,
+            name_contains: None,
+            kind: None,
+            statuses: Vec::new(),
+            now,
+            limit,
+            after: None,
+        }
+    }
+
+    /// Whether `key` passes the filters (not the cursor): the reference
+    /// semantics adapters implement in their query language.
+    pub fn matches(&self, key: &KeyRecord) -> bool {
+        key.owner == self.owner
+            && self.kind.as_deref().is_none_or(|k| key.kind == k)
+            && (self.statuses.is_empty() || self.statuses.contains(&key.status(self.now)))
+            && self
+                .name_contains
+                .as_deref()
+                .is_none_or(|needle| name_contains(&key.name, needle))
+    }
+}
+
+/// Case-insensitive literal substring match (Unicode lowercase on both sides).
+pub fn name_contains(name: &str, needle: &str) -> bool {
+    name.to_lowercase().contains(&needle.to_lowercase())
+}
+
+macro_rules! forward_store {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        #[async_trait::async_trait]
+        impl<T: KeyStore + ?Sized> KeyStore for Arc<T> {
+            $(async fn $method(&self, $($arg: $ty),*) -> $ret {
+                (**self).$method($($arg),*).await
+            })*
+        }
+    };
+}
+
+forward_store! {
+    insert_key(key: &KeyRecord, limit: Option<u32>, now: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
+    get_key(id: &KeyId) -> Result<Option<KeyRecord>, Error>;
+    set_state(id: &KeyId, from: KeyState, to: KeyState, at: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
+    rotate_key(predecessor: &KeyId, expected: KeyState, predecessor_expires_at: DateTime<Utc>, successor: &KeyRecord, event: &AuditEvent) -> Result<(), Error>;
+    record_usage(batch: &[UsageRecord]) -> Result<(), Error>;
+    list_keys(query: &ListQuery) -> Result<Page<KeyRecord>, Error>;
+    keys_expiring(after: DateTime<Utc>, before: DateTime<Utc>, limit: usize) -> Result<Vec<KeyRecord>, Error>;
+    put_role(role: &Role, event: &AuditEvent) -> Result<(), Error>;
+    get_roles(names: &[RoleName]) -> Result<Vec<Role>, Error>;
+    delete_role(name: &RoleName, event: &AuditEvent) -> Result<(), Error>;
+    append_audit(event: &AuditEvent) -> Result<(), Error>;
+    list_audit(query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
+}

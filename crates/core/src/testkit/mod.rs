@@ -1,0 +1,50 @@
+//! Test support (feature `testkit`): a manual clock and the conformance suite
+//! every [`KeyStore`](crate::KeyStore) implementation must pass.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test assertions: a failed expectation is a failed test"
+)]
+
+use crate::clock::Clock;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A clock that moves only when told. Clones share the same time.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    /// A clock at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(start)),
+        }
+    }
+
+    /// A clock at 2026-01-01T00:00:00Z.
+    pub fn at_epoch() -> Self {
+        Self::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+    }
+
+    /// Moves time forward (or back, with a negative delta).
+    pub fn advance(&self, by: TimeDelta) {
+        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        *now += by;
+    }
+
+    /// Sets the time.
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

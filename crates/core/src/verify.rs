@@ -1,0 +1,215 @@
+//! Verification outcomes, the public answer, and `Authorization` parsing.
+
+use crate::error::Error;
+use crate::format::ParseError;
+use crate::key::{KeyId, Metadata, Owner};
+use crate::permission::{PermissionSet, Requirement};
+use chrono::{DateTime, Utc};
+
+/// A token that verified: everything a handler needs, without a second query.
+///
+/// Only [`crate::Keyward::verify`] makes one, so an [`crate::Actor::Token`]
+/// always stands for a token that really verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub(crate) key_id: KeyId,
+    pub(crate) kind: String,
+    pub(crate) owner: Owner,
+    pub(crate) name: String,
+    pub(crate) permissions: PermissionSet,
+    pub(crate) metadata: Metadata,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+}
+
+impl VerifiedKey {
+    /// The key's public id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+    /// The kind's prefix.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// Whose key it is.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The effective permissions at verification time (roles and, for
+    /// inheriting keys, the owner's current permissions resolved).
+    pub fn permissions(&self) -> &PermissionSet {
+        &self.permissions
+    }
+    /// The host data stored with the key.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    /// When it expires, if ever.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+}
+
+/// Why a token was not accepted. Match it for logs and metrics; answer the
+/// client with [`Rejection::public_answer`], which never tells the variants apart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The `Authorization` header is missing or not `Bearer <token>`.
+    #[error("bad authorization header: {0}")]
+    BadHeader(#[from] BearerError),
+    /// Not a token of this format (checked without touching storage).
+    #[error("malformed token: {0}")]
+    Malformed(#[from] ParseError),
+    /// No such key, or the secret does not match (indistinguishable on purpose).
+    #[error("unknown token")]
+    NotFound,
+    /// The key was revoked.
+    #[error("token revoked")]
+    Revoked,
+    /// The key is disabled.
+    #[error("token disabled")]
+    Disabled,
+    /// The key expired.
+    #[error("token expired")]
+    Expired,
+    /// The token is valid but lacks permissions.
+    #[error("insufficient permissions: missing {missing}")]
+    InsufficientPermissions {
+        /// The unsatisfied part of the requirement.
+        missing: Requirement,
+    },
+    /// The store (or the owner-permission resolver) failed; nothing is known
+    /// about the token.
+    #[error("verification unavailable")]
+    Unavailable(#[source] Error),
+}
+
+impl Rejection {
+    /// The HTTP answer: 401 with one identical body for every identity
+    /// failure, 403 for missing permissions, 503 when the store is down.
+    ///
+    /// ```
+    /// use keyward_core::Rejection;
+    /// assert_eq!(Rejection::Revoked.public_answer(), Rejection::NotFound.public_answer());
+    /// assert_eq!(Rejection::Expired.public_answer().status, 401);
+    /// ```
+    pub fn public_answer(&self) -> PublicAnswer {
+        match self {
+            Self::InsufficientPermissions { .. } => PublicAnswer {
+                status: 403,
+                www_authenticate: r#"Bearer error="insufficient_scope""#,
+                body: r#"{"error":"insufficient_scope","error_description":"The token lacks a permission this request needs."}"#,
+            },
+            Self::Unavailable(_) => PublicAnswer {
+                status: 503,
+                www_authenticate: "Bearer",
+                body: r#"{"error":"temporarily_unavailable","error_description":"Try again later."}"#,
+            },
+            _ => PublicAnswer {
+                status: 401,
+                www_authenticate: r#"Bearer error="invalid_token""#,
+                body: r#"{"error":"invalid_token","error_description":"The token is missing, malformed, unknown, expired or revoked."}"#,
+            },
+        }
+    }
+}
+
+/// An HTTP answer for a rejected request (RFC 6750 style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicAnswer {
+    /// 401, 403 or 503.
+    pub status: u16,
+    /// The `WWW-Authenticate` header value.
+    pub www_authenticate: &'static str,
+    /// A JSON body.
+    pub body: &'static str,
+}
+
+/// Why an `Authorization` header value is not a usable Bearer credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// No header, or an empty one.
+    #[error("missing")]
+    Missing,
+    /// Another scheme (`Basic …`).
+    #[error("not the Bearer scheme")]
+    WrongScheme,
+    /// `Bearer` with nothing after it.
+    #[error("no token after Bearer")]
+    MissingToken,
+    /// More than one token, or stray whitespace inside.
+    #[error("more than one value after Bearer")]
+    ExtraContent,
+}
+
+/// Reads `Bearer <token>` from an `Authorization` header value: the scheme is
+/// case-insensitive, surrounding whitespace is ignored, anything else is an error.
+///
+/// ```
+/// use keyward_core::{bearer_token, BearerError};
+/// assert_eq!(bearer_token(Some("bearer  mt_abc ")), Ok("mt_abc"));
+/// assert_eq!(bearer_token(Some("Basic dXNlcg==")), Err(BearerError::WrongScheme));
+/// assert_eq!(bearer_token(None), Err(BearerError::Missing));
+/// ```
+pub fn bearer_token(header: Option<&str>) -> Result<&str, BearerError> {
+    let value = header.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(BearerError::Missing);
+    }
+    let (scheme, rest) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::WrongScheme);
+    }
+    let token = rest.trim();
+    if token.is_empty() {
+        return Err(BearerError::MissingToken);
+    }
+    if token.contains(|c: char| c.is_whitespace()) {
+        return Err(BearerError::ExtraContent);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(Some("Bearer t")), Ok("t"));
+        assert_eq!(bearer_token(Some("BEARER\tt")), Ok("t"));
+        assert_eq!(bearer_token(Some("  ")), Err(BearerError::Missing));
+        assert_eq!(bearer_token(Some("Bearer")), Err(BearerError::MissingToken));
+        assert_eq!(bearer_token(Some("Bearer   ")), Err(BearerError::MissingToken));
+        assert_eq!(bearer_token(Some("Bearer a b")), Err(BearerError::ExtraContent));
+        assert_eq!(bearer_token(Some("Bearertoken")), Err(BearerError::WrongScheme));
+        assert_eq!(bearer_token(Some("Token t")), Err(BearerError::WrongScheme));
+    }
+
+    #[test]
+    fn identity_failures_share_one_answer() {
+        let answers = [
+            Rejection::BadHeader(BearerError::Missing),
+            Rejection::Malformed(ParseError::BadChecksum),
+            Rejection::NotFound,
+            Rejection::Revoked,
+            Rejection::Disabled,
+            Rejection::Expired,
+        ]
+        .map(|r| r.public_answer());
+        assert!(answers.iter().all(|a| *a == answers[0] && a.status == 401));
+        let forbidden = Rejection::InsufficientPermissions {
+            missing: Requirement::Nothing,
+        };
+        assert_eq!(forbidden.public_answer().status, 403);
+        let down = Rejection::Unavailable(Error::NotFound).public_answer();
+        assert_eq!(down.status, 503);
+    }
+}

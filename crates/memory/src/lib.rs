@@ -1,0 +1,232 @@
+//! An in-memory [`KeyStore`] for keyward.
+//!
+//! Everything lives in one process behind one mutex, so every operation is
+//! atomic and the live-key limit holds under any concurrency. Keys vanish
+//! when the process exits: use it for tests, prototypes and examples, and the
+//! SQLite or Postgres adapter in production.
+//!
+//! ```
+//! use keyward_core::{Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind};
+//! use keyward_memory::MemoryStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let keyward = Keyward::builder(MemoryStore::new()).kind(TokenKind::new("mt")?).build()?;
+//! let owner = Owner::new("account:42")?;
+//! let actor = Actor::operator("docs");
+//! let issued = keyward.issue(&actor, IssueRequest::new("mt", owner, "CI")).await?;
+//! let verified = keyward.verify(issued.token.expose_secret(), &Requirement::Nothing).await?;
+//! assert_eq!(verified.name(), "CI");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{
+    AuditEvent, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page,
+    Role, RoleName, UsageRecord, async_trait,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>` or
+/// hand it to [`keyward_core::Keyward::builder`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: HashMap<KeyId, KeyRecord>,
+    roles: BTreeMap<RoleName, Role>,
+    audit: Vec<AuditEvent>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock cannot leave a half-written
+        // key: every mutation below is checked before it writes.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut state = self.lock();
+        if state.keys.contains_key(&key.id) {
+            return Err(Error::AlreadyExists);
+        }
+        if let Some(limit) = limit {
+            let live = state
+                .keys
+                .values()
+                .filter(|k| k.owner == key.owner && k.kind == key.kind && k.is_live(now))
+                .count();
+            if live >= limit as usize {
+                return Err(Error::LimitReached { limit });
+            }
+        }
+        state.keys.insert(key.id.clone(), key.clone());
+        state.audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        Ok(self.lock().keys.get(id).cloned())
+    }
+
+    async fn set_state(
+        &self,
+        id: &KeyId,
+        from: KeyState,
+        to: KeyState,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut state = self.lock();
+        let key = state.keys.get_mut(id).ok_or(Error::NotFound)?;
+        if key.state != from || from == KeyState::Revoked {
+            return Err(Error::Conflict {
+                expected: from,
+                actual: key.state,
+            });
+        }
+        key.state = to;
+        if to == KeyState::Revoked {
+            key.revoked_at = Some(at);
+        }
+        state.audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn rotate_key(
+        &self,
+        predecessor: &KeyId,
+        expected: KeyState,
+        predecessor_expires_at: DateTime<Utc>,
+        successor: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut state = self.lock();
+        if state.keys.contains_key(&successor.id) {
+            return Err(Error::AlreadyExists);
+        }
+        let old = state.keys.get_mut(predecessor).ok_or(Error::NotFound)?;
+        if old.state != expected || old.rotated_to.is_some() {
+            return Err(Error::Conflict {
+                expected,
+                actual: old.state,
+            });
+        }
+        old.rotated_to = Some(successor.id.clone());
+        old.expires_at = Some(match old.expires_at {
+            Some(at) => at.min(predecessor_expires_at),
+            None => predecessor_expires_at,
+        });
+        state.keys.insert(successor.id.clone(), successor.clone());
+        state.audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+        let mut state = self.lock();
+        for usage in batch {
+            if let Some(key) = state.keys.get_mut(&usage.key_id) {
+                if key.last_used_at.is_none_or(|at| at < usage.used_at) {
+                    key.last_used_at = Some(usage.used_at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+        let state = self.lock();
+        let mut items: Vec<&KeyRecord> = state
+            .keys
+            .values()
+            .filter(|k| query.matches(k))
+            .filter(|k| query.after.as_ref().is_none_or(|c| c.precedes(k)))
+            .collect();
+        items.sort_by(|a, b| {
+            (b.created_at, b.id.as_str().as_bytes()).cmp(&(a.created_at, a.id.as_str().as_bytes()))
+        });
+        let more = items.len() > query.limit;
+        let items: Vec<KeyRecord> = items.into_iter().take(query.limit).cloned().collect();
+        let next = if more { items.last().map(Cursor::after) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn keys_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        let state = self.lock();
+        let mut items: Vec<&KeyRecord> = state
+            .keys
+            .values()
+            .filter(|k| k.state != KeyState::Revoked)
+            .filter(|k| k.expires_at.is_some_and(|at| at > after && at <= before))
+            .collect();
+        items.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
+        Ok(items.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.roles.insert(role.name.clone(), role.clone());
+        state.audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        let state = self.lock();
+        let mut roles: Vec<Role> = names
+            .iter()
+            .filter_map(|n| state.roles.get(n).cloned())
+            .collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        roles.dedup_by(|a, b| a.name == b.name);
+        Ok(roles)
+    }
+
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+        let mut state = self.lock();
+        state.roles.remove(name).ok_or(Error::NotFound)?;
+        state.audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
+        self.lock().audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
+        let state = self.lock();
+        Ok(state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| query.owner.is_none() || e.owner == query.owner)
+            .filter(|e| query.key_id.is_none() || e.key_id == query.key_id)
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+}
