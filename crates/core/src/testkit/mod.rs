@@ -48,3 +48,5 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+pub mod cases;
