@@ -25,9 +25,8 @@ pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use format::{FoundToken, MAX_TOKEN_LEN, ParseError, ParsedToken, TokenFormat};
 pub use key::{
-    KeyId, KeyRecord, KeyState, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN,
-    MAX_METADATA_VALUE_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, Metadata, Owner, Role, RoleName, Status,
-    UsageRecord, time_ago,
+    KeyId, KeyRecord, KeyState, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN,
+    MAX_NAME_LEN, MAX_OWNER_LEN, Metadata, Owner, Role, RoleName, Status, UsageRecord, time_ago,
 };
 pub use kind::{
     CHECKSUM_LEN, DEFAULT_KEY_ID_LEN, DEFAULT_SECRET_LEN, MAX_KEY_ID_LEN, MAX_SECRET_LEN,

@@ -433,28 +433,70 @@ impl Keyward {
         authorization: Option<&str>,
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
-        let token = bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
+        let token =
+            bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
         self.verify(token, requirement).await
     }
 
-    /// scopes ∪ role permissions; for an inheriting key, that ∩ the owner's
-    /// current permissions.
+    /// The effective permissions of one key.
     async fn effective_permissions(&self, record: &KeyRecord) -> Result<PermissionSet, Error> {
-        let mut grant = record.scopes.clone();
-        if !record.roles.is_empty() {
-            let names: Vec<RoleName> = record.roles.iter().cloned().collect();
+        let mut resolved = self
+            .resolve_permissions(std::slice::from_ref(record))
+            .await?;
+        Ok(resolved.pop().unwrap_or_default())
+    }
+
+    /// The effective permissions of each record, loading every role they
+    /// name in one store call and each inheriting owner's permissions once.
+    async fn resolve_permissions(
+        &self,
+        records: &[KeyRecord],
+    ) -> Result<Vec<PermissionSet>, Error> {
+        let names: BTreeSet<&RoleName> = records.iter().flat_map(|r| &r.roles).collect();
+        let mut roles = BTreeMap::new();
+        if !names.is_empty() {
+            let names: Vec<RoleName> = names.into_iter().cloned().collect();
             for role in self.inner.store.get_roles(&names).await? {
-                grant.extend(&role.permissions);
+                roles.insert(role.name, role.permissions);
             }
         }
-        if !record.inherits_owner {
-            return Ok(grant);
+        let mut owners = BTreeMap::new();
+        for record in records.iter().filter(|r| r.inherits_owner) {
+            if !owners.contains_key(&record.owner) {
+                let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "owner_permissions",
+                        "inheriting keys need an OwnerPermissions resolver",
+                    )
+                })?;
+                let held = resolver.permissions_of(&record.owner).await?;
+                owners.insert(record.owner.clone(), held);
+            }
         }
-        let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
-            Error::invalid("owner_permissions", "inheriting keys need an OwnerPermissions resolver")
-        })?;
-        let held = resolver.permissions_of(&record.owner).await?;
-        Ok(held.intersection(&grant))
+        Ok(records
+            .iter()
+            .map(|r| effective(r, &roles, owners.get(&r.owner)))
+            .collect())
+    }
+
+    /// Details of each record, permissions resolved.
+    async fn details(
+        &self,
+        records: Vec<KeyRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<KeyDetails>, Error> {
+        let permissions = self.resolve_permissions(&records).await?;
+        Ok(records
+            .into_iter()
+            .zip(permissions)
+            .map(|(record, permissions)| KeyDetails::new(record, permissions, now))
+            .collect())
+    }
+
+    /// Details of one record.
+    async fn detail(&self, record: KeyRecord, now: DateTime<Utc>) -> Result<KeyDetails, Error> {
+        let permissions = self.effective_permissions(&record).await?;
+        Ok(KeyDetails::new(record, permissions, now))
     }
 
     // ----------------------------------------------------------------- issue
@@ -488,7 +530,13 @@ impl Keyward {
         let kind = self.kind(&request.kind)?;
         validate_name(&request.name)?;
         validate_metadata(&request.metadata)?;
-        authorize(actor, Action::Issue, kind, &request.owner, &self.inner.format)?;
+        authorize(
+            actor,
+            Action::Issue,
+            kind,
+            &request.owner,
+            &self.inner.format,
+        )?;
         let mut granted = request.scopes.clone();
         if !request.roles.is_empty() {
             let names: Vec<RoleName> = request.roles.iter().cloned().collect();
@@ -535,11 +583,8 @@ impl Keyward {
                 .await
             {
                 Ok(()) => {
-                    let permissions = self.effective_permissions(&record).await?;
-                    return Ok(IssuedKey {
-                        token,
-                        key: KeyDetails::new(record, permissions, now),
-                    });
+                    let key = self.detail(record, now).await?;
+                    return Ok(IssuedKey { token, key });
                 }
                 Err(Error::AlreadyExists) => continue,
                 Err(e) => return Err(e),
@@ -633,7 +678,10 @@ impl Keyward {
             });
         }
         if old.rotated_to.is_some() {
-            return Err(Error::invalid("key", "already rotated; rotate its successor"));
+            return Err(Error::invalid(
+                "key",
+                "already rotated; rotate its successor",
+            ));
         }
         if overlap < TimeDelta::zero() || overlap > self.inner.max_overlap {
             return Err(Error::invalid(
@@ -663,11 +711,8 @@ impl Keyward {
                 .await
             {
                 Ok(()) => {
-                    let permissions = self.effective_permissions(&new).await?;
-                    return Ok(IssuedKey {
-                        token,
-                        key: KeyDetails::new(new, permissions, now),
-                    });
+                    let key = self.detail(new, now).await?;
+                    return Ok(IssuedKey { token, key });
                 }
                 Err(Error::AlreadyExists) => continue,
                 Err(e) => return Err(e),
@@ -720,7 +765,13 @@ impl Keyward {
                 .clone()
                 .with_key(&record.id, &record.name, &record.owner);
             let decided = self.kind(&record.kind).and_then(|kind| {
-                authorize(actor, Action::ChangeState, kind, &record.owner, &self.inner.format)?;
+                authorize(
+                    actor,
+                    Action::ChangeState,
+                    kind,
+                    &record.owner,
+                    &self.inner.format,
+                )?;
                 transition.target(record.status(now))
             });
             let to = match decided {
@@ -738,8 +789,7 @@ impl Keyward {
                     if to == KeyState::Revoked {
                         record.revoked_at = Some(now);
                     }
-                    let permissions = self.effective_permissions(&record).await?;
-                    return Ok(KeyDetails::new(record, permissions, now));
+                    return self.detail(record, now).await;
                 }
                 // Lost a race: re-read and decide again from the new state.
                 Err(Error::Conflict { .. }) if attempt < CAS_ATTEMPTS => continue,
@@ -765,8 +815,7 @@ impl Keyward {
             let event = event.with_key(&record.id, &record.name, &record.owner);
             return Err(self.audit_refusal(event, e).await);
         }
-        let permissions = self.effective_permissions(&record).await?;
-        Ok(KeyDetails::new(record, permissions, now))
+        self.detail(record, now).await
     }
 
     /// One page of an owner's keys, newest first.
@@ -789,19 +838,8 @@ impl Keyward {
         query.statuses = request.statuses;
         query.after = request.after;
         let page = self.inner.store.list_keys(&query).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        let mut owner_cache: BTreeMap<Owner, PermissionSet> = BTreeMap::new();
-        for record in page.items {
-            let permissions = if record.inherits_owner {
-                // One resolver call per owner per page, not per key.
-                self.effective_with_cache(&record, &mut owner_cache).await?
-            } else {
-                self.effective_permissions(&record).await?
-            };
-            items.push(KeyDetails::new(record, permissions, now));
-        }
         Ok(Page {
-            items,
+            items: self.details(page.items, now).await?,
             next: page.next,
         })
     }
@@ -817,7 +855,13 @@ impl Keyward {
         }
         let kind = request.kind.as_deref().map(|k| self.kind(k)).transpose()?;
         match (actor, kind) {
-            (_, Some(kind)) => authorize(actor, Action::View, kind, &request.owner, &self.inner.format),
+            (_, Some(kind)) => authorize(
+                actor,
+                Action::View,
+                kind,
+                &request.owner,
+                &self.inner.format,
+            ),
             (Actor::Token(_), None) => Err(Error::not_authorized(
                 "a token must name the kind of keys it lists",
             )),
@@ -826,28 +870,6 @@ impl Keyward {
                 authorize(actor, Action::View, any, &request.owner, &self.inner.format)
             }
         }
-    }
-
-    async fn effective_with_cache(
-        &self,
-        record: &KeyRecord,
-        cache: &mut BTreeMap<Owner, PermissionSet>,
-    ) -> Result<PermissionSet, Error> {
-        let mut plain = record.clone();
-        plain.inherits_owner = false;
-        let grant = self.effective_permissions(&plain).await?;
-        let held = match cache.get(&record.owner) {
-            Some(held) => held.clone(),
-            None => {
-                let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
-                    Error::invalid("owner_permissions", "inheriting keys need an OwnerPermissions resolver")
-                })?;
-                let held = resolver.permissions_of(&record.owner).await?;
-                cache.insert(record.owner.clone(), held.clone());
-                held
-            }
-        };
-        Ok(held.intersection(&grant))
     }
 
     /// Live keys of every owner expiring within `within` from now, soonest
@@ -859,7 +881,9 @@ impl Keyward {
         limit: usize,
     ) -> Result<Vec<KeyDetails>, Error> {
         if !matches!(actor, Actor::Operator(_)) {
-            return Err(Error::not_authorized("only operators list keys across owners"));
+            return Err(Error::not_authorized(
+                "only operators list keys across owners",
+            ));
         }
         let now = self.now();
         let records = self
@@ -867,12 +891,7 @@ impl Keyward {
             .store
             .keys_expiring(now, now + within, limit.min(MAX_PAGE_SIZE))
             .await?;
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let permissions = self.effective_permissions(&record).await?;
-            out.push(KeyDetails::new(record, permissions, now));
-        }
-        Ok(out)
+        self.details(records, now).await
     }
 
     // ---------------------------------------------------------------- roles
@@ -891,7 +910,11 @@ impl Keyward {
     pub async fn delete_role(&self, actor: &Actor, name: &RoleName) -> Result<(), Error> {
         let now = self.now();
         let event = AuditEvent::new(now, actor.label(), AuditAction::DeleteRole).with_role(name);
-        let existing = self.inner.store.get_roles(std::slice::from_ref(name)).await?;
+        let existing = self
+            .inner
+            .store
+            .get_roles(std::slice::from_ref(name))
+            .await?;
         let Some(role) = existing.into_iter().next() else {
             return Err(self.audit_refusal(event, Error::NotFound).await);
         };
@@ -979,6 +1002,24 @@ impl Keyward {
         // The refusal stands even if recording it fails.
         drop(self.inner.store.append_audit(&event).await);
         error
+    }
+}
+
+/// scopes ∪ role permissions; for an inheriting key, that ∩ what the owner
+/// holds now (nothing, if the owner's permissions are unknown).
+fn effective(
+    record: &KeyRecord,
+    roles: &BTreeMap<RoleName, PermissionSet>,
+    owner_holds: Option<&PermissionSet>,
+) -> PermissionSet {
+    let mut grant = record.scopes.clone();
+    for permissions in record.roles.iter().filter_map(|name| roles.get(name)) {
+        grant.extend(permissions);
+    }
+    match (record.inherits_owner, owner_holds) {
+        (false, _) => grant,
+        (true, Some(held)) => held.intersection(&grant),
+        (true, None) => PermissionSet::new(),
     }
 }
 

@@ -1,1 +1,95 @@
-fn main() {}
+//! keyward quickstart: issue an API key, verify it, list keys, revoke it, and
+//! watch the next verify fail. Copy this file as a starting point.
+//!
+//! Run it with `cargo run -p quickstart`.
+#![allow(clippy::print_stdout, reason = "an example prints what it does")]
+
+use keyward::stores::MemoryStore;
+use keyward::{
+    Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
+    Requirement, Session, TokenKind,
+};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 1. Configure one kind of token: account API keys with the `mt` prefix,
+    //    1, 3 or 6 months to live (3 by default), at most 3 live per account.
+    let keyward = Keyward::builder(MemoryStore::new())
+        .kind(
+            TokenKind::new("mt")?
+                .expiry(ExpiryPolicy::choices(
+                    [
+                        Lifetime::Months(1),
+                        Lifetime::Months(3),
+                        Lifetime::Months(6),
+                    ],
+                    Lifetime::Months(3),
+                )?)
+                .live_limit(3),
+        )
+        .build()?;
+
+    // 2. A logged-in user (authenticated by your own app) issues a key for
+    //    their account. The token is shown once; only its SHA-256 is stored.
+    let alice = Owner::new("account:alice")?;
+    let session: Actor =
+        Session::new(alice.clone(), PermissionSet::parse(["reports.read"])?).into();
+    let request = IssueRequest::new("mt", alice.clone(), "CI deploy")
+        .scopes(PermissionSet::parse(["reports.read"])?);
+    let issued = keyward.issue(&session, request).await?;
+    println!(
+        "issued   {} — copy it now, it is shown once:",
+        issued.key.preview
+    );
+    println!("         {}", issued.token.expose_secret());
+    println!(
+        "         (printed as a value it stays hidden: {})",
+        issued.token
+    );
+
+    // 3. Your request handler verifies the `Authorization` header.
+    let header = format!("Bearer {}", issued.token.expose_secret());
+    let need = Requirement::all_of(["reports.read"])?;
+    let verified = keyward.verify_bearer(Some(&header), &need).await?;
+    println!(
+        "verified key {} ({:?}) of {}, may: {}",
+        verified.key_id(),
+        verified.name(),
+        verified.owner(),
+        verified.permissions()
+    );
+
+    // 4. List the account's keys, newest first.
+    keyward.flush_usage().await?;
+    let page = keyward
+        .list(&session, ListRequest::new(alice.clone()))
+        .await?;
+    println!("listed   {} key(s):", page.items.len());
+    for key in &page.items {
+        let expires = key
+            .expires_at
+            .map_or("never".to_owned(), |t| t.date_naive().to_string());
+        println!(
+            "         {:<12} {:<10} {:<8} expires {expires}, last used {}",
+            key.preview,
+            key.name,
+            key.status.to_string(),
+            key.last_used(keyward::chrono::Utc::now())
+        );
+    }
+
+    // 5. Revoke it: the very next verify is refused.
+    keyward.revoke(&session, &issued.key.id).await?;
+    println!("revoked  {}", issued.key.preview);
+    match keyward.verify_bearer(Some(&header), &need).await {
+        Ok(_) => return Err("a revoked key verified".into()),
+        Err(rejection) => {
+            let answer = rejection.public_answer();
+            println!(
+                "refused  ({rejection}) → HTTP {} {}",
+                answer.status, answer.body
+            );
+        }
+    }
+    Ok(())
+}
