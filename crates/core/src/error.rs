@@ -49,7 +49,10 @@ pub enum Error {
         reason: String,
     },
     /// The requested lifetime is not one the kind allows.
-    #[error("expiry {requested} is not allowed; choose one of: {}", list_lifetimes(allowed))]
+    #[error(
+        "expiry {requested} is not allowed; choose one of: {}",
+        list_lifetimes(allowed)
+    )]
     ExpiryNotAllowed {
         /// What was asked for.
         requested: Lifetime,

@@ -320,15 +320,27 @@ mod tests {
         let t = token(&f, "tak");
         assert_eq!(f.parse("").unwrap_err(), ParseError::Empty);
         assert_eq!(f.parse(&"a".repeat(129)).unwrap_err(), ParseError::TooLong);
-        assert_eq!(f.parse("nounderscore").unwrap_err(), ParseError::MissingPrefix);
-        assert_eq!(f.parse(&t.replacen("tak", "tok", 1)).unwrap_err(), ParseError::UnknownKind);
+        assert_eq!(
+            f.parse("nounderscore").unwrap_err(),
+            ParseError::MissingPrefix
+        );
+        assert_eq!(
+            f.parse(&t.replacen("tak", "tok", 1)).unwrap_err(),
+            ParseError::UnknownKind
+        );
         assert_eq!(
             f.parse(&t[..t.len() - 1]).unwrap_err(),
-            ParseError::BadLength { expected: 43, found: 42 }
+            ParseError::BadLength {
+                expected: 43,
+                found: 42
+            }
         );
         let mut bad_char = t.clone();
         bad_char.replace_range(10..11, "-");
-        assert_eq!(f.parse(&bad_char).unwrap_err(), ParseError::BadCharacter { position: 10 });
+        assert_eq!(
+            f.parse(&bad_char).unwrap_err(),
+            ParseError::BadCharacter { position: 10 }
+        );
         let mut typo = t.into_bytes();
         typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
         let typo = String::from_utf8(typo).unwrap();
@@ -341,7 +353,10 @@ mod tests {
         let t = token(&f, "tak");
         let body = "é".repeat(21) + "a";
         assert_eq!(body.len(), 43);
-        assert!(matches!(f.parse(&format!("tak_{body}")), Err(ParseError::BadCharacter { .. })));
+        assert!(matches!(
+            f.parse(&format!("tak_{body}")),
+            Err(ParseError::BadCharacter { .. })
+        ));
         assert!(f.parse(&format!("{t}é")).is_err());
     }
 

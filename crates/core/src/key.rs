@@ -31,7 +31,10 @@ impl KeyId {
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(Error::invalid("key id", "must be 4..=24 characters of [A-Za-z0-9]"))
+            Err(Error::invalid(
+                "key id",
+                "must be 4..=24 characters of [A-Za-z0-9]",
+            ))
         }
     }
 
@@ -95,7 +98,10 @@ impl RoleName {
         if ok {
             Ok(Self(value.to_owned()))
         } else {
-            Err(Error::invalid("role", "must be 1..=64 bytes of [A-Za-z0-9_.:-]"))
+            Err(Error::invalid(
+                "role",
+                "must be 1..=64 bytes of [A-Za-z0-9_.:-]",
+            ))
         }
     }
 

@@ -187,7 +187,16 @@ mod tests {
             assert!(TokenKind::new(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "MT", "_mt", "mt_", "m__t", "1mt", "m-t", "toolongprefixabcd", "mt pat", "é",
+            "",
+            "MT",
+            "_mt",
+            "mt_",
+            "m__t",
+            "1mt",
+            "m-t",
+            "toolongprefixabcd",
+            "mt pat",
+            "é",
         ] {
             assert!(TokenKind::new(bad).is_err(), "{bad}");
         }

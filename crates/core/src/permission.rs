@@ -119,7 +119,12 @@ impl PermissionSet {
 
     /// The grants of `other` that this set does not cover.
     pub fn uncovered(&self, other: &PermissionSet) -> Vec<Permission> {
-        other.0.iter().filter(|p| !self.covers(p)).cloned().collect()
+        other
+            .0
+            .iter()
+            .filter(|p| !self.covers(p))
+            .cloned()
+            .collect()
     }
 
     /// Adds every grant of `other`.
@@ -316,7 +321,17 @@ mod tests {
 
     #[test]
     fn invalid_permissions_are_refused() {
-        for bad in ["", ".", "a..b", "a.", "*.a", "a b", "a.*b", "é", "a;drop table"] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "a.",
+            "*.a",
+            "a b",
+            "a.*b",
+            "é",
+            "a;drop table",
+        ] {
             assert!(Permission::new(bad).is_err(), "{bad}");
         }
         assert!(Permission::new(&"a".repeat(129)).is_err());
@@ -324,8 +339,14 @@ mod tests {
 
     #[test]
     fn intersection_respects_wildcards() {
-        assert_eq!(set(&["billing.*"]).intersection(&set(&["billing.read"])), set(&["billing.read"]));
-        assert_eq!(set(&["*"]).intersection(&set(&["files", "publish"])), set(&["files", "publish"]));
+        assert_eq!(
+            set(&["billing.*"]).intersection(&set(&["billing.read"])),
+            set(&["billing.read"])
+        );
+        assert_eq!(
+            set(&["*"]).intersection(&set(&["files", "publish"])),
+            set(&["files", "publish"])
+        );
         assert_eq!(set(&["files"]).intersection(&set(&["publish"])), set(&[]));
         assert_eq!(set(&["*"]).intersection(&set(&["*"])), set(&["*"]));
     }

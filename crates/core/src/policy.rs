@@ -95,7 +95,10 @@ impl ExpiryPolicy {
             ));
         }
         if !choices.contains(&default) {
-            return Err(Error::invalid("expiry", "the default must be one of the choices"));
+            return Err(Error::invalid(
+                "expiry",
+                "the default must be one of the choices",
+            ));
         }
         Ok(Self {
             choices,
@@ -187,7 +190,11 @@ mod tests {
 
     fn product_a() -> ExpiryPolicy {
         ExpiryPolicy::choices(
-            [Lifetime::Months(1), Lifetime::Months(3), Lifetime::Months(6)],
+            [
+                Lifetime::Months(1),
+                Lifetime::Months(3),
+                Lifetime::Months(6),
+            ],
             Lifetime::Months(3),
         )
         .unwrap()
@@ -201,13 +208,18 @@ mod tests {
 
     #[test]
     fn calendar_months_clamp_to_month_end() {
-        let at = product_a().resolve(Some(Lifetime::Months(1)), now()).unwrap().unwrap();
+        let at = product_a()
+            .resolve(Some(Lifetime::Months(1)), now())
+            .unwrap()
+            .unwrap();
         assert_eq!(at, Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap());
     }
 
     #[test]
     fn disallowed_choices_name_the_allowed_ones() {
-        let err = product_a().resolve(Some(Lifetime::Years(1)), now()).unwrap_err();
+        let err = product_a()
+            .resolve(Some(Lifetime::Years(1)), now())
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "expiry 1 year is not allowed; choose one of: 1 month, 3 months, 6 months"
@@ -221,11 +233,24 @@ mod tests {
     #[test]
     fn fixed_dates_need_a_maximum_and_respect_it() {
         let soon = now() + TimeDelta::days(10);
-        assert!(product_a().resolve(Some(Lifetime::Until(soon)), now()).is_err());
+        assert!(
+            product_a()
+                .resolve(Some(Lifetime::Until(soon)), now())
+                .is_err()
+        );
         let p = product_a().allow_until(TimeDelta::days(30));
-        assert_eq!(p.resolve(Some(Lifetime::Until(soon)), now()).unwrap(), Some(soon));
-        assert!(p.resolve(Some(Lifetime::Until(now() + TimeDelta::days(31))), now()).is_err());
-        assert!(p.resolve(Some(Lifetime::Until(now())), now()).is_err(), "not in the past");
+        assert_eq!(
+            p.resolve(Some(Lifetime::Until(soon)), now()).unwrap(),
+            Some(soon)
+        );
+        assert!(
+            p.resolve(Some(Lifetime::Until(now() + TimeDelta::days(31))), now())
+                .is_err()
+        );
+        assert!(
+            p.resolve(Some(Lifetime::Until(now())), now()).is_err(),
+            "not in the past"
+        );
     }
 
     #[test]

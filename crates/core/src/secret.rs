@@ -252,10 +252,20 @@ mod tests {
         let h = peppered.digest("one");
         assert_eq!(h.algorithm(), HashAlgorithm::HmacSha256);
         assert!(!h.matches(&a), "same secret, different algorithm");
-        assert!(h.matches(&peppered.digest_with(HashAlgorithm::HmacSha256, "one").unwrap()));
+        assert!(
+            h.matches(
+                &peppered
+                    .digest_with(HashAlgorithm::HmacSha256, "one")
+                    .unwrap()
+            )
+        );
         // A peppered hasher still checks legacy SHA-256 digests; a plain one cannot check HMAC ones.
         assert!(a.matches(&peppered.digest_with(HashAlgorithm::Sha256, "one").unwrap()));
-        assert!(plain.digest_with(HashAlgorithm::HmacSha256, "one").is_none());
+        assert!(
+            plain
+                .digest_with(HashAlgorithm::HmacSha256, "one")
+                .is_none()
+        );
         // Differences in any word are seen.
         for i in 0..32 {
             let mut bytes = *a.as_bytes();

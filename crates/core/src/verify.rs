@@ -187,9 +187,18 @@ mod tests {
         assert_eq!(bearer_token(Some("BEARER\tt")), Ok("t"));
         assert_eq!(bearer_token(Some("  ")), Err(BearerError::Missing));
         assert_eq!(bearer_token(Some("Bearer")), Err(BearerError::MissingToken));
-        assert_eq!(bearer_token(Some("Bearer   ")), Err(BearerError::MissingToken));
-        assert_eq!(bearer_token(Some("Bearer a b")), Err(BearerError::ExtraContent));
-        assert_eq!(bearer_token(Some("Bearertoken")), Err(BearerError::WrongScheme));
+        assert_eq!(
+            bearer_token(Some("Bearer   ")),
+            Err(BearerError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(Some("Bearer a b")),
+            Err(BearerError::ExtraContent)
+        );
+        assert_eq!(
+            bearer_token(Some("Bearertoken")),
+            Err(BearerError::WrongScheme)
+        );
         assert_eq!(bearer_token(Some("Token t")), Err(BearerError::WrongScheme));
     }
 
