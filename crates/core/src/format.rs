@@ -260,7 +260,7 @@ fn push_base62(out: &mut String, n: usize, rng: &dyn SecretSource) -> Result<(),
                 break;
             }
             if b < 248 {
-                out.push(char::from(BASE62[usize::from(b % 62)]));
+                out.push(base62_digit(u32::from(b)));
                 written += 1;
             }
         }
@@ -268,11 +268,17 @@ fn push_base62(out: &mut String, n: usize, rng: &dyn SecretSource) -> Result<(),
     Ok(())
 }
 
+/// The base62 digit for `value % 62`.
+#[allow(clippy::indexing_slicing, reason = "value % 62 < 62 = BASE62.len()")]
+fn base62_digit(value: u32) -> char {
+    char::from(BASE62[(value % 62) as usize])
+}
+
 /// CRC32 as six base62 digits, most significant first (62^6 > 2^32).
 fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
-        *slot = BASE62[(crc % 62) as usize];
+        *slot = base62_digit(crc) as u8;
         crc /= 62;
     }
     out

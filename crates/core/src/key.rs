@@ -200,8 +200,11 @@ impl fmt::Display for Status {
 pub type Metadata = BTreeMap<String, String>;
 
 /// A key as stored. Holds the digest, never the token.
+///
+/// Not `#[non_exhaustive]` on purpose: adapters in other crates build it from
+/// their rows, and must persist every field, so a new field is a breaking
+/// change for them either way.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct KeyRecord {
     /// Public key id, unique.
     pub id: KeyId,

@@ -13,6 +13,7 @@ mod policy;
 mod secret;
 mod service;
 mod store;
+mod table_prefix;
 mod usage;
 mod verify;
 
@@ -40,6 +41,7 @@ pub use service::{
     IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, OwnerPermissions,
     UsageFlusher,
 };
+pub use table_prefix::TablePrefix;
 pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, name_contains};
 pub use verify::{BearerError, PublicAnswer, Rejection, VerifiedKey, bearer_token};
 

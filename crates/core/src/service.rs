@@ -848,10 +848,9 @@ impl Keyward {
         if request.limit == 0 || request.limit > MAX_PAGE_SIZE {
             return Err(Error::invalid("limit", "must be 1..=1000"));
         }
-        if let Some(text) = &request.name_contains {
-            if text.len() > crate::key::MAX_NAME_LEN {
-                return Err(Error::invalid("name filter", "at most 16384 bytes"));
-            }
+        let filter_len = request.name_contains.as_ref().map_or(0, String::len);
+        if filter_len > crate::key::MAX_NAME_LEN {
+            return Err(Error::invalid("name filter", "at most 16384 bytes"));
         }
         let kind = request.kind.as_deref().map(|k| self.kind(k)).transpose()?;
         match (actor, kind) {
@@ -977,12 +976,10 @@ impl Keyward {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let keyward = self.clone();
         let task = tokio::spawn(async move {
-            loop {
-                match tokio::time::timeout(every, &mut stopped).await {
-                    // A failed flush keeps its batch; the next tick retries it.
-                    Err(_elapsed) => drop(keyward.flush_usage().await),
-                    Ok(_) => break,
-                }
+            // Until stopped (or the handle dropped), flush on every tick. A
+            // failed flush keeps its batch; the next tick retries it.
+            while tokio::time::timeout(every, &mut stopped).await.is_err() {
+                drop(keyward.flush_usage().await);
             }
             drop(keyward.flush_usage().await);
         });

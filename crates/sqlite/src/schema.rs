@@ -1,0 +1,112 @@
+//! Versioned, embedded migrations.
+
+use crate::sqlite_error;
+use keyward_core::{Error, TablePrefix};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+/// One schema migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Applied in ascending order, once.
+    pub version: i64,
+    /// What it does.
+    pub description: &'static str,
+    /// The SQL, with table names already prefixed.
+    pub sql: String,
+}
+
+/// keyward's migrations for `prefix`, to merge into the host's own migration
+/// run (each is plain SQL; apply them in order, once).
+pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
+    let keys = prefix.table("keys");
+    let roles = prefix.table("roles");
+    let audit = prefix.table("audit");
+    vec![Migration {
+        version: 1,
+        description: "keys, roles and audit events",
+        sql: format!(
+            "CREATE TABLE {keys} (
+                id TEXT PRIMARY KEY NOT NULL,
+                kind TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                name TEXT NOT NULL,
+                name_folded TEXT NOT NULL,
+                digest BLOB NOT NULL,
+                digest_algorithm TEXT NOT NULL,
+                preview TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                roles TEXT NOT NULL,
+                inherits_owner INTEGER NOT NULL,
+                metadata TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('active', 'disabled', 'revoked')),
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER,
+                last_used_at INTEGER,
+                revoked_at INTEGER,
+                created_by TEXT NOT NULL,
+                rotated_from TEXT,
+                rotated_to TEXT
+            ) STRICT;
+            CREATE INDEX {keys}_owner_created ON {keys} (owner, created_at DESC, id DESC);
+            CREATE INDEX {keys}_owner_kind_live ON {keys} (owner, kind, expires_at) WHERE state <> 'revoked';
+            CREATE INDEX {keys}_expiring ON {keys} (expires_at) WHERE state <> 'revoked' AND expires_at IS NOT NULL;
+            CREATE TABLE {roles} (
+                name TEXT PRIMARY KEY NOT NULL,
+                permissions TEXT NOT NULL
+            ) STRICT;
+            CREATE TABLE {audit} (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                at INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                key_id TEXT,
+                key_name TEXT,
+                owner TEXT,
+                role TEXT,
+                detail TEXT,
+                refused_reason TEXT
+            ) STRICT;
+            CREATE INDEX {audit}_owner ON {audit} (owner, seq DESC);
+            CREATE INDEX {audit}_key ON {audit} (key_id, seq DESC);"
+        ),
+    }]
+}
+
+/// Applies the migrations not yet applied, each in its own immediate
+/// transaction, recording them in `<prefix>migrations`. Safe to run at every
+/// start and from several processes at once.
+pub fn migrate(conn: &mut Connection, prefix: &TablePrefix) -> Result<(), Error> {
+    let table = prefix.table("migrations");
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            version INTEGER PRIMARY KEY NOT NULL,
+            description TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        ) STRICT;"
+    ))
+    .map_err(sqlite_error)?;
+    for migration in migrations(prefix) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_error)?;
+        let applied: bool = tx
+            .query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE version = ?1)"),
+                params![migration.version],
+                |row| row.get(0),
+            )
+            .map_err(sqlite_error)?;
+        if !applied {
+            tx.execute_batch(&migration.sql).map_err(sqlite_error)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (version, description, applied_at) VALUES (?1, ?2, unixepoch())"
+                ),
+                params![migration.version, migration.description],
+            )
+            .map_err(sqlite_error)?;
+        }
+        tx.commit().map_err(sqlite_error)?;
+    }
+    Ok(())
+}

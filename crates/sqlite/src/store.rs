@@ -1,0 +1,428 @@
+//! The `KeyStore` implementation.
+
+use crate::codec::{
+    AUDIT_COLUMNS, KEY_COLUMNS, audit_from_row, join_permissions, join_roles, key_from_row,
+    metadata_json, micros, split_permissions,
+};
+use crate::{SqliteStore, sqlite_error};
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{
+    AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
+    ListQuery, Page, Role, RoleName, Status, TablePrefix, UsageRecord, async_trait,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params};
+
+/// Every statement, with the table prefix applied once at open.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    keys: String,
+    get_key: String,
+    insert_key: String,
+    count_live: String,
+    set_state: String,
+    state_of: String,
+    rotate_old: String,
+    mark_rotated: String,
+    usage: String,
+    expiring: String,
+    put_role: String,
+    get_role: String,
+    delete_role: String,
+    insert_audit: String,
+    list_audit: String,
+}
+
+impl Statements {
+    pub(crate) fn new(prefix: &TablePrefix) -> Self {
+        let keys = prefix.table("keys");
+        let roles = prefix.table("roles");
+        let audit = prefix.table("audit");
+        Self {
+            get_key: format!("SELECT {KEY_COLUMNS} FROM {keys} WHERE id = ?1"),
+            insert_key: format!(
+                "INSERT INTO {keys} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
+                 preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
+                 last_used_at, revoked_at, created_by, rotated_from, rotated_to) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+            ),
+            count_live: format!(
+                "SELECT count(*) FROM {keys} WHERE owner = ?1 AND kind = ?2 AND state <> 'revoked' \
+                 AND (expires_at IS NULL OR expires_at > ?3)"
+            ),
+            set_state: format!(
+                "UPDATE {keys} SET state = ?1, revoked_at = CASE WHEN ?1 = 'revoked' THEN ?2 ELSE revoked_at END \
+                 WHERE id = ?3 AND state = ?4 AND state <> 'revoked'"
+            ),
+            state_of: format!("SELECT state FROM {keys} WHERE id = ?1"),
+            rotate_old: format!("SELECT state, rotated_to FROM {keys} WHERE id = ?1"),
+            mark_rotated: format!(
+                "UPDATE {keys} SET rotated_to = ?1, \
+                 expires_at = CASE WHEN expires_at IS NULL OR expires_at > ?2 THEN ?2 ELSE expires_at END \
+                 WHERE id = ?3"
+            ),
+            usage: format!(
+                "UPDATE {keys} SET last_used_at = ?1 WHERE id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?1)"
+            ),
+            expiring: format!(
+                "SELECT {KEY_COLUMNS} FROM {keys} WHERE state <> 'revoked' \
+                 AND expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at, id LIMIT ?3"
+            ),
+            put_role: format!(
+                "INSERT INTO {roles} (name, permissions) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions"
+            ),
+            get_role: format!("SELECT name, permissions FROM {roles} WHERE name = ?1"),
+            delete_role: format!("DELETE FROM {roles} WHERE name = ?1"),
+            insert_audit: format!(
+                "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            list_audit: format!(
+                "SELECT {AUDIT_COLUMNS} FROM {audit} WHERE (?1 IS NULL OR owner = ?1) \
+                 AND (?2 IS NULL OR key_id = ?2) ORDER BY seq DESC LIMIT ?3"
+            ),
+            keys,
+        }
+    }
+
+    /// The list query for a set of status filters. Only fixed fragments are
+    /// added; every value is a named parameter.
+    fn list(&self, statuses: &[Status]) -> String {
+        let mut sql = format!(
+            "SELECT {KEY_COLUMNS} FROM {} WHERE owner = :owner \
+             AND (:kind IS NULL OR kind = :kind) \
+             AND (:needle IS NULL OR instr(name_folded, :needle) > 0) \
+             AND (:after_at IS NULL OR created_at < :after_at OR (created_at = :after_at AND id < :after_id)) \
+             AND :now IS NOT NULL",
+            self.keys
+        );
+        if !statuses.is_empty() {
+            let fragments: Vec<&str> = statuses
+                .iter()
+                .map(|s| match s {
+                    Status::Active => {
+                        "(state = 'active' AND (expires_at IS NULL OR expires_at > :now))"
+                    }
+                    Status::Disabled => {
+                        "(state = 'disabled' AND (expires_at IS NULL OR expires_at > :now))"
+                    }
+                    Status::Expired => "(state <> 'revoked' AND expires_at <= :now)",
+                    Status::Revoked => "(state = 'revoked')",
+                })
+                .collect();
+            sql.push_str(&format!(" AND ({})", fragments.join(" OR ")));
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT :limit");
+        sql
+    }
+}
+
+fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, Error> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_error)
+}
+
+fn insert_key(tx: &Transaction<'_>, sql: &Statements, key: &KeyRecord) -> Result<(), Error> {
+    tx.prepare_cached(&sql.insert_key)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key.id.as_str(),
+                key.kind,
+                key.owner.as_str(),
+                key.name,
+                key.name.to_lowercase(),
+                key.digest.as_bytes().as_slice(),
+                key.digest.algorithm().as_str(),
+                key.preview,
+                join_permissions(&key.scopes),
+                join_roles(&key.roles),
+                key.inherits_owner,
+                metadata_json(&key.metadata).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                key.state.as_str(),
+                micros(key.created_at),
+                key.expires_at.map(micros),
+                key.last_used_at.map(micros),
+                key.revoked_at.map(micros),
+                key.created_by,
+                key.rotated_from.as_ref().map(KeyId::as_str),
+                key.rotated_to.as_ref().map(KeyId::as_str),
+            ])
+        })
+        .map(drop)
+        .map_err(sqlite_error)
+}
+
+fn insert_audit(conn: &Connection, sql: &Statements, event: &AuditEvent) -> Result<(), Error> {
+    let reason = match &event.outcome {
+        AuditOutcome::Refused(reason) => Some(reason.as_str()),
+        _ => None,
+    };
+    conn.prepare_cached(&sql.insert_audit)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                micros(event.at),
+                event.actor,
+                event.action.as_str(),
+                event.key_id.as_ref().map(KeyId::as_str),
+                event.key_name,
+                event.owner.as_ref().map(|o| o.as_str()),
+                event.role.as_ref().map(RoleName::as_str),
+                event.detail,
+                reason,
+            ])
+        })
+        .map(drop)
+        .map_err(sqlite_error)
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let (key, event) = (key.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            if let Some(limit) = limit {
+                let live: i64 = tx
+                    .prepare_cached(&sql.count_live)
+                    .and_then(|mut s| {
+                        s.query_row(params![key.owner.as_str(), key.kind, micros(now)], |r| r.get(0))
+                    })
+                    .map_err(sqlite_error)?;
+                if live >= i64::from(limit) {
+                    return Err(Error::LimitReached { limit });
+                }
+            }
+            insert_key(&tx, sql, &key)?;
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        self.read(|conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.get_key).map_err(sqlite_error)?;
+            let mut rows = stmt.query(params![id.as_str()]).map_err(sqlite_error)?;
+            match rows.next().map_err(sqlite_error)? {
+                Some(row) => key_from_row(row).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn set_state(
+        &self,
+        id: &KeyId,
+        from: KeyState,
+        to: KeyState,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let (id, event) = (id.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            let changed = tx
+                .prepare_cached(&sql.set_state)
+                .and_then(|mut s| s.execute(params![to.as_str(), micros(at), id.as_str(), from.as_str()]))
+                .map_err(sqlite_error)?;
+            if changed == 0 {
+                let actual: Option<String> = tx
+                    .query_row(&sql.state_of, params![id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(sqlite_error)?;
+                let actual = actual.ok_or(Error::NotFound)?;
+                return Err(Error::Conflict {
+                    expected: from,
+                    actual: KeyState::from_stored(&actual)?,
+                });
+            }
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn rotate_key(
+        &self,
+        predecessor: &KeyId,
+        expected: KeyState,
+        predecessor_expires_at: DateTime<Utc>,
+        successor: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let (old_id, new, event) = (predecessor.clone(), successor.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            let old: Option<(String, Option<String>)> = tx
+                .query_row(&sql.rotate_old, params![old_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(sqlite_error)?;
+            let (state, rotated_to) = old.ok_or(Error::NotFound)?;
+            let actual = KeyState::from_stored(&state)?;
+            if actual != expected || rotated_to.is_some() {
+                return Err(Error::Conflict { expected, actual });
+            }
+            insert_key(&tx, sql, &new)?;
+            tx.prepare_cached(&sql.mark_rotated)
+                .and_then(|mut s| {
+                    s.execute(params![new.id.as_str(), micros(predecessor_expires_at), old_id.as_str()])
+                })
+                .map_err(sqlite_error)?;
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = batch.to_vec();
+        self.write(move |conn, sql| {
+            // One transaction for the whole batch: one lock, one fsync.
+            let tx = immediate(conn)?;
+            {
+                let mut stmt = tx.prepare_cached(&sql.usage).map_err(sqlite_error)?;
+                for usage in &batch {
+                    stmt.execute(params![micros(usage.used_at), usage.key_id.as_str()])
+                        .map_err(sqlite_error)?;
+                }
+            }
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let needle = query.name_contains.as_ref().map(|n| n.to_lowercase());
+        let sql_text = self.inner.sql.list(&query.statuses);
+        let mut items = self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(&sql_text).map_err(sqlite_error)?;
+            let mut rows = stmt
+                .query(named_params! {
+                    ":owner": query.owner.as_str(),
+                    ":kind": query.kind,
+                    ":needle": needle,
+                    ":after_at": query.after.as_ref().map(|c| micros(c.created_at)),
+                    ":after_id": query.after.as_ref().map(|c| c.id.as_str()),
+                    ":now": micros(query.now),
+                    ":limit": limit + 1,
+                })
+                .map_err(sqlite_error)?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                items.push(key_from_row(row)?);
+            }
+            Ok(items)
+        })?;
+        let more = items.len() > query.limit;
+        items.truncate(query.limit);
+        let next = if more { items.last().map(Cursor::after) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn keys_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        self.read(|conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.expiring).map_err(sqlite_error)?;
+            let mut rows = stmt
+                .query(params![micros(after), micros(before), limit])
+                .map_err(sqlite_error)?;
+            let mut items = Vec::new();
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                items.push(key_from_row(row)?);
+            }
+            Ok(items)
+        })
+    }
+
+    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+        let (role, event) = (role.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            tx.prepare_cached(&sql.put_role)
+                .and_then(|mut s| s.execute(params![role.name.as_str(), join_permissions(&role.permissions)]))
+                .map_err(sqlite_error)?;
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        let mut names: Vec<&RoleName> = names.iter().collect();
+        names.sort();
+        names.dedup();
+        self.read(|conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.get_role).map_err(sqlite_error)?;
+            let mut roles = Vec::with_capacity(names.len());
+            for name in names {
+                let found: Option<String> = stmt
+                    .query_row(params![name.as_str()], |r| r.get(1))
+                    .optional()
+                    .map_err(sqlite_error)?;
+                if let Some(permissions) = found {
+                    roles.push(Role {
+                        name: name.clone(),
+                        permissions: split_permissions(&permissions)?,
+                    });
+                }
+            }
+            Ok(roles)
+        })
+    }
+
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+        let (name, event) = (name.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            let deleted = tx
+                .prepare_cached(&sql.delete_role)
+                .and_then(|mut s| s.execute(params![name.as_str()]))
+                .map_err(sqlite_error)?;
+            if deleted == 0 {
+                return Err(Error::NotFound);
+            }
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
+        let event = event.clone();
+        self.write(move |conn, sql| insert_audit(conn, sql, &event)).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
+        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        self.read(|conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.list_audit).map_err(sqlite_error)?;
+            let mut rows = stmt
+                .query(params![
+                    query.owner.as_ref().map(|o| o.as_str()),
+                    query.key_id.as_ref().map(KeyId::as_str),
+                    limit
+                ])
+                .map_err(sqlite_error)?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                events.push(audit_from_row(row)?);
+            }
+            Ok(events)
+        })
+    }
+}
