@@ -64,9 +64,11 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// An operator (a background job, an on-call engineer's tool).
+    /// An operator (a background job, an on-call engineer's tool). Control
+    /// characters are dropped from the name, so it cannot forge audit lines;
+    /// it is cut to 128 characters.
     pub fn operator(name: &str) -> Self {
-        Self::Operator(name.to_owned())
+        Self::Operator(name.chars().filter(|c| !c.is_control()).take(128).collect())
     }
 
     /// The label written to audit events and `created_by`.
@@ -74,7 +76,10 @@ impl Actor {
         match self {
             Self::Session(s) => format!("session:{}", s.subject),
             Self::Token(v) => format!("token:{}", v.key_id()),
-            Self::Operator(name) => format!("operator:{name}"),
+            Self::Operator(name) => {
+                let clean: String = name.chars().filter(|c| !c.is_control()).take(128).collect();
+                format!("operator:{clean}")
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ mod policy;
 mod secret;
 mod service;
 mod store;
-mod table_prefix;
+mod sql;
 mod usage;
 mod verify;
 
@@ -41,7 +41,7 @@ pub use service::{
     IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, OwnerPermissions,
     UsageFlusher,
 };
-pub use table_prefix::TablePrefix;
+pub use sql::{TablePrefix, status_condition};
 pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, name_contains};
 pub use verify::{BearerError, PublicAnswer, Rejection, VerifiedKey, bearer_token};
 

@@ -44,7 +44,11 @@ pub(crate) fn split_permissions(text: &str) -> Result<PermissionSet, Error> {
 }
 
 pub(crate) fn join_roles(roles: &BTreeSet<RoleName>) -> String {
-    roles.iter().map(RoleName::as_str).collect::<Vec<_>>().join(" ")
+    roles
+        .iter()
+        .map(RoleName::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn split_roles(text: &str) -> Result<BTreeSet<RoleName>, Error> {

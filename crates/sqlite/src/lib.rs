@@ -173,7 +173,10 @@ impl SqliteStore {
 
     /// Uses the host's own connection for everything (reads too). Runs
     /// migrations unless `options` turned them off.
-    pub fn from_connection(mut connection: Connection, options: SqliteOptions) -> Result<Self, Error> {
+    pub fn from_connection(
+        mut connection: Connection,
+        options: SqliteOptions,
+    ) -> Result<Self, Error> {
         configure(&connection, &options)?;
         if options.migrate {
             migrate(&mut connection, &options.table_prefix)?;
@@ -181,7 +184,11 @@ impl SqliteStore {
         Ok(Self::assemble(connection, Vec::new(), &options))
     }
 
-    fn assemble(writer: Connection, readers: Vec<Mutex<Connection>>, options: &SqliteOptions) -> Self {
+    fn assemble(
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+        options: &SqliteOptions,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
@@ -193,13 +200,19 @@ impl SqliteStore {
     }
 
     /// Runs a read on a read connection (the writer, when there are none).
-    fn read<T>(&self, f: impl FnOnce(&Connection, &store::Statements) -> Result<T, Error>) -> Result<T, Error> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection, &store::Statements) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let inner = &self.inner;
         let conn = if inner.readers.is_empty() {
             lock(&inner.writer)
         } else {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            inner.readers.get(i).map_or_else(|| lock(&inner.writer), lock)
+            inner
+                .readers
+                .get(i)
+                .map_or_else(|| lock(&inner.writer), lock)
         };
         f(&conn, &inner.sql)
     }
@@ -226,9 +239,12 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), Error> {
-    conn.busy_timeout(options.busy_timeout).map_err(sqlite_error)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(sqlite_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(sqlite_error)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sqlite_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

@@ -9,8 +9,11 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
     ListQuery, Page, Role, RoleName, Status, TablePrefix, UsageRecord, async_trait,
+    status_condition,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params,
+};
 
 /// Every statement, with the table prefix applied once at open.
 #[derive(Debug)]
@@ -96,21 +99,9 @@ impl Statements {
              AND :now IS NOT NULL",
             self.keys
         );
-        if !statuses.is_empty() {
-            let fragments: Vec<&str> = statuses
-                .iter()
-                .map(|s| match s {
-                    Status::Active => {
-                        "(state = 'active' AND (expires_at IS NULL OR expires_at > :now))"
-                    }
-                    Status::Disabled => {
-                        "(state = 'disabled' AND (expires_at IS NULL OR expires_at > :now))"
-                    }
-                    Status::Expired => "(state <> 'revoked' AND expires_at <= :now)",
-                    Status::Revoked => "(state = 'revoked')",
-                })
-                .collect();
-            sql.push_str(&format!(" AND ({})", fragments.join(" OR ")));
+        if let Some(condition) = status_condition(statuses, ":now") {
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT :limit");
         sql
@@ -137,7 +128,8 @@ fn insert_key(tx: &Transaction<'_>, sql: &Statements, key: &KeyRecord) -> Result
                 join_permissions(&key.scopes),
                 join_roles(&key.roles),
                 key.inherits_owner,
-                metadata_json(&key.metadata).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                metadata_json(&key.metadata)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
                 key.state.as_str(),
                 micros(key.created_at),
                 key.expires_at.map(micros),
@@ -191,7 +183,9 @@ impl KeyStore for SqliteStore {
                 let live: i64 = tx
                     .prepare_cached(&sql.count_live)
                     .and_then(|mut s| {
-                        s.query_row(params![key.owner.as_str(), key.kind, micros(now)], |r| r.get(0))
+                        s.query_row(params![key.owner.as_str(), key.kind, micros(now)], |r| {
+                            r.get(0)
+                        })
                     })
                     .map_err(sqlite_error)?;
                 if live >= i64::from(limit) {
@@ -229,7 +223,9 @@ impl KeyStore for SqliteStore {
             let tx = immediate(conn)?;
             let changed = tx
                 .prepare_cached(&sql.set_state)
-                .and_then(|mut s| s.execute(params![to.as_str(), micros(at), id.as_str(), from.as_str()]))
+                .and_then(|mut s| {
+                    s.execute(params![to.as_str(), micros(at), id.as_str(), from.as_str()])
+                })
                 .map_err(sqlite_error)?;
             if changed == 0 {
                 let actual: Option<String> = tx
@@ -260,7 +256,9 @@ impl KeyStore for SqliteStore {
         self.write(move |conn, sql| {
             let tx = immediate(conn)?;
             let old: Option<(String, Option<String>)> = tx
-                .query_row(&sql.rotate_old, params![old_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(&sql.rotate_old, params![old_id.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(sqlite_error)?;
             let (state, rotated_to) = old.ok_or(Error::NotFound)?;
@@ -271,7 +269,11 @@ impl KeyStore for SqliteStore {
             insert_key(&tx, sql, &new)?;
             tx.prepare_cached(&sql.mark_rotated)
                 .and_then(|mut s| {
-                    s.execute(params![new.id.as_str(), micros(predecessor_expires_at), old_id.as_str()])
+                    s.execute(params![
+                        new.id.as_str(),
+                        micros(predecessor_expires_at),
+                        old_id.as_str()
+                    ])
                 })
                 .map_err(sqlite_error)?;
             insert_audit(&tx, sql, &event)?;
@@ -325,7 +327,11 @@ impl KeyStore for SqliteStore {
         })?;
         let more = items.len() > query.limit;
         items.truncate(query.limit);
-        let next = if more { items.last().map(Cursor::after) } else { None };
+        let next = if more {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
@@ -354,7 +360,12 @@ impl KeyStore for SqliteStore {
         self.write(move |conn, sql| {
             let tx = immediate(conn)?;
             tx.prepare_cached(&sql.put_role)
-                .and_then(|mut s| s.execute(params![role.name.as_str(), join_permissions(&role.permissions)]))
+                .and_then(|mut s| {
+                    s.execute(params![
+                        role.name.as_str(),
+                        join_permissions(&role.permissions)
+                    ])
+                })
                 .map_err(sqlite_error)?;
             insert_audit(&tx, sql, &event)?;
             tx.commit().map_err(sqlite_error)
@@ -404,7 +415,8 @@ impl KeyStore for SqliteStore {
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
         let event = event.clone();
-        self.write(move |conn, sql| insert_audit(conn, sql, &event)).await
+        self.write(move |conn, sql| insert_audit(conn, sql, &event))
+            .await
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {

@@ -1,6 +1,7 @@
-//! The table-name prefix SQL adapters put before their tables.
+//! Shared pieces for SQL adapters: the table prefix and the status filter.
 
 use crate::error::Error;
+use crate::key::Status;
 use std::fmt;
 
 /// A validated SQL identifier prefix: `[a-z_][a-z0-9_]*`, at most 32 bytes,
@@ -57,6 +58,28 @@ impl fmt::Display for TablePrefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The SQL condition selecting keys in any of `statuses` at the time bound
+/// to the placeholder `now` (`:now`, `$6` …), or `None` for no filter.
+///
+/// Columns: `state` (`'active' | 'disabled' | 'revoked'`) and `expires_at`.
+/// Only fixed text and the given placeholder go into it; values are bound.
+pub fn status_condition(statuses: &[Status], now: &str) -> Option<String> {
+    if statuses.is_empty() {
+        return None;
+    }
+    let live = format!("(expires_at IS NULL OR expires_at > {now})");
+    let parts: Vec<String> = statuses
+        .iter()
+        .map(|status| match status {
+            Status::Active => format!("(state = 'active' AND {live})"),
+            Status::Disabled => format!("(state = 'disabled' AND {live})"),
+            Status::Expired => format!("(state <> 'revoked' AND expires_at <= {now})"),
+            Status::Revoked => "(state = 'revoked')".to_owned(),
+        })
+        .collect();
+    Some(format!("({})", parts.join(" OR ")))
 }
 
 #[cfg(test)]

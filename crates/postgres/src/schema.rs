@@ -1,0 +1,80 @@
+//! Versioned, embedded migrations.
+
+use keyward_core::TablePrefix;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+use std::borrow::Cow;
+
+/// The first migration's version. Versions are 16 digits, above the 14-digit
+/// timestamps `sqlx migrate add` makes, so they never collide with a host's.
+const FIRST_VERSION: i64 = 2026_1123_0000_0001;
+
+/// keyward's migrations for `prefix`, to merge into the host's own
+/// [`Migrator`] (`host.migrations.to_mut().extend(...)`), so they are applied
+/// and recorded with the host's.
+pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
+    let keys = prefix.table("keys");
+    let roles = prefix.table("roles");
+    let audit = prefix.table("audit");
+    let sql = format!(
+        r#"CREATE TABLE {keys} (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            kind TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            name TEXT NOT NULL,
+            name_folded TEXT NOT NULL,
+            digest BYTEA NOT NULL CHECK (length(digest) = 32),
+            digest_algorithm TEXT NOT NULL,
+            preview TEXT NOT NULL,
+            scopes TEXT[] NOT NULL,
+            roles TEXT[] NOT NULL,
+            inherits_owner BOOLEAN NOT NULL,
+            metadata JSONB NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('active', 'disabled', 'revoked')),
+            created_at TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ,
+            last_used_at TIMESTAMPTZ,
+            revoked_at TIMESTAMPTZ,
+            created_by TEXT NOT NULL,
+            rotated_from TEXT,
+            rotated_to TEXT
+        );
+        CREATE INDEX {keys}_owner_created ON {keys} (owner, created_at DESC, id DESC);
+        CREATE INDEX {keys}_owner_kind_live ON {keys} (owner, kind, expires_at) WHERE state <> 'revoked';
+        CREATE INDEX {keys}_expiring ON {keys} (expires_at) WHERE state <> 'revoked' AND expires_at IS NOT NULL;
+        CREATE TABLE {roles} (
+            name TEXT COLLATE "C" PRIMARY KEY,
+            permissions TEXT[] NOT NULL
+        );
+        CREATE TABLE {audit} (
+            seq BIGSERIAL PRIMARY KEY,
+            at TIMESTAMPTZ NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            key_id TEXT,
+            key_name TEXT,
+            owner TEXT,
+            role TEXT,
+            detail TEXT,
+            refused_reason TEXT
+        );
+        CREATE INDEX {audit}_owner ON {audit} (owner, seq DESC);
+        CREATE INDEX {audit}_key ON {audit} (key_id, seq DESC);"#
+    );
+    vec![Migration::new(
+        FIRST_VERSION,
+        Cow::Borrowed("keyward: keys, roles and audit events"),
+        MigrationType::Simple,
+        AssertSqlSafe(sql).into_sql_str(),
+        false,
+    )]
+}
+
+/// A standalone [`Migrator`] for keyward's tables, recording what it applied
+/// in `<prefix>migrations` (not the host's `_sqlx_migrations`), so it never
+/// disturbs the host's own migration history.
+pub fn migrator(prefix: &TablePrefix) -> Migrator {
+    let mut migrator = Migrator::with_migrations(migrations(prefix));
+    migrator.dangerous_set_table_name(prefix.table("migrations"));
+    migrator
+}

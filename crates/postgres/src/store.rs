@@ -1,0 +1,428 @@
+//! The `KeyStore` implementation.
+
+use crate::codec::{
+    AUDIT_COLUMNS, KEY_COLUMNS, audit_from_row, key_from_row, metadata_json, permissions_from,
+    permissions_vec, roles_vec,
+};
+use crate::{PgStore, pg_error};
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{
+    AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
+    ListQuery, Page, Role, RoleName, Status, TablePrefix, UsageRecord, async_trait,
+    status_condition,
+};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The first key of keyward's advisory locks (`'kw'`); the second is a hash
+/// of (owner, kind). The two-key form never conflicts with one-key locks.
+const LOCK_CLASS: i32 = 0x6b77;
+
+/// Every statement, with the table prefix applied once.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    keys: String,
+    get_key: Arc<str>,
+    insert_key: Arc<str>,
+    lock_owner_kind: Arc<str>,
+    count_live: Arc<str>,
+    set_state: Arc<str>,
+    state_of: Arc<str>,
+    lock_old: Arc<str>,
+    mark_rotated: Arc<str>,
+    usage: Arc<str>,
+    expiring: Arc<str>,
+    put_role: Arc<str>,
+    get_roles: Arc<str>,
+    delete_role: Arc<str>,
+    insert_audit: Arc<str>,
+    list_audit: Arc<str>,
+}
+
+impl Statements {
+    pub(crate) fn new(prefix: &TablePrefix) -> Self {
+        let keys = prefix.table("keys");
+        let roles = prefix.table("roles");
+        let audit = prefix.table("audit");
+        let s = |text: String| Arc::<str>::from(text);
+        Self {
+            get_key: s(format!("SELECT {KEY_COLUMNS} FROM {keys} WHERE id = $1")),
+            insert_key: s(format!(
+                "INSERT INTO {keys} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
+                 preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
+                 last_used_at, revoked_at, created_by, rotated_from, rotated_to) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18, $19, $20)"
+            )),
+            lock_owner_kind: s("SELECT pg_advisory_xact_lock($1, hashtext($2))".to_owned()),
+            count_live: s(format!(
+                "SELECT count(*) FROM {keys} WHERE owner = $1 AND kind = $2 AND state <> 'revoked' \
+                 AND (expires_at IS NULL OR expires_at > $3)"
+            )),
+            set_state: s(format!(
+                "UPDATE {keys} SET state = $1, \
+                 revoked_at = CASE WHEN $1 = 'revoked' THEN $2 ELSE revoked_at END \
+                 WHERE id = $3 AND state = $4 AND state <> 'revoked'"
+            )),
+            state_of: s(format!("SELECT state FROM {keys} WHERE id = $1")),
+            lock_old: s(format!(
+                "SELECT state, rotated_to FROM {keys} WHERE id = $1 FOR UPDATE"
+            )),
+            mark_rotated: s(format!(
+                "UPDATE {keys} SET rotated_to = $1, \
+                 expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
+                 WHERE id = $3"
+            )),
+            usage: s(format!(
+                "UPDATE {keys} AS k SET last_used_at = u.at \
+                 FROM UNNEST($1::text[], $2::timestamptz[]) AS u(id, at) \
+                 WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)"
+            )),
+            expiring: s(format!(
+                "SELECT {KEY_COLUMNS} FROM {keys} WHERE state <> 'revoked' \
+                 AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3"
+            )),
+            put_role: s(format!(
+                "INSERT INTO {roles} (name, permissions) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions"
+            )),
+            get_roles: s(format!(
+                "SELECT name, permissions FROM {roles} WHERE name = ANY($1) ORDER BY name"
+            )),
+            delete_role: s(format!("DELETE FROM {roles} WHERE name = $1")),
+            insert_audit: s(format!(
+                "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            )),
+            list_audit: s(format!(
+                "SELECT {AUDIT_COLUMNS} FROM {audit} WHERE ($1::text IS NULL OR owner = $1) \
+                 AND ($2::text IS NULL OR key_id = $2) ORDER BY seq DESC LIMIT $3"
+            )),
+            keys,
+        }
+    }
+
+    /// The list query for a set of status filters: fixed fragments only,
+    /// every value bound.
+    fn list(&self, statuses: &[Status]) -> String {
+        let mut sql = format!(
+            "SELECT {KEY_COLUMNS} FROM {} WHERE owner = $1 \
+             AND ($2::text IS NULL OR kind = $2) \
+             AND ($3::text IS NULL OR strpos(name_folded, $3) > 0) \
+             AND ($4::timestamptz IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+             AND $6::timestamptz IS NOT NULL",
+            self.keys
+        );
+        if let Some(condition) = status_condition(statuses, "$6") {
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $7");
+        sql
+    }
+}
+
+fn q(sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
+    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+}
+
+async fn insert_key(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    key: &KeyRecord,
+) -> Result<(), Error> {
+    q(&sql.insert_key)
+        .bind(key.id.as_str())
+        .bind(&key.kind)
+        .bind(key.owner.as_str())
+        .bind(&key.name)
+        .bind(key.name.to_lowercase())
+        .bind(key.digest.as_bytes().as_slice())
+        .bind(key.digest.algorithm().as_str())
+        .bind(&key.preview)
+        .bind(permissions_vec(&key.scopes))
+        .bind(roles_vec(&key.roles))
+        .bind(key.inherits_owner)
+        .bind(metadata_json(&key.metadata)?)
+        .bind(key.state.as_str())
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.last_used_at)
+        .bind(key.revoked_at)
+        .bind(&key.created_by)
+        .bind(key.rotated_from.as_ref().map(KeyId::as_str))
+        .bind(key.rotated_to.as_ref().map(KeyId::as_str))
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(pg_error)
+}
+
+async fn insert_audit(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    event: &AuditEvent,
+) -> Result<(), Error> {
+    let reason = match &event.outcome {
+        AuditOutcome::Refused(reason) => Some(reason.as_str()),
+        _ => None,
+    };
+    q(&sql.insert_audit)
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(event.action.as_str())
+        .bind(event.key_id.as_ref().map(KeyId::as_str))
+        .bind(event.key_name.as_deref())
+        .bind(event.owner.as_ref().map(|o| o.as_str()))
+        .bind(event.role.as_ref().map(RoleName::as_str))
+        .bind(event.detail.as_deref())
+        .bind(reason)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(pg_error)
+}
+
+fn keys_from(rows: &[PgRow]) -> Result<Vec<KeyRecord>, Error> {
+    rows.iter().map(key_from_row).collect()
+}
+
+#[async_trait]
+impl KeyStore for PgStore {
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        if let Some(limit) = limit {
+            q(&self.sql.lock_owner_kind)
+                .bind(LOCK_CLASS)
+                .bind(format!("{}\u{1f}{}", key.owner, key.kind))
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_error)?;
+            let live: i64 = q(&self.sql.count_live)
+                .bind(key.owner.as_str())
+                .bind(&key.kind)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(pg_error)?;
+            if live >= i64::from(limit) {
+                return Err(Error::LimitReached { limit });
+            }
+        }
+        insert_key(&mut tx, &self.sql, key).await?;
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        let row = q(&self.sql.get_key)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn set_state(
+        &self,
+        id: &KeyId,
+        from: KeyState,
+        to: KeyState,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let changed = q(&self.sql.set_state)
+            .bind(to.as_str())
+            .bind(at)
+            .bind(id.as_str())
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_error)?
+            .rows_affected();
+        if changed == 0 {
+            let actual = q(&self.sql.state_of)
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(pg_error)?
+                .ok_or(Error::NotFound)?;
+            let actual: String = actual.try_get(0).map_err(pg_error)?;
+            return Err(Error::Conflict {
+                expected: from,
+                actual: KeyState::from_stored(&actual)?,
+            });
+        }
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn rotate_key(
+        &self,
+        predecessor: &KeyId,
+        expected: KeyState,
+        predecessor_expires_at: DateTime<Utc>,
+        successor: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let old = q(&self.sql.lock_old)
+            .bind(predecessor.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(pg_error)?
+            .ok_or(Error::NotFound)?;
+        let state: String = old.try_get("state").map_err(pg_error)?;
+        let rotated_to: Option<String> = old.try_get("rotated_to").map_err(pg_error)?;
+        let actual = KeyState::from_stored(&state)?;
+        if actual != expected || rotated_to.is_some() {
+            return Err(Error::Conflict { expected, actual });
+        }
+        insert_key(&mut tx, &self.sql, successor).await?;
+        q(&self.sql.mark_rotated)
+            .bind(successor.id.as_str())
+            .bind(predecessor_expires_at)
+            .bind(predecessor.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_error)?;
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+        // One statement per flush; the newest use per key if the batch repeats one.
+        let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::with_capacity(batch.len());
+        for usage in batch {
+            let at = newest.entry(usage.key_id.as_str()).or_insert(usage.used_at);
+            *at = (*at).max(usage.used_at);
+        }
+        if newest.is_empty() {
+            return Ok(());
+        }
+        let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = newest.into_iter().unzip();
+        q(&self.sql.usage)
+            .bind(ids)
+            .bind(times)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(pg_error)
+    }
+
+    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let sql = self.sql.list(&query.statuses);
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(query.owner.as_str())
+            .bind(query.kind.as_deref())
+            .bind(query.name_contains.as_ref().map(|n| n.to_lowercase()))
+            .bind(query.after.as_ref().map(|c| c.created_at))
+            .bind(query.after.as_ref().map(|c| c.id.as_str()))
+            .bind(query.now)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        let mut items = keys_from(&rows)?;
+        let more = items.len() > query.limit;
+        items.truncate(query.limit);
+        let next = if more {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn keys_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let rows = q(&self.sql.expiring)
+            .bind(after)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        keys_from(&rows)
+    }
+
+    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        q(&self.sql.put_role)
+            .bind(role.name.as_str())
+            .bind(permissions_vec(&role.permissions))
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_error)?;
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = names.iter().map(RoleName::as_str).collect();
+        let rows = q(&self.sql.get_roles)
+            .bind(names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(pg_error)?;
+                Ok(Role {
+                    name: RoleName::new(&name)?,
+                    permissions: permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let deleted = q(&self.sql.delete_role)
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_error)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::NotFound);
+        }
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await.map_err(pg_error)?;
+        insert_audit(&mut conn, &self.sql, event).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
+        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let rows = q(&self.sql.list_audit)
+            .bind(query.owner.as_ref().map(|o| o.as_str()))
+            .bind(query.key_id.as_ref().map(KeyId::as_str))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
