@@ -1,1 +1,89 @@
-//! placeholder
+//! keyward's cross-adapter tests: the product scenarios and the service-level
+//! behaviour tests, written once and run against every store.
+//!
+//! Each scenario is a plain `async fn(Arc<dyn KeyStore>)` that configures
+//! [`Keyward`](keyward_core::Keyward) as one of the five products in the
+//! design (A–E) and walks that product's documented behaviour end to end,
+//! asserting typed results. The behaviour tests pin properties of the service
+//! itself (the verify path never writes, usage is flushed in batches, garbage
+//! never reaches storage, audit events hold no secrets, revoke wins races).
+//!
+//! [`scenario_tests!`] expands all of them into one `#[tokio::test]` each for
+//! a store factory, so an adapter's test file is one line:
+//!
+//! ```ignore
+//! keyward_tests::scenario_tests!(async {
+//!     Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>
+//! });
+//! ```
+//!
+//! Every scenario creates its own owners (and role names) with a random
+//! suffix, so the factory may hand out one shared database to all of them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    reason = "test helpers: a failed expectation is a failed test"
+)]
+
+pub mod backends;
+pub mod behaviour;
+pub mod counting;
+mod interleave;
+pub mod scenarios;
+mod support;
+
+/// Expands every product scenario and behaviour test into its own
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`.
+///
+/// Takes an expression that evaluates to a future of `Arc<dyn KeyStore>`
+/// (usually an `async { … }` block); it is evaluated afresh for every test.
+/// With `optional`, the future yields `Option<Arc<dyn KeyStore>>` and `None`
+/// skips the test (for a backend that is not reachable). The calling crate
+/// needs `tokio` with the `macros` and `rt-multi-thread` features.
+///
+/// ```ignore
+/// use keyward_core::KeyStore;
+/// use keyward_memory::MemoryStore;
+/// use std::sync::Arc;
+///
+/// keyward_tests::scenario_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn KeyStore> });
+/// ```
+#[macro_export]
+macro_rules! scenario_tests {
+    (optional $store:expr) => {
+        $crate::scenario_tests!(@cases store (let Some(store) = $store.await else { return; };));
+    };
+    ($store:expr) => {
+        $crate::scenario_tests!(@cases store (let store = $store.await;));
+    };
+    // `$var` travels with the setup so the binding and its use share one
+    // hygiene context.
+    (@cases $var:ident $setup:tt) => {
+        $crate::scenario_tests!(@each $var $setup;
+            product_a_account_api_keys => $crate::scenarios::product_a,
+            product_b_mcp_workspace_keys => $crate::scenarios::product_b,
+            product_c_management_tokens => $crate::scenarios::product_c,
+            product_d_personal_access_tokens => $crate::scenarios::product_d,
+            product_e_scoped_personal_access_tokens => $crate::scenarios::product_e,
+            revoke_wins_a_race_with_enable => $crate::behaviour::revoke_wins_a_race_with_enable,
+            verify_never_writes_to_the_store => $crate::behaviour::verify_never_writes_to_the_store,
+            usage_is_flushed_newest_and_forward_only => $crate::behaviour::usage_is_flushed_newest_and_forward_only,
+            usage_flusher_persists_on_shutdown => $crate::behaviour::usage_flusher_persists_on_shutdown,
+            garbage_tokens_never_reach_the_store => $crate::behaviour::garbage_tokens_never_reach_the_store,
+            audit_events_never_hold_the_token => $crate::behaviour::audit_events_never_hold_the_token,
+        );
+    };
+    (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {
+        $( $crate::scenario_tests!(@one $var $setup $name $test); )+
+    };
+    (@one $var:ident ($($setup:tt)*) $name:ident $test:path) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $($setup)*
+            $test($var).await;
+        }
+    };
+}

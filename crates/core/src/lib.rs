@@ -12,8 +12,8 @@ mod permission;
 mod policy;
 mod secret;
 mod service;
-mod store;
 mod sql;
+mod store;
 mod usage;
 mod verify;
 

@@ -91,7 +91,17 @@ mod tests {
         for ok in ["", "keyward_", "_x", "app1_"] {
             assert!(TablePrefix::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["1x", "Key", "a-b", "a b", "a;", "a\"", "a'", &"a".repeat(33), "é"] {
+        for bad in [
+            "1x",
+            "Key",
+            "a-b",
+            "a b",
+            "a;",
+            "a\"",
+            "a'",
+            &"a".repeat(33),
+            "é",
+        ] {
             assert!(TablePrefix::new(bad).is_err(), "{bad}");
         }
     }

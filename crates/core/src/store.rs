@@ -39,11 +39,13 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// 5. **Rotation is atomic.** [`rotate_key`](KeyStore::rotate_key) inserts the
 ///    successor (no limit check: it takes the predecessor's place), sets the
 ///    predecessor's `rotated_to` and lowers its `expires_at` to the given time
-///    (never raises it), all or nothing. It fails with [`Error::Conflict`] if
-///    the predecessor is not in the expected state or was already rotated.
+///    (never raises it), all or nothing. It fails with [`Error::NotFound`] for
+///    an unknown predecessor, and with [`Error::Conflict`] if the predecessor
+///    is not in the expected state or was already rotated.
 /// 6. **Usage is forward-only.** [`record_usage`](KeyStore::record_usage) sets
 ///    `last_used_at` only where it is null or older, ignores unknown ids, and
-///    writes the whole batch in one statement or transaction.
+///    writes the whole batch in one statement or transaction. If a batch names
+///    a key twice, the newest time wins.
 /// 7. **Listing is stable.** [`list_keys`](KeyStore::list_keys) returns one
 ///    owner's keys newest first (`created_at` desc, then id desc by byte
 ///    order), filtered by a case-insensitive substring of the name (matched
@@ -52,7 +54,10 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///    inserted while paging never cause duplicates or skips.
 /// 8. **Timestamps round-trip** at microsecond precision, and every string and
 ///    map (names, metadata) round-trips unchanged.
-/// 9. **Every query is parameterised.** No input is ever spliced into SQL.
+/// 9. **Identifiers compare byte for byte.** Key ids, owners, kinds and role
+///    names are case-sensitive (no `NOCASE` or locale collation); "name
+///    order" and "id order" are byte order.
+/// 10. **Every query is parameterised.** No input is ever spliced into SQL.
 #[async_trait::async_trait]
 pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Inserts a new key and appends `event`, enforcing `limit` atomically.

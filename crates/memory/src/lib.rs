@@ -144,10 +144,10 @@ impl KeyStore for MemoryStore {
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
         let mut state = self.lock();
         for usage in batch {
-            if let Some(key) = state.keys.get_mut(&usage.key_id) {
-                if key.last_used_at.is_none_or(|at| at < usage.used_at) {
-                    key.last_used_at = Some(usage.used_at);
-                }
+            if let Some(key) = state.keys.get_mut(&usage.key_id)
+                && key.last_used_at.is_none_or(|at| at < usage.used_at)
+            {
+                key.last_used_at = Some(usage.used_at);
             }
         }
         Ok(())
@@ -166,7 +166,11 @@ impl KeyStore for MemoryStore {
         });
         let more = items.len() > query.limit;
         let items: Vec<KeyRecord> = items.into_iter().take(query.limit).cloned().collect();
-        let next = if more { items.last().map(Cursor::after) } else { None };
+        let next = if more {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 

@@ -39,8 +39,8 @@ pub(crate) fn metadata_json(metadata: &Metadata) -> Result<String, Error> {
     serde_json::to_string(metadata).map_err(|e| Error::backend("postgres", e))
 }
 
-fn key_id(text: String) -> Result<KeyId, Error> {
-    KeyId::parse(&text).map_err(|_| corrupt("key id"))
+fn key_id(text: &str) -> Result<KeyId, Error> {
+    KeyId::parse(text).map_err(|_| corrupt("key id"))
 }
 
 pub(crate) fn key_from_row(row: &PgRow) -> Result<KeyRecord, Error> {
@@ -59,11 +59,12 @@ pub(crate) fn key_from_row(row: &PgRow) -> Result<KeyRecord, Error> {
     let opt_id = |c: &str| {
         row.try_get::<Option<String>, _>(c)
             .map_err(pg_error)?
+            .as_deref()
             .map(key_id)
             .transpose()
     };
     Ok(KeyRecord {
-        id: key_id(row.try_get("id").map_err(pg_error)?)?,
+        id: key_id(row.try_get::<&str, _>("id").map_err(pg_error)?)?,
         kind: row.try_get("kind").map_err(pg_error)?,
         owner: Owner::new(&owner).map_err(|_| corrupt("owner"))?,
         name: row.try_get("name").map_err(pg_error)?,
@@ -94,7 +95,7 @@ pub(crate) fn audit_from_row(row: &PgRow) -> Result<AuditEvent, Error> {
     let actor: String = row.try_get("actor").map_err(pg_error)?;
     let at: DateTime<Utc> = row.try_get("at").map_err(pg_error)?;
     let mut event = AuditEvent::new(at, actor, action);
-    event.key_id = text("key_id")?.map(key_id).transpose()?;
+    event.key_id = text("key_id")?.as_deref().map(key_id).transpose()?;
     event.key_name = text("key_name")?;
     event.owner = text("owner")?
         .map(|t| Owner::new(&t).map_err(|_| corrupt("owner")))

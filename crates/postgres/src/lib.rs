@@ -84,10 +84,10 @@ impl PgStore {
 }
 
 pub(crate) fn pg_error(e: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            return Error::AlreadyExists;
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return Error::AlreadyExists;
     }
     Error::backend("postgres", e)
 }

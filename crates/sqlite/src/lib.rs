@@ -138,7 +138,7 @@ impl SqliteStore {
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Self::assemble(writer, readers, &options))
+        Ok(Self::assemble(writer, readers, options))
     }
 
     /// A private in-memory database (one connection), migrated. Gone when
@@ -181,13 +181,13 @@ impl SqliteStore {
         if options.migrate {
             migrate(&mut connection, &options.table_prefix)?;
         }
-        Ok(Self::assemble(connection, Vec::new(), &options))
+        Ok(Self::assemble(connection, Vec::new(), options))
     }
 
     fn assemble(
         writer: Connection,
         readers: Vec<Mutex<Connection>>,
-        options: &SqliteOptions,
+        options: SqliteOptions,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -251,13 +251,13 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), Error> {
 
 pub(crate) fn sqlite_error(e: rusqlite::Error) -> Error {
     use rusqlite::ffi;
-    if let rusqlite::Error::SqliteFailure(code, _) = &e {
-        if matches!(
+    if let rusqlite::Error::SqliteFailure(code, _) = &e
+        && matches!(
             code.extended_code,
             ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE
-        ) {
-            return Error::AlreadyExists;
-        }
+        )
+    {
+        return Error::AlreadyExists;
     }
     Error::backend("sqlite", e)
 }

@@ -50,3 +50,5 @@ impl Clock for ManualClock {
 }
 
 pub mod cases;
+mod fixtures;
+mod macros;

@@ -1,0 +1,352 @@
+//! Small builders and assertions shared by the conformance cases.
+//!
+//! Every name a case writes (key ids, owners, role names) carries a random
+//! per-invocation tag, so cases never collide even when an adapter runs them
+//! all against one persistent database. Every timestamp is a whole number of
+//! microseconds, the precision SQL adapters store.
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::Error;
+use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, RoleName};
+use crate::permission::PermissionSet;
+use crate::secret::{OsRandom, SecretSource, TokenHasher};
+use crate::store::{KeyStore, ListQuery};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Who the cases act as, in audit events and `created_by`.
+pub(super) const ACTOR: &str = "operator:conformance";
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `len` random base62 characters from the OS CSPRNG.
+pub(super) fn random_base62(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    OsRandom.fill(&mut bytes).expect("OS randomness");
+    bytes
+        .iter()
+        .map(|b| char::from(BASE62[usize::from(*b) % BASE62.len()]))
+        .collect()
+}
+
+/// A random `u32` from the OS CSPRNG.
+pub(super) fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    OsRandom.fill(&mut bytes).expect("OS randomness");
+    u32::from_le_bytes(bytes)
+}
+
+/// 2026-01-01T00:00:00Z, the time every case counts from.
+pub(super) fn base_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600, 0).expect("valid base time")
+}
+
+/// `secs` seconds after [`base_time`] (negative: before).
+pub(super) fn at(secs: i64) -> DateTime<Utc> {
+    base_time() + TimeDelta::seconds(secs)
+}
+
+/// `micros` microseconds after `time`.
+pub(super) fn plus_micros(time: DateTime<Utc>, micros: i64) -> DateTime<Utc> {
+    time + TimeDelta::microseconds(micros)
+}
+
+/// Names unique to one case invocation.
+#[derive(Debug)]
+pub(super) struct Fixture {
+    tag: String,
+    next: AtomicU32,
+}
+
+impl Fixture {
+    /// A fixture with a fresh random tag.
+    pub(super) fn new() -> Self {
+        Self {
+            tag: random_base62(10),
+            next: AtomicU32::new(0),
+        }
+    }
+
+    /// A fresh key id: `k`, a counter, then the tag.
+    pub(super) fn id(&self) -> KeyId {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        KeyId::parse(&format!("k{n:04}{}", self.tag)).expect("valid key id")
+    }
+
+    /// The key id `<prefix><tag><suffix>`, for cases that need ids in a
+    /// known byte order.
+    pub(super) fn id_with(&self, prefix: &str, suffix: &str) -> KeyId {
+        KeyId::parse(&format!("{prefix}{}{suffix}", self.tag)).expect("valid key id")
+    }
+
+    /// An owner `<label>:<tag>`.
+    pub(super) fn owner(&self, label: &str) -> Owner {
+        Owner::new(&format!("{label}:{}", self.tag)).expect("valid owner")
+    }
+
+    /// A role name `<tag>.<label>`.
+    pub(super) fn role(&self, label: &str) -> RoleName {
+        RoleName::new(&format!("{}.{label}", self.tag)).expect("valid role name")
+    }
+
+    /// A plain active key of `owner` and `kind` issued at `created_at`, with
+    /// no expiry, grants or metadata, and a fresh id.
+    pub(super) fn record(&self, owner: &Owner, kind: &str, created_at: DateTime<Utc>) -> KeyRecord {
+        self.record_with_id(self.id(), owner, kind, created_at)
+    }
+
+    /// Like [`Fixture::record`] with a chosen id.
+    pub(super) fn record_with_id(
+        &self,
+        id: KeyId,
+        owner: &Owner,
+        kind: &str,
+        created_at: DateTime<Utc>,
+    ) -> KeyRecord {
+        KeyRecord {
+            digest: TokenHasher::sha256().digest(&format!("secret-of-{id}")),
+            preview: format!("{kind}_{}…", &id.as_str()[..4]),
+            name: format!("key {id}"),
+            id,
+            kind: kind.to_owned(),
+            owner: owner.clone(),
+            scopes: PermissionSet::new(),
+            roles: BTreeSet::new(),
+            inherits_owner: false,
+            metadata: Metadata::new(),
+            state: KeyState::Active,
+            created_at,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            created_by: ACTOR.to_owned(),
+            rotated_from: None,
+            rotated_to: None,
+        }
+    }
+}
+
+/// The event the service would write when issuing `key`.
+pub(super) fn issue_event(key: &KeyRecord) -> AuditEvent {
+    key_event(key, AuditAction::Issue, key.created_at)
+}
+
+/// An event about `key`.
+pub(super) fn key_event(key: &KeyRecord, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent::new(at, ACTOR, action).with_key(&key.id, &key.name, &key.owner)
+}
+
+/// The event for moving `key` into state `to`.
+pub(super) fn state_event(key: &KeyRecord, to: KeyState, at: DateTime<Utc>) -> AuditEvent {
+    let action = match to {
+        KeyState::Active => AuditAction::Enable,
+        KeyState::Disabled => AuditAction::Disable,
+        KeyState::Revoked => AuditAction::Revoke,
+    };
+    key_event(key, action, at)
+}
+
+/// Inserts `key` without a limit, failing the case if the store refuses.
+pub(super) async fn insert(store: &dyn KeyStore, key: &KeyRecord) {
+    if let Err(e) = store
+        .insert_key(key, None, key.created_at, &issue_event(key))
+        .await
+    {
+        panic!("insert_key({}) failed: {e:?}", key.id);
+    }
+}
+
+/// Inserts every key in order.
+pub(super) async fn insert_all(store: &dyn KeyStore, keys: &[KeyRecord]) {
+    for key in keys {
+        insert(store, key).await;
+    }
+}
+
+/// The stored key, failing the case if it is missing.
+pub(super) async fn get(store: &dyn KeyStore, id: &KeyId) -> KeyRecord {
+    match store.get_key(id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => panic!("get_key({id}) returned None for a key that was inserted"),
+        Err(e) => panic!("get_key({id}) failed: {e:?}"),
+    }
+}
+
+/// Moves `key` from `from` to `to`, failing the case if the store refuses.
+pub(super) async fn change_state(
+    store: &dyn KeyStore,
+    key: &KeyRecord,
+    from: KeyState,
+    to: KeyState,
+    at: DateTime<Utc>,
+) {
+    if let Err(e) = store
+        .set_state(&key.id, from, to, at, &state_event(key, to, at))
+        .await
+    {
+        panic!("set_state({}, {from} -> {to}) failed: {e:?}", key.id);
+    }
+}
+
+/// Every page of `query`, concatenated (at most 1000 pages).
+pub(super) async fn list_all(store: &dyn KeyStore, mut query: ListQuery) -> Vec<KeyRecord> {
+    let mut all = Vec::new();
+    for _ in 0..1000 {
+        let page = store.list_keys(&query).await.expect("list_keys");
+        assert!(
+            page.items.len() <= query.limit,
+            "list_keys returned {} items for a page size of {}",
+            page.items.len(),
+            query.limit
+        );
+        all.extend(page.items);
+        match page.next {
+            Some(cursor) => query.after = Some(cursor),
+            None => return all,
+        }
+    }
+    panic!("list_keys kept returning a next cursor")
+}
+
+/// The ids of `keys`, in order.
+pub(super) fn ids(keys: &[KeyRecord]) -> Vec<KeyId> {
+    keys.iter().map(|k| k.id.clone()).collect()
+}
+
+/// The ids of `keys` in list order: `created_at` desc, then id desc by bytes.
+pub(super) fn newest_first(keys: &[&KeyRecord]) -> Vec<KeyId> {
+    let mut sorted: Vec<&KeyRecord> = keys.to_vec();
+    sorted.sort_by(|a, b| {
+        (b.created_at, b.id.as_str().as_bytes()).cmp(&(a.created_at, a.id.as_str().as_bytes()))
+    });
+    sorted.iter().map(|k| k.id.clone()).collect()
+}
+
+/// Fails unless `result` is `Conflict { expected, actual }`.
+pub(super) fn expect_conflict(
+    result: Result<(), Error>,
+    expected: KeyState,
+    actual: KeyState,
+    what: &str,
+) {
+    match result {
+        Err(Error::Conflict {
+            expected: e,
+            actual: a,
+        }) if e == expected && a == actual => {}
+        other => panic!(
+            "{what}: expected Err(Conflict {{ expected: {expected}, actual: {actual} }}), got {other:?}"
+        ),
+    }
+}
+
+/// Fails unless `result` is `NotFound`.
+pub(super) fn expect_not_found<T: Debug>(result: Result<T, Error>, what: &str) {
+    match result {
+        Err(Error::NotFound) => {}
+        other => panic!("{what}: expected Err(NotFound), got {other:?}"),
+    }
+}
+
+/// Fails unless `result` is `AlreadyExists`.
+pub(super) fn expect_already_exists(result: Result<(), Error>, what: &str) {
+    match result {
+        Err(Error::AlreadyExists) => {}
+        other => panic!("{what}: expected Err(AlreadyExists), got {other:?}"),
+    }
+}
+
+/// Fails unless `result` is `LimitReached { limit }`.
+pub(super) fn expect_limit_reached(result: Result<(), Error>, limit: u32, what: &str) {
+    match result {
+        Err(Error::LimitReached { limit: l }) if l == limit => {}
+        other => panic!("{what}: expected Err(LimitReached {{ limit: {limit} }}), got {other:?}"),
+    }
+}
+
+/// Fails unless two strings are equal, without printing 10 kB values whole.
+pub(super) fn assert_text_eq(actual: &str, expected: &str, what: &str) {
+    if actual == expected {
+        return;
+    }
+    if actual.len() <= 300 && expected.len() <= 300 {
+        panic!("{what} did not round-trip:\n  stored:   {expected:?}\n  returned: {actual:?}");
+    }
+    let first_difference = actual
+        .bytes()
+        .zip(expected.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| actual.len().min(expected.len()));
+    panic!(
+        "{what} did not round-trip: stored {} bytes, returned {} bytes, first difference at byte {first_difference}",
+        expected.len(),
+        actual.len()
+    );
+}
+
+/// Fails unless `actual` equals `expected` in every field (digests compared
+/// by algorithm and bytes).
+pub(super) fn assert_same_key(actual: &KeyRecord, expected: &KeyRecord) {
+    let id = &expected.id;
+    assert_eq!(actual.id, expected.id, "id");
+    assert_text_eq(&actual.kind, &expected.kind, &format!("{id}: kind"));
+    assert_eq!(actual.owner, expected.owner, "{id}: owner");
+    assert_text_eq(&actual.name, &expected.name, &format!("{id}: name"));
+    assert_eq!(
+        actual.digest.algorithm(),
+        expected.digest.algorithm(),
+        "{id}: digest algorithm"
+    );
+    assert!(
+        actual.digest.matches(&expected.digest),
+        "{id}: digest bytes did not round-trip"
+    );
+    assert_text_eq(
+        &actual.preview,
+        &expected.preview,
+        &format!("{id}: preview"),
+    );
+    assert_eq!(actual.scopes, expected.scopes, "{id}: scopes");
+    assert_eq!(actual.roles, expected.roles, "{id}: roles");
+    assert_eq!(
+        actual.inherits_owner, expected.inherits_owner,
+        "{id}: inherits_owner"
+    );
+    assert_eq!(
+        actual.metadata.keys().collect::<Vec<_>>(),
+        expected.metadata.keys().collect::<Vec<_>>(),
+        "{id}: metadata keys"
+    );
+    for (key, value) in &expected.metadata {
+        assert_text_eq(
+            &actual.metadata[key],
+            value,
+            &format!("{id}: metadata[{key:?}]"),
+        );
+    }
+    assert_eq!(actual.state, expected.state, "{id}: state");
+    assert_eq!(actual.created_at, expected.created_at, "{id}: created_at");
+    assert_eq!(actual.expires_at, expected.expires_at, "{id}: expires_at");
+    assert_eq!(
+        actual.last_used_at, expected.last_used_at,
+        "{id}: last_used_at"
+    );
+    assert_eq!(actual.revoked_at, expected.revoked_at, "{id}: revoked_at");
+    assert_text_eq(
+        &actual.created_by,
+        &expected.created_by,
+        &format!("{id}: created_by"),
+    );
+    assert_eq!(
+        actual.rotated_from, expected.rotated_from,
+        "{id}: rotated_from"
+    );
+    assert_eq!(actual.rotated_to, expected.rotated_to, "{id}: rotated_to");
+}
+
+/// Fails unless the stored key equals `expected` in every field.
+pub(super) async fn assert_stored(store: &dyn KeyStore, expected: &KeyRecord) {
+    assert_same_key(&get(store, &expected.id).await, expected);
+}

@@ -1,0 +1,86 @@
+//! [`conformance_tests!`](crate::conformance_tests): the suite as one test per case.
+
+/// Expands into one `#[tokio::test]` per conformance case, each running the
+/// case against a fresh store built by an async factory.
+///
+/// The factory is any expression evaluating to a future of `T` where
+/// `T: KeyStore` (usually an `async { … }` block). It is evaluated once per
+/// test, so every case gets its own store; the cases also tag everything
+/// they write with a random suffix, so a factory may hand out connections to
+/// one shared, persistent database instead.
+///
+/// Each test is `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`,
+/// so **the calling crate must depend on `tokio`** with the `rt-multi-thread`
+/// and `macros` features (it is usually a dev-dependency). The tests are named
+/// after the cases in [`testkit::cases`](crate::testkit::cases); invoke the macro
+/// once per module (wrap each adapter in its own `mod` to run several).
+///
+/// ```ignore
+/// // tests/conformance.rs of an adapter crate (compiled for real in
+/// // keyward's tests/tests/memory_conformance.rs), with
+/// // [dev-dependencies] keyward-core = { features = ["testkit"] } and
+/// // tokio = { features = ["rt-multi-thread", "macros"] }.
+/// keyward_core::conformance_tests!(async { keyward_memory::MemoryStore::new() });
+///
+/// // A backend that may be absent: return `Option<T>`; `None` skips (passes)
+/// // every case, so print why in the factory.
+/// mod postgres {
+///     keyward_core::conformance_tests!(optional async {
+///         let Ok(url) = std::env::var("DATABASE_URL") else {
+///             eprintln!("skipped: DATABASE_URL is not set");
+///             return None;
+///         };
+///         Some(my_adapter::PgStore::connect(&url).await.unwrap())
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    (optional $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@cases store (let Some(store) = $factory.await else { return; };));
+    };
+    ($factory:expr $(,)?) => {
+        $crate::conformance_tests!(@cases store (let store = $factory.await;));
+    };
+    // Every case, once. Adding a case is adding its name here. (`$store` is
+    // passed along so the binding and its uses share one hygiene context.)
+    (@cases $store:ident ($($setup:tt)*)) => {
+        $crate::conformance_tests!(@each $store ($($setup)*)
+            insert_then_get_round_trips_every_field
+            get_unknown_id_is_none
+            insert_duplicate_id_is_already_exists
+            limit_counts_live_keys_per_owner_and_kind
+            limit_holds_under_concurrent_inserts
+            set_state_is_compare_and_set
+            revoked_keys_never_change_state
+            revoke_and_enable_race_has_one_winner
+            rotate_key_links_and_shortens_predecessor
+            rotate_key_refuses_stale_or_repeated_rotation
+            rotate_key_with_duplicate_successor_changes_nothing
+            record_usage_is_forward_only
+            record_usage_applies_a_whole_batch
+            list_keys_is_newest_first_and_per_owner
+            list_keys_name_filter_is_literal_and_case_insensitive
+            list_keys_name_filter_folds_unicode_case
+            list_keys_filters_by_kind_and_status
+            list_keys_pages_without_duplicates_or_skips
+            list_keys_pagination_is_stable_under_inserts
+            list_keys_pages_through_equal_timestamps
+            keys_expiring_selects_the_window_soonest_first
+            roles_put_replace_and_get
+            delete_role_removes_only_that_role
+            mutations_append_their_audit_event_only_on_success
+            list_audit_is_newest_first_filtered_and_limited
+            audit_events_round_trip_every_field
+        );
+    };
+    (@each $store:ident ($($setup:tt)*) $case:ident $($rest:ident)*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            $($setup)*
+            $crate::testkit::cases::$case(&$store as &dyn $crate::KeyStore).await;
+        }
+        $crate::conformance_tests!(@each $store ($($setup)*) $($rest)*);
+    };
+    (@each $store:ident ($($setup:tt)*)) => {};
+}

@@ -1,0 +1,505 @@
+//! Service-level behaviour every deployment relies on, whatever its store.
+
+use crate::counting::{CountingStore, StoreCall};
+use crate::interleave::InterleavingStore;
+use crate::support::{clock_at, owner, secret_part};
+use keyward_core::chrono::TimeDelta;
+use keyward_core::{
+    Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, IssueRequest, KeyState, KeyStore,
+    Keyward, PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A disabled key revoked and enabled at the same moment always ends
+/// revoked, and its token never verifies again: revoke retries when it loses
+/// the compare-and-set, and enable never resurrects a revoked key.
+///
+/// Twenty rounds on fresh keys. In two of every three the interleaving is
+/// forced (both calls read the disabled key before either writes, then
+/// revoke or enable writes first), so both ways of losing the race are
+/// exercised on every store; in the rest the two calls run free on the two
+/// worker threads.
+pub async fn revoke_wins_a_race_with_enable(store: Arc<dyn KeyStore>) {
+    let interleaving = InterleavingStore::new(store);
+    let keyward = Keyward::builder_arc(Arc::clone(&interleaving) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("race");
+    for round in 0..20 {
+        let issued = keyward
+            .issue(&admin, IssueRequest::new("tak", workspace.clone(), "racer"))
+            .await
+            .unwrap();
+        let id = issued.key.id.clone();
+        keyward.disable(&admin, &id).await.unwrap();
+
+        let first = match round % 3 {
+            0 => Some(KeyState::Revoked),
+            1 => Some(KeyState::Active),
+            _ => None,
+        };
+        let (revoked, enabled) = match first {
+            Some(first) => {
+                interleaving.force(&id, first);
+                let both = tokio::join!(keyward.revoke(&admin, &id), keyward.enable(&admin, &id));
+                let conflicts = interleaving.release();
+                assert_eq!(
+                    conflicts, 1,
+                    "round {round}: the loser saw exactly one conflict"
+                );
+                both
+            }
+            None => {
+                let revoke = tokio::spawn({
+                    let (keyward, admin, id) = (keyward.clone(), admin.clone(), id.clone());
+                    async move { keyward.revoke(&admin, &id).await }
+                });
+                let enable = tokio::spawn({
+                    let (keyward, admin, id) = (keyward.clone(), admin.clone(), id.clone());
+                    async move { keyward.enable(&admin, &id).await }
+                });
+                let (revoked, enabled) = tokio::join!(revoke, enable);
+                (revoked.unwrap(), enabled.unwrap())
+            }
+        };
+
+        let details = revoked.unwrap_or_else(|e| panic!("round {round}: revoke failed: {e:?}"));
+        assert_eq!(details.status, Status::Revoked, "round {round}");
+        match (first, enabled) {
+            // Enable wrote first; revoke lost, re-read Active and revoked.
+            (Some(KeyState::Active) | None, Ok(details)) => {
+                assert_eq!(details.status, Status::Active, "round {round}");
+            }
+            // Revoke wrote first; enable lost, re-read Revoked and gave up.
+            (
+                Some(KeyState::Revoked) | None,
+                Err(Error::InvalidTransition {
+                    from: Status::Revoked,
+                    action: "enable",
+                }),
+            ) => {}
+            (first, enabled) => {
+                panic!("round {round}: {first:?} went first, enable returned {enabled:?}")
+            }
+        }
+        let stored = keyward.store().get_key(&id).await.unwrap().expect("stored");
+        assert_eq!(stored.state, KeyState::Revoked, "round {round}");
+        assert!(stored.revoked_at.is_some(), "round {round}");
+        let verify = keyward
+            .verify(issued.token.expose_secret(), &Requirement::Nothing)
+            .await;
+        assert!(
+            matches!(verify, Err(Rejection::Revoked)),
+            "round {round}: {verify:?}"
+        );
+        let again = keyward.enable(&admin, &id).await;
+        assert!(
+            matches!(again, Err(Error::InvalidTransition { .. })),
+            "round {round}: {again:?}"
+        );
+    }
+}
+
+/// The hot path reads and never writes: a hundred verifies (accepted and
+/// rejected) leave the store untouched, then one flush writes one batch with
+/// the newest use of each key, and a flush with nothing pending writes nothing.
+pub async fn verify_never_writes_to_the_store(store: Arc<dyn KeyStore>) {
+    let counting = CountingStore::new(store);
+    let clock = clock_at(2026, 1, 5, 9);
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("writes");
+    let mut tokens = Vec::new();
+    for name in ["one", "two", "three"] {
+        let issued = keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), name)
+                    .scopes(PermissionSet::parse(["read"]).unwrap()),
+            )
+            .await
+            .unwrap();
+        tokens.push(issued);
+    }
+    let disabled = keyward
+        .issue(&admin, IssueRequest::new("tak", workspace.clone(), "off"))
+        .await
+        .unwrap();
+    keyward.disable(&admin, &disabled.key.id).await.unwrap();
+    counting.reset();
+
+    let read = Requirement::permission("read".parse().unwrap());
+    let write = Requirement::permission("write".parse().unwrap());
+    for i in 0..100 {
+        clock.advance(TimeDelta::seconds(1));
+        let issued = &tokens[i % tokens.len()];
+        keyward
+            .verify(issued.token.expose_secret(), &read)
+            .await
+            .unwrap();
+    }
+    let forbidden = keyward
+        .verify(tokens[0].token.expose_secret(), &write)
+        .await;
+    assert!(matches!(
+        forbidden,
+        Err(Rejection::InsufficientPermissions { .. })
+    ));
+    let off = keyward
+        .verify(disabled.token.expose_secret(), &Requirement::Nothing)
+        .await;
+    assert!(matches!(off, Err(Rejection::Disabled)), "{off:?}");
+    assert_eq!(counting.writes(), 0, "verify wrote to the store");
+    assert_eq!(keyward.pending_usage(), 3);
+
+    let last = clock.now();
+    assert_eq!(keyward.flush_usage().await.unwrap(), 3);
+    assert_eq!(counting.calls(StoreCall::RecordUsage), 1);
+    assert_eq!(counting.writes(), 1);
+    let batches = counting.usage_batches();
+    assert_eq!(batches.len(), 1);
+    let mut batch = batches[0].clone();
+    batch.sort_by_key(|u| u.used_at);
+    let ids: Vec<_> = batch.iter().map(|u| u.key_id.clone()).collect();
+    // Verifies 97, 98, 99 (one per key, in turn) are each key's newest use.
+    assert_eq!(
+        ids,
+        [
+            tokens[1].key.id.clone(),
+            tokens[2].key.id.clone(),
+            tokens[0].key.id.clone()
+        ]
+    );
+    assert_eq!(batch[2].used_at, last);
+    assert_eq!(batch[1].used_at, last - TimeDelta::seconds(1));
+    assert_eq!(batch[0].used_at, last - TimeDelta::seconds(2));
+
+    assert_eq!(keyward.flush_usage().await.unwrap(), 0);
+    assert_eq!(
+        counting.calls(StoreCall::RecordUsage),
+        1,
+        "nothing pending, no call"
+    );
+    assert_eq!(counting.writes(), 1);
+}
+
+/// Last used is the newest verify, written on flush, and never moves back.
+pub async fn usage_is_flushed_newest_and_forward_only(store: Arc<dyn KeyStore>) {
+    let clock = clock_at(2026, 4, 1, 12);
+    let keyward = Keyward::builder_arc(store)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("usage");
+    let issued = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", owner("workspace"), "usage"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    let id = &issued.key.id;
+    let store = keyward.store();
+    let last_used = move || async move {
+        store
+            .get_key(id)
+            .await
+            .unwrap()
+            .expect("stored")
+            .last_used_at
+    };
+
+    let t1 = clock.now();
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    clock.advance(TimeDelta::minutes(10));
+    let t2 = clock.now();
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    assert_eq!(last_used().await, None, "nothing is written before a flush");
+    assert_eq!(keyward.flush_usage().await.unwrap(), 1);
+    assert_eq!(last_used().await, Some(t2));
+    assert_ne!(t1, t2);
+
+    // A use reported later but dated earlier (a clock step back, a slow
+    // instance) never moves last used back.
+    clock.set(t1);
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    assert_eq!(keyward.flush_usage().await.unwrap(), 1);
+    assert_eq!(last_used().await, Some(t2));
+
+    clock.set(t2 + TimeDelta::hours(1));
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    keyward.flush_usage().await.unwrap();
+    assert_eq!(last_used().await, Some(t2 + TimeDelta::hours(1)));
+    let details = keyward.get(&admin, id).await.unwrap();
+    assert_eq!(details.last_used(clock.now()), "just now");
+}
+
+/// The background flusher writes on its interval, and `shutdown` writes
+/// whatever is still pending, so a clean stop loses no usage.
+pub async fn usage_flusher_persists_on_shutdown(store: Arc<dyn KeyStore>) {
+    let clock = clock_at(2026, 4, 2, 12);
+    let keyward = Keyward::builder_arc(store)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("flusher");
+    let issued = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", owner("workspace"), "flushed"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    let id = &issued.key.id;
+    let store = keyward.store();
+    let last_used = move || async move {
+        store
+            .get_key(id)
+            .await
+            .unwrap()
+            .expect("stored")
+            .last_used_at
+    };
+
+    // A short interval: the task flushes on its own.
+    let flusher = keyward.spawn_usage_flusher(Duration::from_millis(20));
+    let t1 = clock.now();
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while last_used().await != Some(t1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flusher never wrote the use"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    clock.advance(TimeDelta::minutes(1));
+    let t2 = clock.now();
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    flusher.shutdown().await.unwrap();
+    assert_eq!(last_used().await, Some(t2));
+    assert_eq!(keyward.pending_usage(), 0);
+
+    // An interval that never elapses: only shutdown can have written it.
+    let flusher = keyward.spawn_usage_flusher(Duration::from_secs(3600));
+    clock.advance(TimeDelta::minutes(1));
+    let t3 = clock.now();
+    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    assert_eq!(keyward.pending_usage(), 1);
+    flusher.shutdown().await.unwrap();
+    assert_eq!(last_used().await, Some(t3));
+    assert_eq!(keyward.pending_usage(), 0);
+}
+
+/// Garbage is refused by parsing alone: it never reaches the store.
+pub async fn garbage_tokens_never_reach_the_store(store: Arc<dyn KeyStore>) {
+    let counting = CountingStore::new(store);
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("garbage"),
+            IssueRequest::new("tak", owner("workspace"), "real"),
+        )
+        .await
+        .unwrap();
+    let real = issued.token.expose_secret();
+    let wrong_prefix = real.replacen("tak_", "tok_", 1);
+    let bad_checksum = {
+        let (head, last) = real.split_at(real.len() - 1);
+        format!("{head}{}", if last == "A" { "B" } else { "A" })
+    };
+    let truncated = &real[..real.len() - 1];
+    let huge = "tak_".to_owned() + &"A".repeat(10 * 1024);
+    let sql = "' OR 1=1 --";
+    let sql_in_body = format!("tak_{}", "' OR 1=1 --".repeat(4));
+    counting.reset();
+
+    for garbage in [
+        "",
+        huge.as_str(),
+        wrong_prefix.as_str(),
+        bad_checksum.as_str(),
+        truncated,
+        sql,
+        sql_in_body.as_str(),
+        "tak_",
+        "Bearer tak_x",
+    ] {
+        let rejected = keyward
+            .verify(garbage, &Requirement::Nothing)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(rejected, Rejection::Malformed(_)),
+            "{:.40}: {rejected:?}",
+            garbage
+        );
+        assert_eq!(rejected.public_answer().status, 401);
+        // The rejection never echoes the input.
+        if !garbage.is_empty() {
+            assert!(!rejected.to_string().contains(garbage));
+        }
+        let header = format!("Bearer {garbage}");
+        let rejected = keyward
+            .verify_bearer(Some(&header), &Requirement::Nothing)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(rejected, Rejection::Malformed(_) | Rejection::BadHeader(_)),
+            "{:.40}: {rejected:?}",
+            garbage
+        );
+    }
+    assert_eq!(counting.calls(StoreCall::GetKey), 0);
+    assert_eq!(counting.reads() + counting.writes(), 0);
+
+    // The real token still verifies.
+    keyward.verify(real, &Requirement::Nothing).await.unwrap();
+}
+
+/// No audit event ever holds a token or its secret, across a whole
+/// lifecycle including refused calls.
+pub async fn audit_events_never_hold_the_token(store: Arc<dyn KeyStore>) {
+    let clock = clock_at(2026, 7, 1, 9);
+    let keyward = Keyward::builder_arc(store)
+        .kind(TokenKind::new("tak").unwrap().live_limit(2))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::from(
+        Session::new(owner("user"), PermissionSet::parse(["read"]).unwrap())
+            .admin_of(workspace.clone()),
+    );
+    let stranger = Actor::from(Session::new(owner("user"), PermissionSet::new()));
+    let mut tokens = Vec::new();
+
+    let first = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", workspace.clone(), "first")
+                .scopes(PermissionSet::parse(["read"]).unwrap()),
+        )
+        .await
+        .unwrap();
+    tokens.push(first.token.expose_secret().to_owned());
+    let id = first.key.id.clone();
+    keyward
+        .verify(first.token.expose_secret(), &Requirement::Nothing)
+        .await
+        .unwrap();
+    keyward.flush_usage().await.unwrap();
+    keyward.disable(&admin, &id).await.unwrap();
+    keyward.enable(&admin, &id).await.unwrap();
+    let rotated = keyward
+        .rotate(&admin, &id, TimeDelta::hours(1))
+        .await
+        .unwrap();
+    tokens.push(rotated.token.expose_secret().to_owned());
+    // Refused calls: a stranger, a token actor, the limit, a grant beyond the actor.
+    assert!(keyward.revoke(&stranger, &rotated.key.id).await.is_err());
+    let as_token = Actor::Token(
+        keyward
+            .verify(rotated.token.expose_secret(), &Requirement::Nothing)
+            .await
+            .unwrap(),
+    );
+    assert!(keyward.revoke(&as_token, &rotated.key.id).await.is_err());
+    assert!(
+        keyward
+            .issue(
+                &as_token,
+                IssueRequest::new("tak", workspace.clone(), "by token")
+            )
+            .await
+            .is_err()
+    );
+    let limit = keyward
+        .issue(&admin, IssueRequest::new("tak", workspace.clone(), "third"))
+        .await;
+    assert!(
+        matches!(limit, Err(Error::LimitReached { .. })),
+        "{limit:?}"
+    );
+    assert!(
+        keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), "wide").scopes(PermissionSet::all())
+            )
+            .await
+            .is_err()
+    );
+    keyward.revoke(&admin, &rotated.key.id).await.unwrap();
+    assert!(keyward.enable(&admin, &rotated.key.id).await.is_err());
+
+    let events = keyward
+        .audit_events(
+            &Actor::operator("auditor"),
+            AuditQuery::newest(1000).owner(&workspace),
+        )
+        .await
+        .unwrap();
+    let has = |action: AuditAction, refused: bool| {
+        events
+            .iter()
+            .any(|e| e.action == action && matches!(e.outcome, AuditOutcome::Refused(_)) == refused)
+    };
+    for action in [
+        AuditAction::Issue,
+        AuditAction::Disable,
+        AuditAction::Enable,
+        AuditAction::Rotate,
+        AuditAction::Revoke,
+    ] {
+        assert!(
+            has(action, false),
+            "no succeeded {action} event: {events:?}"
+        );
+    }
+    assert!(has(AuditAction::Issue, true), "{events:?}");
+    assert!(has(AuditAction::Revoke, true), "{events:?}");
+    assert!(has(AuditAction::Enable, true), "{events:?}");
+
+    let mut needles = Vec::new();
+    for token in &tokens {
+        needles.push(token.clone());
+        needles.push(secret_part(&keyward, token).to_owned());
+    }
+    for event in &events {
+        let fields = [
+            format!("{:?}", event.at),
+            format!("{:?}", event.actor),
+            format!("{:?}", event.action),
+            format!("{:?}", event.key_id),
+            format!("{:?}", event.key_name),
+            format!("{:?}", event.owner),
+            format!("{:?}", event.role),
+            format!("{:?}", event.detail),
+            format!("{:?}", event.outcome),
+            format!("{event:?}"),
+        ];
+        for field in &fields {
+            for needle in &needles {
+                assert!(
+                    !field.contains(needle.as_str()),
+                    "an audit event holds token material: {event:?}"
+                );
+            }
+        }
+    }
+}

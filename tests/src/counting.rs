@@ -1,0 +1,223 @@
+//! A [`KeyStore`] wrapper that counts the calls reaching the store, so tests
+//! can prove what the service does *not* do (write on verify, read on garbage).
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{
+    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page, Role,
+    RoleName, UsageRecord, async_trait,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One method of the [`KeyStore`] trait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoreCall {
+    /// [`KeyStore::insert_key`]
+    InsertKey,
+    /// [`KeyStore::get_key`]
+    GetKey,
+    /// [`KeyStore::set_state`]
+    SetState,
+    /// [`KeyStore::rotate_key`]
+    RotateKey,
+    /// [`KeyStore::record_usage`]
+    RecordUsage,
+    /// [`KeyStore::list_keys`]
+    ListKeys,
+    /// [`KeyStore::keys_expiring`]
+    KeysExpiring,
+    /// [`KeyStore::put_role`]
+    PutRole,
+    /// [`KeyStore::get_roles`]
+    GetRoles,
+    /// [`KeyStore::delete_role`]
+    DeleteRole,
+    /// [`KeyStore::append_audit`]
+    AppendAudit,
+    /// [`KeyStore::list_audit`]
+    ListAudit,
+}
+
+impl StoreCall {
+    /// Whether the method changes what the store holds.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Self::InsertKey
+                | Self::SetState
+                | Self::RotateKey
+                | Self::RecordUsage
+                | Self::PutRole
+                | Self::DeleteRole
+                | Self::AppendAudit
+        )
+    }
+}
+
+/// Forwards every call to the wrapped store and counts it by method. Usage
+/// batches are kept too, to check what a flush wrote.
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<dyn KeyStore>,
+    calls: Mutex<BTreeMap<StoreCall, usize>>,
+    usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
+}
+
+impl CountingStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn KeyStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            calls: Mutex::new(BTreeMap::new()),
+            usage_batches: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// How many times `method` was called since creation or the last [`reset`](Self::reset).
+    pub fn calls(&self, method: StoreCall) -> usize {
+        self.counts().get(&method).copied().unwrap_or(0)
+    }
+
+    /// All calls to mutating methods.
+    pub fn writes(&self) -> usize {
+        self.sum(StoreCall::is_write)
+    }
+
+    /// All calls to reading methods.
+    pub fn reads(&self) -> usize {
+        self.sum(|c| !c.is_write())
+    }
+
+    /// The batches passed to [`KeyStore::record_usage`], oldest first.
+    pub fn usage_batches(&self) -> Vec<Vec<UsageRecord>> {
+        self.usage_batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets every count and batch (for example after setting up keys).
+    pub fn reset(&self) {
+        self.counts().clear();
+        self.usage_batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, BTreeMap<StoreCall, usize>> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sum(&self, which: impl Fn(StoreCall) -> bool) -> usize {
+        self.counts()
+            .iter()
+            .filter(|(call, _)| which(**call))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn count(&self, method: StoreCall) {
+        *self.counts().entry(method).or_insert(0) += 1;
+    }
+}
+
+#[async_trait]
+impl KeyStore for CountingStore {
+    async fn insert_key(
+        &self,
+        key: &KeyRecord,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        self.count(StoreCall::InsertKey);
+        self.inner.insert_key(key, limit, now, event).await
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+        self.count(StoreCall::GetKey);
+        self.inner.get_key(id).await
+    }
+
+    async fn set_state(
+        &self,
+        id: &KeyId,
+        from: KeyState,
+        to: KeyState,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        self.count(StoreCall::SetState);
+        self.inner.set_state(id, from, to, at, event).await
+    }
+
+    async fn rotate_key(
+        &self,
+        predecessor: &KeyId,
+        expected: KeyState,
+        predecessor_expires_at: DateTime<Utc>,
+        successor: &KeyRecord,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        self.count(StoreCall::RotateKey);
+        self.inner
+            .rotate_key(
+                predecessor,
+                expected,
+                predecessor_expires_at,
+                successor,
+                event,
+            )
+            .await
+    }
+
+    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+        self.count(StoreCall::RecordUsage);
+        self.usage_batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(batch.to_vec());
+        self.inner.record_usage(batch).await
+    }
+
+    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+        self.count(StoreCall::ListKeys);
+        self.inner.list_keys(query).await
+    }
+
+    async fn keys_expiring(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, Error> {
+        self.count(StoreCall::KeysExpiring);
+        self.inner.keys_expiring(after, before, limit).await
+    }
+
+    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+        self.count(StoreCall::PutRole);
+        self.inner.put_role(role, event).await
+    }
+
+    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.count(StoreCall::GetRoles);
+        self.inner.get_roles(names).await
+    }
+
+    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+        self.count(StoreCall::DeleteRole);
+        self.inner.delete_role(name, event).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
+        self.count(StoreCall::AppendAudit);
+        self.inner.append_audit(event).await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
+        self.count(StoreCall::ListAudit);
+        self.inner.list_audit(query).await
+    }
+}

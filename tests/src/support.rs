@@ -1,0 +1,67 @@
+//! Small helpers shared by the scenarios and behaviour tests.
+
+use keyward_core::chrono::{DateTime, TimeZone, Utc};
+use keyward_core::testkit::ManualClock;
+use keyward_core::{
+    Actor, CHECKSUM_LEN, IssueRequest, Keyward, OsRandom, Owner, RoleName, SecretSource, TokenKind,
+};
+use keyward_memory::MemoryStore;
+
+/// A random hex suffix, so owners and role names never collide when many
+/// tests share one database.
+pub(crate) fn suffix() -> String {
+    let mut bytes = [0u8; 8];
+    OsRandom
+        .fill(&mut bytes)
+        .expect("the OS random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh owner such as `account:3f9c…`.
+pub(crate) fn owner(kind: &str) -> Owner {
+    Owner::new(&format!("{kind}:{}", suffix())).unwrap()
+}
+
+/// A fresh role name such as `reader-3f9c…`.
+pub(crate) fn role(name: &str) -> RoleName {
+    RoleName::new(&format!("{name}-{}", suffix())).unwrap()
+}
+
+/// A manual clock at a fixed, whole-second instant.
+pub(crate) fn clock_at(y: i32, m: u32, d: u32, h: u32) -> ManualClock {
+    ManualClock::new(at(y, m, d, h))
+}
+
+/// An instant on the hour.
+pub(crate) fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+}
+
+/// The secret part of a token (between the key id and the checksum): what
+/// must never be stored, logged or returned again.
+pub(crate) fn secret_part<'a>(keyward: &Keyward, token: &'a str) -> &'a str {
+    let parsed = keyward
+        .format()
+        .parse(token)
+        .expect("a token keyward issued");
+    let start = parsed.kind().prefix().len() + 1 + parsed.key_id().len();
+    &token[start..token.len() - CHECKSUM_LEN]
+}
+
+/// A well-formed token of `kind` (valid checksum) that no store under test
+/// has ever seen: minted by a throwaway keyward over its own memory store.
+pub(crate) async fn foreign_token(kind: TokenKind) -> String {
+    let prefix = kind.prefix().to_owned();
+    let mint = Keyward::builder(MemoryStore::new())
+        .kind(kind)
+        .build()
+        .unwrap();
+    let issued = mint
+        .issue(
+            &Actor::operator("mint"),
+            IssueRequest::new(&prefix, owner("nobody"), "foreign"),
+        )
+        .await
+        .unwrap();
+    issued.token.expose_secret().to_owned()
+}
