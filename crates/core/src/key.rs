@@ -275,6 +275,25 @@ pub struct UsageRecord {
     pub used_at: DateTime<Utc>,
 }
 
+impl UsageRecord {
+    /// The newest use of each key in `batch`, once per key: what a one-statement
+    /// batch update needs (a key named twice in one statement is ambiguous).
+    pub fn newest_per_key(batch: &[UsageRecord]) -> Vec<UsageRecord> {
+        let mut newest: BTreeMap<&KeyId, DateTime<Utc>> = BTreeMap::new();
+        for usage in batch {
+            let at = newest.entry(&usage.key_id).or_insert(usage.used_at);
+            *at = (*at).max(usage.used_at);
+        }
+        newest
+            .into_iter()
+            .map(|(key_id, used_at)| UsageRecord {
+                key_id: key_id.clone(),
+                used_at,
+            })
+            .collect()
+    }
+}
+
 /// "never", "just now", "5 minutes ago", "5 days ago": how lists show last use.
 pub fn time_ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     let Some(at) = at else {

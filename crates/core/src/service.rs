@@ -511,7 +511,7 @@ impl Keyward {
         let now = self.now();
         let mut event =
             AuditEvent::new(now, actor.label(), AuditAction::Issue).with_owner(&request.owner);
-        if validate_name(&request.name).is_ok() {
+        if self.check_name(&request.name).is_ok() {
             event.key_name = Some(request.name.clone());
         }
         match self.try_issue(actor, &request, now, &event).await {
@@ -528,8 +528,14 @@ impl Keyward {
         event: &AuditEvent,
     ) -> Result<IssuedKey, Error> {
         let kind = self.kind(&request.kind)?;
-        validate_name(&request.name)?;
+        self.check_name(&request.name)?;
         validate_metadata(&request.metadata)?;
+        if request.metadata.values().any(|v| self.holds_token(v)) {
+            return Err(Error::invalid(
+                "metadata",
+                "a value holds a token; never store a token in metadata",
+            ));
+        }
         authorize(
             actor,
             Action::Issue,
@@ -593,6 +599,23 @@ impl Keyward {
         Err(Error::AlreadyExists)
     }
 
+    /// A valid name that holds no token: a user who pastes their token into
+    /// the name field would otherwise see it in every list and audit log.
+    fn check_name(&self, name: &str) -> Result<(), Error> {
+        validate_name(name)?;
+        if self.holds_token(name) {
+            return Err(Error::invalid(
+                "name",
+                "holds a token; never put a token in a key's name",
+            ));
+        }
+        Ok(())
+    }
+
+    fn holds_token(&self, text: &str) -> bool {
+        !self.inner.format.scan(text).is_empty()
+    }
+
     /// A fresh token and a record holding its digest, owned by nobody yet.
     fn new_record(
         &self,
@@ -639,7 +662,10 @@ impl Keyward {
     /// The successor lives as long as the original did (`expires_at −
     /// created_at`; never-expiring stays never). Rotation does not count
     /// against the live-key limit: the successor takes the predecessor's
-    /// place. Only an active key that was not already rotated can be rotated.
+    /// place. Only an active key that was not already rotated can be rotated,
+    /// and only once the key it replaced has stopped working (its overlap
+    /// ended, or it was revoked): one handover at a time, so rotation can
+    /// never grow an owner's working keys past the limit plus one per key.
     pub async fn rotate(
         &self,
         actor: &Actor,
@@ -681,6 +707,18 @@ impl Keyward {
             return Err(Error::invalid(
                 "key",
                 "already rotated; rotate its successor",
+            ));
+        }
+        // One handover at a time: while the key this one replaced still works
+        // (or can be re-enabled), another rotation would add yet another
+        // working key, and a chain of rotations would outgrow the limit.
+        if let Some(previous) = &old.rotated_from
+            && let Some(previous) = self.inner.store.get_key(previous).await?
+            && previous.is_live(now)
+        {
+            return Err(Error::invalid(
+                "key",
+                "the previous rotation's overlap has not ended; revoke the replaced key first",
             ));
         }
         if overlap < TimeDelta::zero() || overlap > self.inner.max_overlap {

@@ -4,13 +4,20 @@
 //!
 //! - [Token format](docs::token_format)
 //! - [Security model](docs::security)
+//! - [Storage adapters](docs::adapters)
 
 pub use keyward_core::*;
 
-/// Storage adapters, each behind its crate feature.
+/// Storage adapters, each behind its crate feature: `sqlite` (default),
+/// `postgres`, `memory`. Each adapter crate is re-exported whole (with its
+/// driver: `stores::sqlite::rusqlite`, `stores::postgres::sqlx`).
 pub mod stores {
     #[cfg(feature = "memory")]
-    pub use keyward_memory::MemoryStore;
+    pub use keyward_memory::{self as memory, MemoryStore};
+    #[cfg(feature = "postgres")]
+    pub use keyward_postgres::{self as postgres, PgStore};
+    #[cfg(feature = "sqlite")]
+    pub use keyward_sqlite::{self as sqlite, SqliteOptions, SqliteStore};
 }
 
 /// Long-form design notes, checked as part of the docs.
@@ -19,4 +26,6 @@ pub mod docs {
     pub mod token_format {}
     #[doc = include_str!("../../../docs/security.md")]
     pub mod security {}
+    #[doc = include_str!("../../../docs/adapters.md")]
+    pub mod adapters {}
 }

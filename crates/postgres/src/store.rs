@@ -14,7 +14,6 @@ use keyward_core::{
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The first key of keyward's advisory locks (`'kw'`); the second is a hash
@@ -300,16 +299,13 @@ impl KeyStore for PgStore {
     }
 
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
-        // One statement per flush; the newest use per key if the batch repeats one.
-        let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::with_capacity(batch.len());
-        for usage in batch {
-            let at = newest.entry(usage.key_id.as_str()).or_insert(usage.used_at);
-            *at = (*at).max(usage.used_at);
-        }
-        if newest.is_empty() {
+        // One statement per flush, each key once with its newest use.
+        let batch = UsageRecord::newest_per_key(batch);
+        if batch.is_empty() {
             return Ok(());
         }
-        let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = newest.into_iter().unzip();
+        let ids: Vec<&str> = batch.iter().map(|u| u.key_id.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = batch.iter().map(|u| u.used_at).collect();
         q(&self.sql.usage)
             .bind(ids)
             .bind(times)

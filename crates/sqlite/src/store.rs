@@ -64,8 +64,10 @@ impl Statements {
                  WHERE id = ?3"
             ),
             usage: format!(
-                "UPDATE {keys} SET last_used_at = ?1 WHERE id = ?2 \
-                 AND (last_used_at IS NULL OR last_used_at < ?1)"
+                "UPDATE {keys} SET last_used_at = u.at FROM \
+                 (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?1)) AS u \
+                 WHERE {keys}.id = u.id \
+                 AND ({keys}.last_used_at IS NULL OR {keys}.last_used_at < u.at)"
             ),
             expiring: format!(
                 "SELECT {KEY_COLUMNS} FROM {keys} WHERE state <> 'revoked' \
@@ -283,21 +285,21 @@ impl KeyStore for SqliteStore {
     }
 
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
-        if batch.is_empty() {
+        // One statement per flush, each key once with its newest use, passed
+        // as one JSON array of [id, micros] pairs.
+        let pairs: Vec<(String, i64)> = UsageRecord::newest_per_key(batch)
+            .into_iter()
+            .map(|u| (u.key_id.as_str().to_owned(), micros(u.used_at)))
+            .collect();
+        if pairs.is_empty() {
             return Ok(());
         }
-        let batch = batch.to_vec();
+        let json = serde_json::to_string(&pairs).map_err(|e| Error::backend("sqlite", e))?;
         self.write(move |conn, sql| {
-            // One transaction for the whole batch: one lock, one fsync.
-            let tx = immediate(conn)?;
-            {
-                let mut stmt = tx.prepare_cached(&sql.usage).map_err(sqlite_error)?;
-                for usage in &batch {
-                    stmt.execute(params![micros(usage.used_at), usage.key_id.as_str()])
-                        .map_err(sqlite_error)?;
-                }
-            }
-            tx.commit().map_err(sqlite_error)
+            conn.prepare_cached(&sql.usage)
+                .and_then(|mut stmt| stmt.execute(params![json]))
+                .map(drop)
+                .map_err(sqlite_error)
         })
         .await
     }

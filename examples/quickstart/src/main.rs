@@ -1,20 +1,36 @@
 //! keyward quickstart: issue an API key, verify it, list keys, revoke it, and
 //! watch the next verify fail. Copy this file as a starting point.
 //!
-//! Run it with `cargo run -p quickstart`.
+//! Run it with `cargo run -p quickstart`. Keys are kept in
+//! `keyward-quickstart.db` in the working directory, so every run lists the
+//! keys of the runs before it; set `KEYWARD_DATABASE_URL` to another SQLite
+//! file or to a Postgres URL (`postgres://…`) to keep them there instead.
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
-use keyward::stores::MemoryStore;
+use keyward::stores::{PgStore, SqliteStore};
 use keyward::{
-    Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
-    Requirement, Session, TokenKind,
+    Actor, ExpiryPolicy, IssueRequest, KeyStore, Keyward, Lifetime, ListRequest, Owner,
+    PermissionSet, Requirement, Session, TokenKind,
 };
+use std::sync::Arc;
+
+/// SQLite in the working directory by default; `KEYWARD_DATABASE_URL` may
+/// name another SQLite database or a Postgres server.
+async fn open_store() -> Result<Arc<dyn KeyStore>, keyward::Error> {
+    match std::env::var("KEYWARD_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
+            Ok(Arc::new(PgStore::connect(&url).await?))
+        }
+        Ok(url) => Ok(Arc::new(SqliteStore::connect(&url)?)),
+        Err(_) => Ok(Arc::new(SqliteStore::open("keyward-quickstart.db")?)),
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Configure one kind of token: account API keys with the `mt` prefix,
     //    1, 3 or 6 months to live (3 by default), at most 3 live per account.
-    let keyward = Keyward::builder(MemoryStore::new())
+    let keyward = Keyward::builder_arc(open_store().await?)
         .kind(
             TokenKind::new("mt")?
                 .expiry(ExpiryPolicy::choices(
@@ -62,9 +78,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 4. List the account's keys, newest first.
     keyward.flush_usage().await?;
     let page = keyward
-        .list(&session, ListRequest::new(alice.clone()))
+        .list(&session, ListRequest::new(alice.clone()).limit(10))
         .await?;
-    println!("listed   {} key(s):", page.items.len());
+    println!(
+        "listed   the newest {} key(s) of {alice}, from this run and earlier ones:",
+        page.items.len()
+    );
     for key in &page.items {
         let expires = key
             .expires_at

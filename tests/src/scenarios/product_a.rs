@@ -242,6 +242,16 @@ pub async fn product_a(store: Arc<dyn KeyStore>) {
             .await
             .expect("both keys verify during the overlap");
     }
+    // One handover at a time: while the old key still works, its replacement
+    // cannot be rotated again, so rotation never outgrows the live-key limit.
+    let too_soon = keyward
+        .rotate(&admin, &replacement.key.id, overlap)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_soon, Error::InvalidInput { field: "key", .. }),
+        "{too_soon:?}"
+    );
     clock.advance(TimeDelta::hours(1) + TimeDelta::seconds(1));
     let old = keyward
         .verify_bearer(Some(&bearer(&token)), &Requirement::Nothing)
@@ -272,6 +282,41 @@ pub async fn product_a(store: Arc<dyn KeyStore>) {
     assert!(matches!(unknown, Rejection::NotFound), "{unknown:?}");
     assert_eq!(revoked.public_answer(), unknown.public_answer());
     assert_eq!(revoked.public_answer().status, 401);
+
+    // A token pasted into the name (or metadata) is refused, and the refusal's
+    // audit event does not carry it either.
+    let pasted = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("mt", account.clone(), &format!("key {new_token}")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(pasted, Error::InvalidInput { field: "name", .. }),
+        "{pasted:?}"
+    );
+    let in_metadata = IssueRequest::new("mt", account.clone(), "Zapier 2").metadata("note", &token);
+    let pasted = keyward.issue(&admin, in_metadata).await.unwrap_err();
+    assert!(
+        matches!(
+            pasted,
+            Error::InvalidInput {
+                field: "metadata",
+                ..
+            }
+        ),
+        "{pasted:?}"
+    );
+    let events = keyward
+        .audit_events(&admin, AuditQuery::newest(10).owner(&account))
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| !format!("{e:?}").contains(&new_token))
+    );
 
     // The account's other keys are untouched.
     keyward
