@@ -10,8 +10,9 @@ use std::borrow::Cow;
 const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 
 /// keyward's migrations for `prefix`, to merge into the host's own
-/// [`Migrator`] (`host.migrations.to_mut().extend(...)`), so they are applied
-/// and recorded with the host's.
+/// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
+/// so they are applied and recorded with the host's. Once merged, every later
+/// migration run on that database must include them too.
 pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
     let keys = prefix.table("keys");
     let roles = prefix.table("roles");

@@ -8,8 +8,7 @@ use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, Status, TablePrefix, UsageRecord, async_trait,
-    status_condition,
+    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -38,7 +37,7 @@ pub(crate) struct Statements {
     get_roles: Arc<str>,
     delete_role: Arc<str>,
     insert_audit: Arc<str>,
-    list_audit: Arc<str>,
+    audit: String,
 }
 
 impl Statements {
@@ -94,31 +93,72 @@ impl Statements {
             insert_audit: s(format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
-            list_audit: s(format!(
-                "SELECT {AUDIT_COLUMNS} FROM {audit} WHERE ($1::text IS NULL OR owner = $1) \
-                 AND ($2::text IS NULL OR key_id = $2) ORDER BY seq DESC LIMIT $3"
-            )),
             keys,
+            audit,
         }
     }
 
-    /// The list query for a set of status filters: fixed fragments only,
-    /// every value bound.
-    fn list(&self, statuses: &[Status]) -> String {
-        let mut sql = format!(
-            "SELECT {KEY_COLUMNS} FROM {} WHERE owner = $1 \
-             AND ($2::text IS NULL OR kind = $2) \
-             AND ($3::text IS NULL OR strpos(name_folded, $3) > 0) \
-             AND ($4::timestamptz IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
-             AND $6::timestamptz IS NOT NULL",
-            self.keys
-        );
-        if let Some(condition) = status_condition(statuses, "$6") {
+    /// The list query for these filters: fixed fragments only, every value
+    /// bound ($1 owner, $2 now, $3 limit, then kind, name, cursor in that
+    /// order when present). Absent filters leave no condition behind, so the
+    /// cursor is an index seek on (owner, created_at, id).
+    fn list(&self, query: &ListQuery) -> String {
+        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE owner = $1", self.keys);
+        let mut next = 4;
+        let mut param = || {
+            next += 1;
+            format!("${}", next - 1)
+        };
+        if query.kind.is_some() {
+            sql.push_str(&format!(" AND kind = {}", param()));
+        }
+        if query.name_contains.is_some() {
+            sql.push_str(&format!(" AND strpos(name_folded, {}) > 0", param()));
+        }
+        if query.after.is_some() {
+            let (at, id) = (param(), param());
+            sql.push_str(&format!(" AND (created_at, id) < ({at}, {id})"));
+        }
+        if let Some(condition) = status_condition(&query.statuses, "$2") {
             sql.push_str(" AND ");
             sql.push_str(&condition);
+        } else {
+            sql.push_str(" AND $2::timestamptz IS NOT NULL");
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $7");
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $3");
         sql
+    }
+
+    /// The audit query for these filters ($1 limit, then owner, key id).
+    fn audit(&self, query: &AuditQuery) -> String {
+        let mut conditions = Vec::new();
+        if query.owner.is_some() {
+            conditions.push(format!("owner = ${}", conditions.len() + 2));
+        }
+        if query.key_id.is_some() {
+            conditions.push(format!("key_id = ${}", conditions.len() + 2));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        format!(
+            "SELECT {AUDIT_COLUMNS} FROM {}{filter} ORDER BY seq DESC LIMIT $1",
+            self.audit
+        )
+    }
+}
+
+impl PgStore {
+    /// A transaction at READ COMMITTED whatever the host's default: the limit
+    /// count must see inserts committed while it waited for the advisory
+    /// lock, which a REPEATABLE READ snapshot taken before the lock would not.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(pg_error)
     }
 }
 
@@ -196,7 +236,7 @@ impl KeyStore for PgStore {
         now: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let mut tx = self.begin().await?;
         if let Some(limit) = limit {
             q(&self.sql.lock_owner_kind)
                 .bind(LOCK_CLASS)
@@ -238,7 +278,7 @@ impl KeyStore for PgStore {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let mut tx = self.begin().await?;
         let changed = q(&self.sql.set_state)
             .bind(to.as_str())
             .bind(at)
@@ -273,7 +313,7 @@ impl KeyStore for PgStore {
         successor: &KeyRecord,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let mut tx = self.begin().await?;
         let old = q(&self.sql.lock_old)
             .bind(predecessor.as_str())
             .fetch_optional(&mut *tx)
@@ -317,18 +357,20 @@ impl KeyStore for PgStore {
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
         let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
-        let sql = self.sql.list(&query.statuses);
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let mut select = sqlx::query(AssertSqlSafe(self.sql.list(query)))
             .bind(query.owner.as_str())
-            .bind(query.kind.as_deref())
-            .bind(query.name_contains.as_ref().map(|n| n.to_lowercase()))
-            .bind(query.after.as_ref().map(|c| c.created_at))
-            .bind(query.after.as_ref().map(|c| c.id.as_str()))
             .bind(query.now)
-            .bind(limit + 1)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg_error)?;
+            .bind(limit + 1);
+        if let Some(kind) = &query.kind {
+            select = select.bind(kind.as_str());
+        }
+        if let Some(needle) = &query.name_contains {
+            select = select.bind(needle.to_lowercase());
+        }
+        if let Some(after) = &query.after {
+            select = select.bind(after.created_at).bind(after.id.as_str());
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(pg_error)?;
         let mut items = keys_from(&rows)?;
         let more = items.len() > query.limit;
         items.truncate(query.limit);
@@ -358,7 +400,7 @@ impl KeyStore for PgStore {
     }
 
     async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let mut tx = self.begin().await?;
         q(&self.sql.put_role)
             .bind(role.name.as_str())
             .bind(permissions_vec(&role.permissions))
@@ -391,7 +433,7 @@ impl KeyStore for PgStore {
     }
 
     async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let mut tx = self.begin().await?;
         let deleted = q(&self.sql.delete_role)
             .bind(name.as_str())
             .execute(&mut *tx)
@@ -412,13 +454,14 @@ impl KeyStore for PgStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
         let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
-        let rows = q(&self.sql.list_audit)
-            .bind(query.owner.as_ref().map(|o| o.as_str()))
-            .bind(query.key_id.as_ref().map(KeyId::as_str))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg_error)?;
+        let mut select = sqlx::query(AssertSqlSafe(self.sql.audit(query))).bind(limit);
+        if let Some(owner) = &query.owner {
+            select = select.bind(owner.as_str());
+        }
+        if let Some(key_id) = &query.key_id {
+            select = select.bind(key_id.as_str());
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(pg_error)?;
         rows.iter().map(audit_from_row).collect()
     }
 }

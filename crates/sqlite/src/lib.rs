@@ -27,7 +27,9 @@
 //!
 //! - **Reads** (the verify lookup, lists) run inline on one of several
 //!   read-only connections. In WAL mode a reader never waits for a writer, so
-//!   a read never blocks on a lock.
+//!   a read never blocks on a lock. A store with a single connection
+//!   (in-memory, or [`SqliteStore::from_connection`]) reads on that
+//!   connection, so a read may wait for a write in progress.
 //! - **Writes** run on one writer connection inside
 //!   `tokio::task::spawn_blocking`, so waiting for the file lock (the busy
 //!   timeout, 5 s by default) never blocks the async runtime. Writes need a

@@ -4,6 +4,11 @@ use crate::sqlite_error;
 use keyward_core::{Error, TablePrefix};
 use rusqlite::{Connection, TransactionBehavior, params};
 
+/// The first migration's version: 16 digits, above the 14-digit timestamps
+/// most migration tools use, so it never collides with a host's own numbering
+/// when merged into the host's migration run.
+const FIRST_VERSION: i64 = 2026_1123_0000_0001;
+
 /// One schema migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -22,7 +27,7 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
     let roles = prefix.table("roles");
     let audit = prefix.table("audit");
     vec![Migration {
-        version: 1,
+        version: FIRST_VERSION,
         description: "keys, roles and audit events",
         sql: format!(
             "CREATE TABLE {keys} (

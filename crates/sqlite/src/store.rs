@@ -8,11 +8,11 @@ use crate::{SqliteStore, sqlite_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, Status, TablePrefix, UsageRecord, async_trait,
-    status_condition,
+    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, status_condition,
 };
+use rusqlite::types::Value;
 use rusqlite::{
-    Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params,
+    Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
 
 /// Every statement, with the table prefix applied once at open.
@@ -32,7 +32,7 @@ pub(crate) struct Statements {
     get_role: String,
     delete_role: String,
     insert_audit: String,
-    list_audit: String,
+    audit: String,
 }
 
 impl Statements {
@@ -82,31 +82,74 @@ impl Statements {
             insert_audit: format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
-            list_audit: format!(
-                "SELECT {AUDIT_COLUMNS} FROM {audit} WHERE (?1 IS NULL OR owner = ?1) \
-                 AND (?2 IS NULL OR key_id = ?2) ORDER BY seq DESC LIMIT ?3"
-            ),
             keys,
+            audit,
         }
     }
 
-    /// The list query for a set of status filters. Only fixed fragments are
-    /// added; every value is a named parameter.
-    fn list(&self, statuses: &[Status]) -> String {
-        let mut sql = format!(
-            "SELECT {KEY_COLUMNS} FROM {} WHERE owner = :owner \
-             AND (:kind IS NULL OR kind = :kind) \
-             AND (:needle IS NULL OR instr(name_folded, :needle) > 0) \
-             AND (:after_at IS NULL OR created_at < :after_at OR (created_at = :after_at AND id < :after_id)) \
-             AND :now IS NOT NULL",
-            self.keys
-        );
-        if let Some(condition) = status_condition(statuses, ":now") {
-            sql.push_str(" AND ");
-            sql.push_str(&condition);
+    /// The list query for these filters, with its values in placeholder
+    /// order. Only fixed fragments are added; absent filters leave no
+    /// condition behind, so the cursor is an index seek on
+    /// (owner, created_at, id).
+    fn list(&self, query: &ListQuery) -> (String, Vec<Value>) {
+        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE owner = ?1", self.keys);
+        let mut values = vec![
+            Value::Text(query.owner.as_str().to_owned()),
+            Value::Integer(micros(query.now)),
+        ];
+        if let Some(kind) = &query.kind {
+            values.push(Value::Text(kind.clone()));
+            sql.push_str(&format!(" AND kind = ?{}", values.len()));
         }
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT :limit");
-        sql
+        if let Some(needle) = &query.name_contains {
+            values.push(Value::Text(needle.to_lowercase()));
+            sql.push_str(&format!(" AND instr(name_folded, ?{}) > 0", values.len()));
+        }
+        if let Some(after) = &query.after {
+            values.push(Value::Integer(micros(after.created_at)));
+            values.push(Value::Text(after.id.as_str().to_owned()));
+            let n = values.len();
+            sql.push_str(&format!(" AND (created_at, id) < (?{}, ?{n})", n - 1));
+        }
+        match status_condition(&query.statuses, "?2") {
+            Some(condition) => sql.push_str(&format!(" AND {condition}")),
+            None => sql.push_str(" AND ?2 IS NOT NULL"),
+        }
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX - 1);
+        values.push(Value::Integer(limit + 1));
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT ?{}",
+            values.len()
+        ));
+        (sql, values)
+    }
+
+    /// The audit query for these filters, with its values.
+    fn audit(&self, query: &AuditQuery) -> (String, Vec<Value>) {
+        let mut values = Vec::new();
+        let mut conditions = Vec::new();
+        if let Some(owner) = &query.owner {
+            values.push(Value::Text(owner.as_str().to_owned()));
+            conditions.push(format!("owner = ?{}", values.len()));
+        }
+        if let Some(key_id) = &query.key_id {
+            values.push(Value::Text(key_id.as_str().to_owned()));
+            conditions.push(format!("key_id = ?{}", values.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        values.push(Value::Integer(
+            i64::try_from(query.limit).unwrap_or(i64::MAX),
+        ));
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM {}{filter} ORDER BY seq DESC LIMIT ?{}",
+            self.audit,
+            values.len()
+        );
+        (sql, values)
     }
 }
 
@@ -305,21 +348,11 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
-        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
-        let needle = query.name_contains.as_ref().map(|n| n.to_lowercase());
-        let sql_text = self.inner.sql.list(&query.statuses);
+        let (sql_text, values) = self.inner.sql.list(query);
         let mut items = self.read(|conn, _| {
             let mut stmt = conn.prepare_cached(&sql_text).map_err(sqlite_error)?;
             let mut rows = stmt
-                .query(named_params! {
-                    ":owner": query.owner.as_str(),
-                    ":kind": query.kind,
-                    ":needle": needle,
-                    ":after_at": query.after.as_ref().map(|c| micros(c.created_at)),
-                    ":after_id": query.after.as_ref().map(|c| c.id.as_str()),
-                    ":now": micros(query.now),
-                    ":limit": limit + 1,
-                })
+                .query(params_from_iter(values.iter()))
                 .map_err(sqlite_error)?;
             let mut items = Vec::new();
             while let Some(row) = rows.next().map_err(sqlite_error)? {
@@ -422,15 +455,11 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
-        let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
-        self.read(|conn, sql| {
-            let mut stmt = conn.prepare_cached(&sql.list_audit).map_err(sqlite_error)?;
+        let (sql_text, values) = self.inner.sql.audit(query);
+        self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(&sql_text).map_err(sqlite_error)?;
             let mut rows = stmt
-                .query(params![
-                    query.owner.as_ref().map(|o| o.as_str()),
-                    query.key_id.as_ref().map(KeyId::as_str),
-                    limit
-                ])
+                .query(params_from_iter(values.iter()))
                 .map_err(sqlite_error)?;
             let mut events = Vec::new();
             while let Some(row) = rows.next().map_err(sqlite_error)? {
