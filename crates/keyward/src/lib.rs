@@ -26,6 +26,8 @@ pub mod docs {
     pub mod token_format {}
     #[doc = include_str!("../../../docs/security.md")]
     pub mod security {}
+    // Its examples use both SQL adapters.
+    #[cfg(all(feature = "sqlite", feature = "postgres"))]
     #[doc = include_str!("../../../docs/adapters.md")]
     pub mod adapters {}
 }
