@@ -32,6 +32,10 @@ pub mod backends;
 pub mod behaviour;
 pub mod counting;
 mod interleave;
+pub mod plans;
+pub mod properties;
+mod records;
+pub mod resilience;
 pub mod scenarios;
 mod support;
 

@@ -9,3 +9,63 @@ mod conformance {
 mod scenarios {
     keyward_tests::scenario_tests!(optional keyward_tests::backends::postgres_dyn());
 }
+
+/// The hot lookups (by key id, an owner's keys newest first, keys expiring
+/// before a time, the live-key count) are index scans on a populated,
+/// analyzed table, as custom and as generic prepared-statement plans.
+mod query_plans {
+    use keyward_tests::backends::postgres;
+    use keyward_tests::plans::{assert_pg_plans, assert_pg_statements_are_the_ones_sent, pg_seed};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checked_statements_are_the_ones_the_adapter_sends() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        assert_pg_statements_are_the_ones_sent(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hot_lookups_are_index_scans() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        pg_seed(&store).await;
+        assert_pg_plans(&store).await;
+    }
+}
+
+/// A connection dropped mid-operation returns a backend error and leaves no
+/// half-written key, state change or rotation; the store keeps working.
+mod resilience {
+    use keyward_tests::backends::postgres;
+    use keyward_tests::resilience::{
+        pg_dropped_connection_mid_insert_leaves_no_key,
+        pg_dropped_connection_mid_revoke_leaves_the_key_active,
+        pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_connection_mid_insert_leaves_no_key() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        pg_dropped_connection_mid_insert_leaves_no_key(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_connection_mid_revoke_leaves_the_key_active() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        pg_dropped_connection_mid_revoke_leaves_the_key_active(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_connection_mid_rotation_leaves_the_predecessor_alone() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(store).await;
+    }
+}

@@ -42,7 +42,7 @@ pub use service::{
     UsageFlusher,
 };
 pub use sql::{TablePrefix, status_condition};
-pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, name_contains};
+pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, fold_name, name_contains};
 pub use verify::{BearerError, PublicAnswer, Rejection, VerifiedKey, bearer_token};
 
 /// Re-exported so adapters and hosts use the same versions.

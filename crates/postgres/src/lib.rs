@@ -1,4 +1,4 @@
-//! A Postgres [`KeyStore`] for keyward, on [`sqlx`].
+//! A Postgres [`KeyStore`](keyward_core::KeyStore) for keyward, on [`sqlx`].
 //!
 //! Build it from the service's own pool ([`PgStore::new`]) or from a URL
 //! ([`PgStore::connect`]). Apply the schema with [`PgStore::migrate`], or

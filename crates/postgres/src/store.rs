@@ -8,7 +8,8 @@ use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, status_condition,
+    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
+    status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -176,7 +177,7 @@ async fn insert_key(
         .bind(&key.kind)
         .bind(key.owner.as_str())
         .bind(&key.name)
-        .bind(key.name.to_lowercase())
+        .bind(fold_name(&key.name))
         .bind(key.digest.as_bytes().as_slice())
         .bind(key.digest.algorithm().as_str())
         .bind(&key.preview)
@@ -356,6 +357,18 @@ impl KeyStore for PgStore {
     }
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+        // Names hold no control characters, so a filter with NUL matches
+        // nothing; Postgres text cannot carry NUL, so answer without asking.
+        if query
+            .name_contains
+            .as_deref()
+            .is_some_and(|n| n.contains('\0'))
+        {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
         let mut select = sqlx::query(AssertSqlSafe(self.sql.list(query)))
             .bind(query.owner.as_str())
@@ -365,7 +378,7 @@ impl KeyStore for PgStore {
             select = select.bind(kind.as_str());
         }
         if let Some(needle) = &query.name_contains {
-            select = select.bind(needle.to_lowercase());
+            select = select.bind(fold_name(needle));
         }
         if let Some(after) = &query.after {
             select = select.bind(after.created_at).bind(after.id.as_str());

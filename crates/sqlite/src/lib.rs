@@ -1,4 +1,4 @@
-//! A SQLite [`KeyStore`] for keyward, on [`rusqlite`].
+//! A SQLite [`KeyStore`](keyward_core::KeyStore) for keyward, on [`rusqlite`].
 //!
 //! ```
 //! use keyward_core::{Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind};
@@ -77,6 +77,10 @@ impl Default for SqliteOptions {
 }
 
 impl SqliteOptions {
+    fn into_prefix(self) -> TablePrefix {
+        self.table_prefix
+    }
+
     /// Prefix for keyward's tables (default `keyward_`).
     pub fn table_prefix(mut self, prefix: TablePrefix) -> Self {
         self.table_prefix = prefix;
@@ -196,7 +200,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
-                sql: store::Statements::new(&options.table_prefix),
+                sql: store::Statements::new(&options.into_prefix()),
             }),
         }
     }

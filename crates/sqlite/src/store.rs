@@ -8,7 +8,8 @@ use crate::{SqliteStore, sqlite_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, status_condition,
+    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
+    status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -102,7 +103,7 @@ impl Statements {
             sql.push_str(&format!(" AND kind = ?{}", values.len()));
         }
         if let Some(needle) = &query.name_contains {
-            values.push(Value::Text(needle.to_lowercase()));
+            values.push(Value::Text(fold_name(needle)));
             sql.push_str(&format!(" AND instr(name_folded, ?{}) > 0", values.len()));
         }
         if let Some(after) = &query.after {
@@ -166,7 +167,7 @@ fn insert_key(tx: &Transaction<'_>, sql: &Statements, key: &KeyRecord) -> Result
                 key.kind,
                 key.owner.as_str(),
                 key.name,
-                key.name.to_lowercase(),
+                fold_name(&key.name),
                 key.digest.as_bytes().as_slice(),
                 key.digest.algorithm().as_str(),
                 key.preview,
