@@ -136,6 +136,21 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+impl Page<KeyRecord> {
+    /// The page from a query that fetched up to `limit + 1` rows, newest
+    /// first: the extra row, if any, only says there is a next page.
+    pub fn from_overfetch(mut items: Vec<KeyRecord>, limit: usize) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
 /// A position in a newest-first list: just after the key created at
 /// `created_at` with id `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,8 +23,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page,
-    Role, RoleName, UsageRecord, async_trait,
+    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page, Role,
+    RoleName, UsageRecord, async_trait,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -164,14 +164,8 @@ impl KeyStore for MemoryStore {
         items.sort_by(|a, b| {
             (b.created_at, b.id.as_str().as_bytes()).cmp(&(a.created_at, a.id.as_str().as_bytes()))
         });
-        let more = items.len() > query.limit;
-        let items: Vec<KeyRecord> = items.into_iter().take(query.limit).cloned().collect();
-        let next = if more {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = items.into_iter().take(query.limit + 1).cloned().collect();
+        Ok(Page::from_overfetch(items, query.limit))
     }
 
     async fn keys_expiring(

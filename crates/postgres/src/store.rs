@@ -7,9 +7,8 @@ use crate::codec::{
 use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
-    status_condition,
+    AuditEvent, AuditOutcome, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery,
+    Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name, status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -384,15 +383,8 @@ impl KeyStore for PgStore {
             select = select.bind(after.created_at).bind(after.id.as_str());
         }
         let rows = select.fetch_all(&self.pool).await.map_err(pg_error)?;
-        let mut items = keys_from(&rows)?;
-        let more = items.len() > query.limit;
-        items.truncate(query.limit);
-        let next = if more {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = keys_from(&rows)?;
+        Ok(Page::from_overfetch(items, query.limit))
     }
 
     async fn keys_expiring(

@@ -7,9 +7,8 @@ use crate::codec::{
 use crate::{SqliteStore, sqlite_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditOutcome, AuditQuery, Cursor, Error, KeyId, KeyRecord, KeyState, KeyStore,
-    ListQuery, Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
-    status_condition,
+    AuditEvent, AuditOutcome, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery,
+    Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name, status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -350,7 +349,7 @@ impl KeyStore for SqliteStore {
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
         let (sql_text, values) = self.inner.sql.list(query);
-        let mut items = self.read(|conn, _| {
+        let items = self.read(|conn, _| {
             let mut stmt = conn.prepare_cached(&sql_text).map_err(sqlite_error)?;
             let mut rows = stmt
                 .query(params_from_iter(values.iter()))
@@ -361,14 +360,7 @@ impl KeyStore for SqliteStore {
             }
             Ok(items)
         })?;
-        let more = items.len() > query.limit;
-        items.truncate(query.limit);
-        let next = if more {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(items, query.limit))
     }
 
     async fn keys_expiring(
