@@ -53,7 +53,13 @@ fn skip(why: &str) -> Option<PgStore> {
         !postgres_required(),
         "KEYWARD_REQUIRE_POSTGRES=1 but Postgres is unusable: {why}"
     );
-    eprintln!("skipped: Postgres tests need a server ({why})");
+    // Straight to stderr, not `eprintln!`, which the test harness captures
+    // for passing tests: the notice must be seen.
+    let notice = format!("skipped: Postgres tests need a server ({why})\n");
+    drop(std::io::Write::write_all(
+        &mut std::io::stderr(),
+        notice.as_bytes(),
+    ));
     None
 }
 
