@@ -3,9 +3,28 @@
 use keyward_core::chrono::{DateTime, TimeZone, Utc};
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, CHECKSUM_LEN, IssueRequest, Keyward, OsRandom, Owner, RoleName, SecretSource, TokenKind,
+    Actor, CHECKSUM_LEN, Error, IssueRequest, Keyward, OsRandom, Owner, PermissionSet, Requirement,
+    RoleName, SecretSource, TokenKind,
 };
 use keyward_memory::MemoryStore;
+
+/// The permission set of `names`.
+pub(crate) fn perms(names: &[&str]) -> PermissionSet {
+    PermissionSet::parse(names).unwrap()
+}
+
+/// A requirement of the one permission `name`.
+pub(crate) fn need(name: &str) -> Requirement {
+    Requirement::permission(name.parse().unwrap())
+}
+
+/// Fails unless `result` is [`Error::NotAuthorized`]; `what` names the attempt.
+pub(crate) fn assert_not_authorized(result: Result<impl std::fmt::Debug, Error>, what: &str) {
+    match result {
+        Err(Error::NotAuthorized { .. }) => {}
+        other => panic!("{what}: expected NotAuthorized, got {other:?}"),
+    }
+}
 
 /// A random hex suffix, so owners and role names never collide when many
 /// tests share one database.

@@ -1,12 +1,12 @@
 //! Product C: management tokens (`mgmt_`) that administer a workspace's API
 //! keys (`tak_`).
 
-use crate::support::{clock_at, owner};
+use crate::support::{assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
     Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, ExpiryPolicy, IssueRequest,
-    KeyStore, Keyward, Lifetime, ListRequest, Manages, PermissionSet, Rejection, Requirement,
-    Session, Status, TokenKind,
+    KeyStore, Keyward, Lifetime, ListRequest, Manages, Rejection, Requirement, Session, Status,
+    TokenKind,
 };
 use std::sync::Arc;
 
@@ -18,21 +18,6 @@ const MANAGEMENT: [&str; 5] = [
     "api_keys.delete",
     "api_keys.create",
 ];
-
-fn perms(names: &[&str]) -> PermissionSet {
-    PermissionSet::parse(names).unwrap()
-}
-
-fn need(name: &str) -> Requirement {
-    Requirement::permission(name.parse().unwrap())
-}
-
-fn assert_not_authorized(result: Result<impl std::fmt::Debug, Error>, what: &str) {
-    match result {
-        Err(Error::NotAuthorized { .. }) => {}
-        other => panic!("{what}: expected NotAuthorized, got {other:?}"),
-    }
-}
 
 /// Management tokens: workspace scoped, never expire unless revoked, each
 /// holding a subset of the five management permissions; details show name,

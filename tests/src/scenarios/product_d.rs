@@ -1,7 +1,7 @@
 //! Product D: personal access tokens that act with their user's permissions
 //! as they are now.
 
-use crate::support::{clock_at, owner};
+use crate::support::{assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
     Actor, Clock, Error, IssueRequest, KeyStore, Keyward, ListRequest, Owner, OwnerPermissions,
@@ -40,27 +40,12 @@ impl OwnerPermissions for Directory {
     }
 }
 
-fn perms(names: &[&str]) -> PermissionSet {
-    PermissionSet::parse(names).unwrap()
-}
-
-fn need(name: &str) -> Requirement {
-    Requirement::permission(name.parse().unwrap())
-}
-
 fn assert_missing(result: Result<impl std::fmt::Debug, Rejection>, permission: &str) {
     match result {
         Err(Rejection::InsufficientPermissions { missing }) => {
             assert_eq!(missing, need(permission));
         }
         other => panic!("expected {permission} to be missing, got {other:?}"),
-    }
-}
-
-fn assert_not_authorized(result: Result<impl std::fmt::Debug, Error>, what: &str) {
-    match result {
-        Err(Error::NotAuthorized { .. }) => {}
-        other => panic!("{what}: expected NotAuthorized, got {other:?}"),
     }
 }
 

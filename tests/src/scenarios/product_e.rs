@@ -1,10 +1,12 @@
 //! Product E: scoped personal access tokens (`mm_pat_` + 32 characters).
 
-use crate::support::{at, clock_at, foreign_token, owner, secret_part};
+use crate::support::{
+    assert_not_authorized, at, clock_at, foreign_token, need, owner, perms, secret_part,
+};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
     Actor, Error, ExpiryPolicy, HashAlgorithm, IssueRequest, KeyStore, Keyward, Lifetime,
-    PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
+    Rejection, Requirement, Session, Status, TokenKind,
 };
 use std::sync::Arc;
 
@@ -27,21 +29,6 @@ fn mm_pat() -> TokenKind {
             )
             .unwrap(),
         )
-}
-
-fn perms(names: &[&str]) -> PermissionSet {
-    PermissionSet::parse(names).unwrap()
-}
-
-fn need(name: &str) -> Requirement {
-    Requirement::permission(name.parse().unwrap())
-}
-
-fn assert_not_authorized(result: Result<impl std::fmt::Debug, Error>, what: &str) {
-    match result {
-        Err(Error::NotAuthorized { .. }) => {}
-        other => panic!("{what}: expected NotAuthorized, got {other:?}"),
-    }
 }
 
 /// Scoped PATs: `mm_pat_` + 32 characters; scopes such as `publish` and
