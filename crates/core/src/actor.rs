@@ -114,11 +114,7 @@ pub(crate) fn authorize(
     format: &TokenFormat,
 ) -> Result<(), Error> {
     match actor {
-        Actor::Operator(_) => Ok(()),
-        Actor::Session(s) if s.manages(owner) => Ok(()),
-        Actor::Session(_) => Err(Error::not_authorized(
-            "a user manages only their own tokens",
-        )),
+        Actor::Operator(_) | Actor::Session(_) => authorize_owner(actor, owner),
         Actor::Token(v) => {
             let actor_kind = format
                 .kind(v.kind())
@@ -153,6 +149,21 @@ pub(crate) fn authorize(
             }
             Ok(())
         }
+    }
+}
+
+/// May a user (or operator) manage `owner`'s keys, whatever their kind?
+/// Tokens are always judged per kind, so they never pass here.
+pub(crate) fn authorize_owner(actor: &Actor, owner: &Owner) -> Result<(), Error> {
+    match actor {
+        Actor::Operator(_) => Ok(()),
+        Actor::Session(s) if s.manages(owner) => Ok(()),
+        Actor::Session(_) => Err(Error::not_authorized(
+            "a user manages only their own tokens",
+        )),
+        Actor::Token(_) => Err(Error::not_authorized(
+            "a token is authorized per kind of key",
+        )),
     }
 }
 

@@ -1,7 +1,9 @@
 //! [`Keyward`]: the service a host calls. Validates, authorizes, decides,
 //! then lets the store persist atomically.
 
-use crate::actor::{Action, Actor, authorize, authorize_grant, authorize_role_edit};
+use crate::actor::{
+    Action, Actor, authorize, authorize_grant, authorize_owner, authorize_role_edit,
+};
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
 use crate::clock::{Clock, SystemClock, to_micros};
 use crate::error::Error;
@@ -902,10 +904,7 @@ impl Keyward {
             (Actor::Token(_), None) => Err(Error::not_authorized(
                 "a token must name the kind of keys it lists",
             )),
-            (_, None) => {
-                let any = self.inner.format.kinds().first().ok_or(Error::NotFound)?;
-                authorize(actor, Action::View, any, &request.owner, &self.inner.format)
-            }
+            (_, None) => authorize_owner(actor, &request.owner),
         }
     }
 
@@ -980,10 +979,7 @@ impl Keyward {
         }
         match (actor, &query.owner) {
             (Actor::Operator(_), _) => {}
-            (Actor::Session(_), Some(owner)) => {
-                let any = self.inner.format.kinds().first().ok_or(Error::NotFound)?;
-                authorize(actor, Action::View, any, owner, &self.inner.format)?;
-            }
+            (Actor::Session(_), Some(owner)) => authorize_owner(actor, owner)?,
             _ => {
                 return Err(Error::not_authorized(
                     "audit events are read by operators, or by users for an owner they manage",
