@@ -2,9 +2,11 @@
 
 mod actor;
 mod audit;
+mod cache;
 mod clock;
 mod error;
 mod format;
+mod invalidating;
 mod key;
 mod kind;
 mod lifecycle;
@@ -22,6 +24,7 @@ pub mod testkit;
 
 pub use actor::{Actor, Session};
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
+pub use cache::{CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink};
 pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use format::{FoundToken, MAX_TOKEN_LEN, ParseError, ParsedToken, TokenFormat};

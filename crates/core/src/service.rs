@@ -5,9 +5,13 @@ use crate::actor::{
     Action, Actor, authorize, authorize_grant, authorize_owner, authorize_role_edit,
 };
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
+use crate::cache::{
+    CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink, Lookup, Slot, VerifyCache,
+};
 use crate::clock::{Clock, SystemClock, to_micros};
 use crate::error::Error;
-use crate::format::{TokenFormat, preview};
+use crate::format::{ParsedToken, TokenFormat, preview};
+use crate::invalidating::InvalidatingStore;
 use crate::key::{
     KeyId, KeyRecord, KeyState, Metadata, Owner, Role, RoleName, Status, validate_metadata,
     validate_name,
@@ -16,10 +20,10 @@ use crate::kind::TokenKind;
 use crate::lifecycle::Transition;
 use crate::permission::{PermissionSet, Requirement};
 use crate::policy::{Decision, IssueContext, IssueHook, Lifetime};
-use crate::secret::{OsRandom, PlaintextToken, SecretSource, TokenHasher};
+use crate::secret::{OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
 use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page};
 use crate::usage::UsageRecorder;
-use crate::verify::{BearerError, Rejection, VerifiedKey, bearer_token};
+use crate::verify::{BearerError, KeySnapshot, Rejection, VerifiedKey, bearer_token};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -244,6 +248,8 @@ pub struct KeywardBuilder {
     hook: Option<Arc<dyn IssueHook>>,
     resolver: Option<Arc<dyn OwnerPermissions>>,
     max_overlap: TimeDelta,
+    cache: Option<CacheConfig>,
+    feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 impl KeywardBuilder {
@@ -282,6 +288,26 @@ impl KeywardBuilder {
         self.max_overlap = max;
         self
     }
+    /// Serves verification from an in-memory cache (see [`CacheConfig`]).
+    ///
+    /// Every change made through this service drops the affected entries
+    /// before the call returns. Changes made by other processes are seen
+    /// within [`CacheConfig::ttl`], or within [`CacheConfig::feed_bound`]
+    /// with a [`KeywardBuilder::change_feed`].
+    pub fn verify_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(config);
+        self
+    }
+
+    /// Shares changes with other processes through `feed` (the Postgres
+    /// store is one): their caches drop what this one changes, and this
+    /// cache drops what they change. With a cache, [`KeywardBuilder::build`]
+    /// must run inside a Tokio runtime, where the feed's listener runs.
+    pub fn change_feed(mut self, feed: impl ChangeFeed) -> Self {
+        self.feed = Some(Arc::new(feed));
+        self
+    }
+
     /// Checks the configuration and builds the service.
     pub fn build(self) -> Result<Keyward, Error> {
         if self.kinds.is_empty() {
@@ -295,9 +321,32 @@ impl KeywardBuilder {
                 }
             }
         }
+        let cache = self
+            .cache
+            .map(|config| VerifyCache::new(config, Arc::clone(&self.clock)))
+            .transpose()?;
+        let store = match &cache {
+            Some(cache) => Arc::new(InvalidatingStore::new(self.store, cache.clone())),
+            None => self.store,
+        };
+        let feed_task = match (&cache, &self.feed) {
+            (Some(cache), Some(feed)) => {
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(Error::invalid(
+                        "change_feed",
+                        "build the service inside a Tokio runtime: the feed listens on a task",
+                    ));
+                }
+                Some(AbortOnDrop(feed.subscribe(FeedSink::new(cache.clone()))?))
+            }
+            _ => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
-                store: self.store,
+                store,
+                cache,
+                feed: self.feed,
+                feed_task,
                 format,
                 hasher: self.hasher,
                 clock: self.clock,
@@ -322,6 +371,11 @@ pub struct Keyward {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn KeyStore>,
+    cache: Option<VerifyCache>,
+    feed: Option<Arc<dyn ChangeFeed>>,
+    /// Kept for its `Drop`: the listener stops with the service.
+    #[allow(dead_code, reason = "held only so the listener stops with the service")]
+    feed_task: Option<AbortOnDrop>,
     format: TokenFormat,
     hasher: TokenHasher,
     clock: Arc<dyn Clock>,
@@ -349,6 +403,8 @@ impl Keyward {
             hook: None,
             resolver: None,
             max_overlap: TimeDelta::days(30),
+            cache: None,
+            feed: None,
         }
     }
 
@@ -387,46 +443,126 @@ impl Keyward {
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
         let parsed = self.inner.format.parse(token)?;
+        let now = self.now();
+        let Some(cache) = &self.inner.cache else {
+            let key_id = KeyId::from_parsed(parsed.key_id());
+            return match self.load(&key_id, &parsed, now).await? {
+                Some(snapshot) => self.check(snapshot, &parsed, now, requirement),
+                None => Err(Rejection::NotFound),
+            };
+        };
+        let micros = now.timestamp_micros();
+        let hash = cache.hash(parsed.key_id());
+        match cache.lookup(parsed.key_id(), hash, micros) {
+            // A key loaded while not live has no permissions resolved; if
+            // it is live again (the clock went back), load it anew.
+            Lookup::Hit(snapshot) if snapshot.resolved || !snapshot.is_live(now) => {
+                return self.check(snapshot, &parsed, now, requirement);
+            }
+            Lookup::Unknown => return Err(Rejection::NotFound),
+            Lookup::Hit(_) | Lookup::Miss => {}
+        }
+        // Read the generation before the store, so a change that lands
+        // while we read keeps the (possibly stale) result out of the cache.
+        let generation = cache.generation();
         let key_id = KeyId::from_parsed(parsed.key_id());
+        match self.load(&key_id, &parsed, now).await? {
+            Some(snapshot) => {
+                cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
+                self.check(snapshot, &parsed, now, requirement)
+            }
+            None => {
+                let unknown = Slot::Unknown {
+                    key_id,
+                    loaded_at: micros,
+                };
+                cache.fill(hash, unknown, generation);
+                Err(Rejection::NotFound)
+            }
+        }
+    }
+
+    /// Reads a key and resolves its permissions if it is live. `None` if
+    /// the store has no such key.
+    async fn load(
+        &self,
+        key_id: &KeyId,
+        parsed: &ParsedToken<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Arc<KeySnapshot>>, Rejection> {
         let record = self
             .inner
             .store
-            .get_key(&key_id)
+            .get_key(key_id)
             .await
-            .map_err(Rejection::Unavailable)?
-            .ok_or(Rejection::NotFound)?;
+            .map_err(Rejection::Unavailable)?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let live = record.state == KeyState::Active && !record.is_expired(now);
+        let permissions = if live {
+            match self.effective_permissions(&record).await {
+                Ok(permissions) => permissions,
+                // Answer "who are you" before "try again later", as if the
+                // permissions had never been needed.
+                Err(_) if !self.presented_matches(&record.digest, &record.kind, parsed) => {
+                    return Err(Rejection::NotFound);
+                }
+                Err(e) => return Err(Rejection::Unavailable(e)),
+            }
+        } else {
+            PermissionSet::new()
+        };
+        let loaded_at = now.timestamp_micros();
+        Ok(Some(Arc::new(KeySnapshot::new(
+            record,
+            permissions,
+            live,
+            loaded_at,
+        ))))
+    }
+
+    /// Whether the presented secret hashes to `digest` (constant time) and
+    /// the token's kind is the key's.
+    fn presented_matches(&self, digest: &TokenDigest, kind: &str, parsed: &ParsedToken<'_>) -> bool {
         let presented = self
             .inner
             .hasher
-            .digest_with(record.digest.algorithm(), parsed.secret());
-        let matches = presented.is_some_and(|d| d.matches(&record.digest));
-        if !matches || record.kind != parsed.kind().prefix() {
+            .digest_with(digest.algorithm(), parsed.secret());
+        presented.is_some_and(|d| d.matches(digest)) && kind == parsed.kind().prefix()
+    }
+
+    /// The checks after lookup: digest, state, expiry, permissions; then
+    /// the use is recorded in memory.
+    fn check(
+        &self,
+        snapshot: Arc<KeySnapshot>,
+        parsed: &ParsedToken<'_>,
+        now: DateTime<Utc>,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        if !self.presented_matches(&snapshot.digest, &snapshot.kind, parsed) {
             return Err(Rejection::NotFound);
         }
-        let now = self.now();
-        match record.state {
+        match snapshot.state {
             KeyState::Revoked => return Err(Rejection::Revoked),
             KeyState::Disabled => return Err(Rejection::Disabled),
-            KeyState::Active if record.is_expired(now) => return Err(Rejection::Expired),
+            KeyState::Active if snapshot.expires_at.is_some_and(|at| at <= now) => {
+                return Err(Rejection::Expired);
+            }
             KeyState::Active => {}
         }
-        let permissions = self
-            .effective_permissions(&record)
-            .await
-            .map_err(Rejection::Unavailable)?;
-        if let Some(missing) = requirement.missing_from(&permissions) {
+        if let Some(missing) = requirement.missing_from(&snapshot.permissions) {
             return Err(Rejection::InsufficientPermissions { missing });
         }
-        self.inner.usage.record(&record.id, now);
-        Ok(VerifiedKey {
-            key_id: record.id,
-            kind: record.kind,
-            owner: record.owner,
-            name: record.name,
-            permissions,
-            metadata: record.metadata,
-            expires_at: record.expires_at,
-        })
+        if self.inner.cache.is_some() {
+            self.inner
+                .usage
+                .record_cached(&snapshot, now.timestamp_micros());
+        } else {
+            self.inner.usage.record(&snapshot.key_id, now);
+        }
+        Ok(VerifiedKey::new(snapshot))
     }
 
     /// Verifies the token in an `Authorization: Bearer <token>` header value.
@@ -989,6 +1125,31 @@ impl Keyward {
         self.inner.store.list_audit(&query).await
     }
 
+    // ---------------------------------------------------------------- cache
+
+    /// Tells keyward that an owner's own permissions changed in the host,
+    /// so keys inheriting them are resolved afresh: drops them from this
+    /// service's cache and, with a change feed, every other process's.
+    ///
+    /// Call it whenever [`OwnerPermissions::permissions_of`] would now answer
+    /// differently. Without a cache and a feed it does nothing.
+    pub async fn owner_permissions_changed(&self, owner: &Owner) -> Result<(), Error> {
+        let change = Change::Owner(owner.clone());
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(&change);
+        }
+        match &self.inner.feed {
+            Some(feed) => feed.publish(&change).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The verification cache's state, if the service has one: entries,
+    /// whether the change feed is fresh, and the worst-case staleness now.
+    pub fn cache_status(&self) -> Option<CacheStatus> {
+        self.inner.cache.as_ref().map(VerifyCache::status)
+    }
+
     // ---------------------------------------------------------------- usage
 
     /// Writes the recorded uses to the store in one forward-only batch.
@@ -1057,6 +1218,16 @@ fn effective(
 fn keyed(mut event: AuditEvent, id: &KeyId) -> AuditEvent {
     event.key_id = Some(id.clone());
     event
+}
+
+/// Aborts the change feed's listener when the service goes away.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The background usage flusher started by [`Keyward::spawn_usage_flusher`].

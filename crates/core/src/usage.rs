@@ -1,22 +1,77 @@
 //! Last-used tracking: recorded in memory on verify, flushed in batches.
+//!
+//! Two paths, both free of shared hot spots: a verify served from the cache
+//! stamps the cached snapshot's own [`UsageSlot`] (a cache line nobody else
+//! writes unless they use the same key) and queues the snapshot once per
+//! flush; a verify that read the store records into one of several
+//! independently locked maps.
 
 use crate::error::Error;
 use crate::key::{KeyId, UsageRecord};
 use crate::store::KeyStore;
+use crate::verify::KeySnapshot;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const SHARDS: usize = 16;
+
+/// The newest use of one cached snapshot, and whether it is queued for the
+/// next flush.
+#[derive(Debug)]
+pub(crate) struct UsageSlot {
+    last_used: AtomicI64,
+    queued: AtomicBool,
+}
+
+impl Default for UsageSlot {
+    fn default() -> Self {
+        Self {
+            last_used: AtomicI64::new(i64::MIN),
+            queued: AtomicBool::new(false),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    by_id: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    queued: Mutex<Vec<Arc<KeySnapshot>>>,
+}
 
 /// Keeps the newest use per key until the next flush. Verification only
-/// touches this map; the store sees one forward-only batch per flush.
-#[derive(Debug, Default)]
+/// touches memory; the store sees one forward-only batch per flush.
+#[derive(Debug)]
 pub(crate) struct UsageRecorder {
-    pending: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    hasher: RandomState,
+    shards: Box<[Shard; SHARDS]>,
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: Box::new(std::array::from_fn(|_| Shard::default())),
+        }
+    }
 }
 
 impl UsageRecorder {
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the index is reduced modulo SHARDS and the array has SHARDS shards"
+    )]
+    fn shard(&self, seed: u64) -> &Shard {
+        &self.shards[(seed % SHARDS as u64) as usize]
+    }
+
+    /// Records a use of a key read from the store.
     pub(crate) fn record(&self, key_id: &KeyId, at: DateTime<Utc>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let shard = self.shard(self.hasher.hash_one(key_id));
+        let mut pending = shard.by_id.lock().unwrap_or_else(PoisonError::into_inner);
         match pending.get_mut(key_id) {
             Some(newest) if *newest >= at => {}
             Some(newest) => *newest = at,
@@ -26,16 +81,54 @@ impl UsageRecorder {
         }
     }
 
+    /// Records a use of a cached snapshot at `at` (micros): one atomic
+    /// store, and a queue push only the first time after a flush.
+    pub(crate) fn record_cached(&self, snapshot: &Arc<KeySnapshot>, at: i64) {
+        let slot = &snapshot.usage;
+        if slot.last_used.load(Ordering::Relaxed) < at {
+            slot.last_used.fetch_max(at, Ordering::SeqCst);
+        }
+        // The flush clears `queued` before it reads `last_used`, so either
+        // it reads the use stored above, or this sees `queued` cleared and
+        // queues the snapshot again.
+        if !slot.queued.load(Ordering::SeqCst) && !slot.queued.swap(true, Ordering::SeqCst) {
+            let seed = Arc::as_ptr(snapshot) as u64 >> 7;
+            self.shard(seed)
+                .queued
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::clone(snapshot));
+        }
+    }
+
+    fn drain(&self) -> Vec<UsageRecord> {
+        let mut batch = Vec::new();
+        for shard in self.shards.iter() {
+            let by_id = std::mem::take(&mut *shard.by_id.lock().unwrap_or_else(PoisonError::into_inner));
+            batch.extend(
+                by_id
+                    .into_iter()
+                    .map(|(key_id, used_at)| UsageRecord { key_id, used_at }),
+            );
+            let queued = std::mem::take(&mut *shard.queued.lock().unwrap_or_else(PoisonError::into_inner));
+            for snapshot in queued {
+                snapshot.usage.queued.store(false, Ordering::SeqCst);
+                let at = snapshot.usage.last_used.load(Ordering::SeqCst);
+                if let Some(used_at) = DateTime::from_timestamp_micros(at) {
+                    batch.push(UsageRecord {
+                        key_id: snapshot.key_id.clone(),
+                        used_at,
+                    });
+                }
+            }
+        }
+        UsageRecord::newest_per_key(&batch)
+    }
+
     /// Writes everything pending in one batch; on failure the batch is put
     /// back (merged with newer uses) so nothing is lost.
     pub(crate) async fn flush(&self, store: &dyn KeyStore) -> Result<usize, Error> {
-        let batch: Vec<UsageRecord> = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            pending
-                .drain()
-                .map(|(key_id, used_at)| UsageRecord { key_id, used_at })
-                .collect()
-        };
+        let batch = self.drain();
         if batch.is_empty() {
             return Ok(0);
         }
@@ -50,10 +143,15 @@ impl UsageRecorder {
         }
     }
 
+    /// How many keys have a use not yet flushed.
     pub(crate) fn pending(&self) -> usize {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        let mut keys = HashSet::new();
+        for shard in self.shards.iter() {
+            let by_id = shard.by_id.lock().unwrap_or_else(PoisonError::into_inner);
+            keys.extend(by_id.keys().cloned());
+            let queued = shard.queued.lock().unwrap_or_else(PoisonError::into_inner);
+            keys.extend(queued.iter().map(|s| s.key_id.clone()));
+        }
+        keys.len()
     }
 }

@@ -2,54 +2,132 @@
 
 use crate::error::Error;
 use crate::format::ParseError;
-use crate::key::{KeyId, Metadata, Owner};
+use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, RoleName};
 use crate::permission::{PermissionSet, Requirement};
+use crate::secret::TokenDigest;
+use crate::usage::UsageSlot;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
 
-/// A token that verified: everything a handler needs, without a second query.
-///
-/// Only [`crate::Keyward::verify`] makes one, so an [`crate::Actor::Token`]
-/// always stands for a token that really verified.
-#[derive(Debug, Clone)]
-pub struct VerifiedKey {
+/// A key as verification needs it: loaded once, then checked on every
+/// verify (from the cache, or straight after the store read). Immutable but
+/// for its usage slot.
+#[derive(Debug)]
+pub(crate) struct KeySnapshot {
     pub(crate) key_id: KeyId,
     pub(crate) kind: String,
     pub(crate) owner: Owner,
     pub(crate) name: String,
+    /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
     pub(crate) metadata: Metadata,
     pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) state: KeyState,
+    pub(crate) digest: TokenDigest,
+    /// What the permissions were resolved from, for invalidation.
+    pub(crate) roles: BTreeSet<RoleName>,
+    pub(crate) inherits_owner: bool,
+    /// Whether the permissions were resolved (only for a live key).
+    pub(crate) resolved: bool,
+    /// When it was read from the store (micros, the service's clock).
+    pub(crate) loaded_at: i64,
+    /// The newest use since the last usage flush.
+    pub(crate) usage: UsageSlot,
+}
+
+impl KeySnapshot {
+    pub(crate) fn new(
+        record: KeyRecord,
+        permissions: PermissionSet,
+        resolved: bool,
+        loaded_at: i64,
+    ) -> Self {
+        Self {
+            key_id: record.id,
+            kind: record.kind,
+            owner: record.owner,
+            name: record.name,
+            permissions,
+            metadata: record.metadata,
+            expires_at: record.expires_at,
+            state: record.state,
+            digest: record.digest,
+            roles: record.roles,
+            inherits_owner: record.inherits_owner,
+            resolved,
+            loaded_at,
+            usage: UsageSlot::default(),
+        }
+    }
+}
+
+impl KeySnapshot {
+    /// Whether the key would verify at `now` (permissions aside).
+    pub(crate) fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.state == KeyState::Active && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A token that verified: everything a handler needs, without a second query.
+///
+/// Only [`crate::Keyward::verify`] makes one, so an [`crate::Actor::Token`]
+/// always stands for a token that really verified. Cloning is cheap (it
+/// shares the cached snapshot).
+#[derive(Clone)]
+pub struct VerifiedKey {
+    snapshot: Arc<KeySnapshot>,
+}
+
+impl fmt::Debug for VerifiedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.snapshot;
+        f.debug_struct("VerifiedKey")
+            .field("key_id", &s.key_id)
+            .field("kind", &s.kind)
+            .field("owner", &s.owner)
+            .field("name", &s.name)
+            .field("permissions", &s.permissions)
+            .field("metadata", &s.metadata)
+            .field("expires_at", &s.expires_at)
+            .finish()
+    }
 }
 
 impl VerifiedKey {
+    pub(crate) fn new(snapshot: Arc<KeySnapshot>) -> Self {
+        Self { snapshot }
+    }
+
     /// The key's public id.
     pub fn key_id(&self) -> &KeyId {
-        &self.key_id
+        &self.snapshot.key_id
     }
     /// The kind's prefix.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.snapshot.kind
     }
     /// Whose key it is.
     pub fn owner(&self) -> &Owner {
-        &self.owner
+        &self.snapshot.owner
     }
     /// The key's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.snapshot.name
     }
     /// The effective permissions at verification time (roles and, for
     /// inheriting keys, the owner's current permissions resolved).
     pub fn permissions(&self) -> &PermissionSet {
-        &self.permissions
+        &self.snapshot.permissions
     }
     /// The host data stored with the key.
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        &self.snapshot.metadata
     }
     /// When it expires, if ever.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.expires_at
+        self.snapshot.expires_at
     }
 }
 
