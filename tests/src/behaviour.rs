@@ -2,11 +2,11 @@
 
 use crate::counting::{CountingStore, StoreCall};
 use crate::interleave::InterleavingStore;
-use crate::support::{clock_at, owner, secret_part};
+use crate::support::{Backend, clock_at, owner, secret_part};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
     Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, IssueRequest, KeyState, KeyStore,
-    Keyward, PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
+    PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +20,10 @@ use std::time::Duration;
 /// revoke or enable writes first), so both ways of losing the race are
 /// exercised on every store; in the rest the two calls run free on the two
 /// worker threads.
-pub async fn revoke_wins_a_race_with_enable(store: Arc<dyn KeyStore>) {
-    let interleaving = InterleavingStore::new(store);
-    let keyward = Keyward::builder_arc(Arc::clone(&interleaving) as Arc<dyn KeyStore>)
+pub async fn revoke_wins_a_race_with_enable(backend: Backend) {
+    let interleaving = InterleavingStore::new(backend.store());
+    let keyward = backend
+        .builder_over(Arc::clone(&interleaving) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
         .build()
         .unwrap();
@@ -106,10 +107,11 @@ pub async fn revoke_wins_a_race_with_enable(store: Arc<dyn KeyStore>) {
 /// The hot path reads and never writes: a hundred verifies (accepted and
 /// rejected) leave the store untouched, then one flush writes one batch with
 /// the newest use of each key, and a flush with nothing pending writes nothing.
-pub async fn verify_never_writes_to_the_store(store: Arc<dyn KeyStore>) {
-    let counting = CountingStore::new(store);
+pub async fn verify_never_writes_to_the_store(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
     let clock = clock_at(2026, 1, 5, 9);
-    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
         .clock(clock.clone())
         .build()
@@ -191,9 +193,10 @@ pub async fn verify_never_writes_to_the_store(store: Arc<dyn KeyStore>) {
 }
 
 /// Last used is the newest verify, written on flush, and never moves back.
-pub async fn usage_is_flushed_newest_and_forward_only(store: Arc<dyn KeyStore>) {
+pub async fn usage_is_flushed_newest_and_forward_only(backend: Backend) {
     let clock = clock_at(2026, 4, 1, 12);
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("tak").unwrap())
         .clock(clock.clone())
         .build()
@@ -245,9 +248,10 @@ pub async fn usage_is_flushed_newest_and_forward_only(store: Arc<dyn KeyStore>) 
 
 /// The background flusher writes on its interval, and `shutdown` writes
 /// whatever is still pending, so a clean stop loses no usage.
-pub async fn usage_flusher_persists_on_shutdown(store: Arc<dyn KeyStore>) {
+pub async fn usage_flusher_persists_on_shutdown(backend: Backend) {
     let clock = clock_at(2026, 4, 2, 12);
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("tak").unwrap())
         .clock(clock.clone())
         .build()
@@ -303,9 +307,10 @@ pub async fn usage_flusher_persists_on_shutdown(store: Arc<dyn KeyStore>) {
 }
 
 /// Garbage is refused by parsing alone: it never reaches the store.
-pub async fn garbage_tokens_never_reach_the_store(store: Arc<dyn KeyStore>) {
-    let counting = CountingStore::new(store);
-    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+pub async fn garbage_tokens_never_reach_the_store(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
         .build()
         .unwrap();
@@ -373,9 +378,10 @@ pub async fn garbage_tokens_never_reach_the_store(store: Arc<dyn KeyStore>) {
 
 /// No audit event ever holds a token or its secret, across a whole
 /// lifecycle including refused calls.
-pub async fn audit_events_never_hold_the_token(store: Arc<dyn KeyStore>) {
+pub async fn audit_events_never_hold_the_token(backend: Backend) {
     let clock = clock_at(2026, 7, 1, 9);
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("tak").unwrap().live_limit(2))
         .clock(clock.clone())
         .build()

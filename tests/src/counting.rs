@@ -8,6 +8,7 @@ use keyward_core::{
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Semaphore;
 
 /// One method of the [`KeyStore`] trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +62,34 @@ pub struct CountingStore {
     inner: Arc<dyn KeyStore>,
     calls: Mutex<BTreeMap<StoreCall, usize>>,
     usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
+    pause: Mutex<Option<Pause>>,
+}
+
+/// The next read of `key` stops after reading, until resumed.
+#[derive(Debug)]
+struct Pause {
+    key: KeyId,
+    read: Arc<Semaphore>,
+    resume: Arc<Semaphore>,
+}
+
+/// A read held by [`CountingStore::pause_next_read`].
+#[derive(Debug)]
+pub struct PausedRead {
+    read: Arc<Semaphore>,
+    resume: Arc<Semaphore>,
+}
+
+impl PausedRead {
+    /// Waits until the read has fetched its record (and now holds it).
+    pub async fn wait_until_read(&self) {
+        self.read.acquire().await.expect("open").forget();
+    }
+
+    /// Lets the read return what it fetched.
+    pub fn resume(&self) {
+        self.resume.add_permits(1);
+    }
 }
 
 impl CountingStore {
@@ -70,7 +99,21 @@ impl CountingStore {
             inner,
             calls: Mutex::new(BTreeMap::new()),
             usage_batches: Mutex::new(Vec::new()),
+            pause: Mutex::new(None),
         })
+    }
+
+    /// The next [`KeyStore::get_key`] of `key` fetches the record, then
+    /// waits until [`PausedRead::resume`] before returning it: a read that
+    /// is overtaken by whatever the test does meanwhile.
+    pub fn pause_next_read(&self, key: &KeyId) -> PausedRead {
+        let (read, resume) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
+        *self.pause.lock().unwrap_or_else(PoisonError::into_inner) = Some(Pause {
+            key: key.clone(),
+            read: Arc::clone(&read),
+            resume: Arc::clone(&resume),
+        });
+        PausedRead { read, resume }
     }
 
     /// How many times `method` was called since creation or the last [`reset`](Self::reset).
@@ -137,7 +180,19 @@ impl KeyStore for CountingStore {
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         self.count(StoreCall::GetKey);
-        self.inner.get_key(id).await
+        let record = self.inner.get_key(id).await;
+        let pause = {
+            let mut pause = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
+            match pause.as_ref() {
+                Some(p) if p.key == *id => pause.take(),
+                _ => None,
+            }
+        };
+        if let Some(pause) = pause {
+            pause.read.add_permits(1);
+            pause.resume.acquire().await.expect("open").forget();
+        }
+        record
     }
 
     async fn set_state(

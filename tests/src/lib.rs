@@ -30,6 +30,7 @@
 
 pub mod backends;
 pub mod behaviour;
+pub mod cache;
 pub mod counting;
 mod interleave;
 pub mod plans;
@@ -39,13 +40,17 @@ pub mod resilience;
 pub mod scenarios;
 mod support;
 
+pub use support::Backend;
+
 /// Expands every product scenario and behaviour test into its own
 /// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`.
 ///
 /// Takes an expression that evaluates to a future of `Arc<dyn KeyStore>`
 /// (usually an `async { … }` block); it is evaluated afresh for every test.
 /// With `optional`, the future yields `Option<Arc<dyn KeyStore>>` and `None`
-/// skips the test (for a backend that is not reachable). The calling crate
+/// skips the test (for a backend that is not reachable). With `cached`, every
+/// service verifies through a verification cache whose entries live an hour,
+/// so only invalidation keeps the answers right. The calling crate
 /// needs `tokio` with the `macros` and `rt-multi-thread` features.
 ///
 /// ```ignore
@@ -58,10 +63,16 @@ mod support;
 #[macro_export]
 macro_rules! scenario_tests {
     (optional $store:expr) => {
-        $crate::scenario_tests!(@cases store (let Some(store) = $store.await else { return; };));
+        $crate::scenario_tests!(@cases backend (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::uncached(store);));
+    };
+    (cached optional $store:expr) => {
+        $crate::scenario_tests!(@cases backend (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::cached(store);));
+    };
+    (cached $store:expr) => {
+        $crate::scenario_tests!(@cases backend (let backend = $crate::Backend::cached($store.await);));
     };
     ($store:expr) => {
-        $crate::scenario_tests!(@cases store (let store = $store.await;));
+        $crate::scenario_tests!(@cases backend (let backend = $crate::Backend::uncached($store.await);));
     };
     // `$var` travels with the setup so the binding and its use share one
     // hygiene context.
@@ -78,6 +89,11 @@ macro_rules! scenario_tests {
             usage_flusher_persists_on_shutdown => $crate::behaviour::usage_flusher_persists_on_shutdown,
             garbage_tokens_never_reach_the_store => $crate::behaviour::garbage_tokens_never_reach_the_store,
             audit_events_never_hold_the_token => $crate::behaviour::audit_events_never_hold_the_token,
+            cached_verify_answers_as_the_store_after_every_change => $crate::cache::cached_verify_answers_as_the_store_after_every_change,
+            a_read_overtaken_by_a_revoke_is_never_cached => $crate::cache::a_read_overtaken_by_a_revoke_is_never_cached,
+            cache_hits_and_unknown_ids_spare_the_store => $crate::cache::cache_hits_and_unknown_ids_spare_the_store,
+            entries_are_served_at_most_their_ttl => $crate::cache::entries_are_served_at_most_their_ttl,
+            the_cache_holds_about_its_capacity => $crate::cache::the_cache_holds_about_its_capacity,
         );
     };
     (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

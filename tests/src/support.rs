@@ -6,7 +6,10 @@ use keyward_core::{
     Actor, CHECKSUM_LEN, Error, IssueRequest, Keyward, OsRandom, Owner, PermissionSet, Requirement,
     RoleName, SecretSource, TokenKind,
 };
+use keyward_core::{CacheConfig, KeyStore, KeywardBuilder};
 use keyward_memory::MemoryStore;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The permission set of `names`.
 pub(crate) fn perms(names: &[&str]) -> PermissionSet {
@@ -83,4 +86,53 @@ pub(crate) async fn foreign_token(kind: TokenKind) -> String {
         .await
         .unwrap();
     issued.token.expose_secret().to_owned()
+}
+
+/// The store a scenario runs on, and whether its service verifies through
+/// a cache: every scenario runs both ways, and must read the same.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    store: Arc<dyn KeyStore>,
+    cache: Option<CacheConfig>,
+}
+
+impl Backend {
+    /// Services over `store` verify straight from the store.
+    pub fn uncached(store: Arc<dyn KeyStore>) -> Self {
+        Self { store, cache: None }
+    }
+
+    /// Services over `store` verify through a cache whose entries live for
+    /// an hour: only invalidation can keep them right.
+    pub fn cached(store: Arc<dyn KeyStore>) -> Self {
+        let hour = Duration::from_secs(3600);
+        let config = CacheConfig::new()
+            .ttl(hour)
+            .ttl_with_feed(hour)
+            .negative_ttl(hour);
+        Self {
+            store,
+            cache: Some(config),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn KeyStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// A service builder over the store, with the cache if any.
+    pub fn builder(&self) -> KeywardBuilder {
+        self.builder_over(self.store())
+    }
+
+    /// A service builder over `store` (a wrapper of this backend's store),
+    /// with the cache if any.
+    pub fn builder_over(&self, store: Arc<dyn KeyStore>) -> KeywardBuilder {
+        let builder = Keyward::builder_arc(store);
+        match &self.cache {
+            Some(config) => builder.verify_cache(config.clone()),
+            None => builder,
+        }
+    }
 }

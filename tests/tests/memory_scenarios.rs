@@ -6,3 +6,14 @@ use keyward_memory::MemoryStore;
 use std::sync::Arc;
 
 keyward_tests::scenario_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn KeyStore> });
+
+/// The same scenarios with every service verifying through a cache.
+mod cached {
+    use keyward_core::KeyStore;
+    use keyward_memory::MemoryStore;
+    use std::sync::Arc;
+
+    keyward_tests::scenario_tests!(cached async {
+        Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>
+    });
+}

@@ -20,6 +20,13 @@ mod scenarios {
     });
 }
 
+/// The same scenarios with every service verifying through a cache.
+mod cached_scenarios {
+    keyward_tests::scenario_tests!(cached async {
+        keyward_tests::backends::sqlite_file_dyn(env!("CARGO_TARGET_TMPDIR"))
+    });
+}
+
 /// The hot lookups (by key id, an owner's keys newest first, keys expiring
 /// before a time, the live-key count) search their indexes instead of
 /// scanning or sorting the keys table.

@@ -315,7 +315,6 @@ impl VerifyCache {
         })
     }
 
-
     pub(crate) fn hash(&self, key_id: &str) -> u64 {
         self.inner.hasher.hash_one(key_id)
     }
@@ -357,7 +356,10 @@ impl VerifyCache {
 
     /// The entry for `key_id` if it is still young enough at `now` (micros).
     pub(crate) fn lookup(&self, key_id: &str, hash: u64, now: i64) -> Lookup {
-        let map = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let Some(slot) = map.get(&hash) else {
             return Lookup::Miss;
         };
@@ -388,7 +390,10 @@ impl VerifyCache {
             return;
         }
         {
-            let mut map = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self
+                .shard(hash)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if map.len() >= self.inner.shard_capacity && !map.contains_key(&hash) {
                 evict_one(&mut map);
             }
@@ -397,7 +402,10 @@ impl VerifyCache {
         // An invalidation between the check above and the insert would
         // have found nothing to drop; undo the fill ourselves.
         if self.generation() != generation {
-            let mut map = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self
+                .shard(hash)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if map.get(&hash).is_some_and(|s| s.same(&slot)) {
                 map.remove(&hash);
             }
@@ -410,7 +418,10 @@ impl VerifyCache {
         match change {
             Change::Key(id) => {
                 let hash = self.hash(id.as_str());
-                let mut map = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
+                let mut map = self
+                    .shard(hash)
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
                 map.remove(&hash);
             }
             Change::Role(name) => self.retain(|snapshot| !snapshot.roles.contains(name)),
@@ -419,7 +430,11 @@ impl VerifyCache {
             }
             Change::All => {
                 for shard in self.inner.shards.iter() {
-                    shard.0.write().unwrap_or_else(PoisonError::into_inner).clear();
+                    shard
+                        .0
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear();
                 }
             }
         }

@@ -70,7 +70,13 @@ impl KeyStore for InvalidatingStore {
     ) -> Result<(), Error> {
         let result = self
             .inner
-            .rotate_key(predecessor, expected, predecessor_expires_at, successor, event)
+            .rotate_key(
+                predecessor,
+                expected,
+                predecessor_expires_at,
+                successor,
+                event,
+            )
             .await;
         let changes = [
             Change::Key(predecessor.clone()),

@@ -524,7 +524,12 @@ impl Keyward {
 
     /// Whether the presented secret hashes to `digest` (constant time) and
     /// the token's kind is the key's.
-    fn presented_matches(&self, digest: &TokenDigest, kind: &str, parsed: &ParsedToken<'_>) -> bool {
+    fn presented_matches(
+        &self,
+        digest: &TokenDigest,
+        kind: &str,
+        parsed: &ParsedToken<'_>,
+    ) -> bool {
         let presented = self
             .inner
             .hasher

@@ -104,13 +104,15 @@ impl UsageRecorder {
     fn drain(&self) -> Vec<UsageRecord> {
         let mut batch = Vec::new();
         for shard in self.shards.iter() {
-            let by_id = std::mem::take(&mut *shard.by_id.lock().unwrap_or_else(PoisonError::into_inner));
+            let by_id =
+                std::mem::take(&mut *shard.by_id.lock().unwrap_or_else(PoisonError::into_inner));
             batch.extend(
                 by_id
                     .into_iter()
                     .map(|(key_id, used_at)| UsageRecord { key_id, used_at }),
             );
-            let queued = std::mem::take(&mut *shard.queued.lock().unwrap_or_else(PoisonError::into_inner));
+            let queued =
+                std::mem::take(&mut *shard.queued.lock().unwrap_or_else(PoisonError::into_inner));
             for snapshot in queued {
                 snapshot.usage.queued.store(false, Ordering::SeqCst);
                 let at = snapshot.usage.last_used.load(Ordering::SeqCst);

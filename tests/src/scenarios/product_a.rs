@@ -1,15 +1,14 @@
 //! Product A: account API keys (`mt_`).
 
-use crate::support::{at, clock_at, foreign_token, owner, secret_part};
+use crate::support::{Backend, at, clock_at, foreign_token, owner, secret_part};
 use keyward_core::chrono::{Months, TimeDelta};
 use keyward_core::{
     Actor, AuditAction, AuditOutcome, AuditQuery, BearerError, Decision, Error, ExpiryPolicy,
-    HashAlgorithm, IssueContext, IssueHook, IssueRequest, Keyward, Lifetime, Owner, PermissionSet,
+    HashAlgorithm, IssueContext, IssueHook, IssueRequest, Lifetime, Owner, PermissionSet,
     Rejection, Requirement, Session, Status, TokenHasher, TokenKind,
 };
 use keyward_core::{KeyStore, async_trait};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 const PRO_ONLY: &str = "API keys are a Pro feature; upgrade to create one";
 
@@ -51,12 +50,13 @@ fn mt_kind() -> TokenKind {
 /// shown once, SHA-256 at rest, at most 3 live keys per account, sent as a
 /// Bearer header, rotated with an overlap, revoked on the next request, and
 /// reserved to paying plans.
-pub async fn product_a(store: Arc<dyn KeyStore>) {
+pub async fn product_a(backend: Backend) {
     // 2026-01-31: month arithmetic is calendar arithmetic (Jan 31 + 1 month = Feb 28).
     let clock = clock_at(2026, 1, 31, 9);
     let account = owner("account");
     let free_account = owner("account");
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(mt_kind())
         .clock(clock.clone())
         .issue_hook(PlanGate {

@@ -1,13 +1,12 @@
 //! Product B: workspace keys for an MCP server (`tak_`).
 
-use crate::support::{clock_at, owner, role};
+use crate::support::{Backend, clock_at, owner, role};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, IssueRequest, KeyStore, Keyward, ListRequest,
-    PermissionSet, Rejection, Requirement, Role, Session, Status, TokenKind,
+    Actor, AuditAction, AuditOutcome, AuditQuery, IssueRequest, ListRequest, PermissionSet,
+    Rejection, Requirement, Role, Session, Status, TokenKind,
 };
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 fn need(names: &[&str]) -> Requirement {
     Requirement::all_of(names).unwrap()
@@ -18,10 +17,11 @@ fn need(names: &[&str]) -> Requirement {
 /// can do; the list shows name, a truncated preview (`tak_bUiB…`), roles and
 /// status; audit events name the key; disable and re-enable (the same value
 /// works again); rotation.
-pub async fn product_b(store: Arc<dyn KeyStore>) {
+pub async fn product_b(backend: Backend) {
     let clock = clock_at(2026, 3, 2, 10);
     let workspace = owner("workspace");
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("tak").unwrap())
         .clock(clock.clone())
         .build()

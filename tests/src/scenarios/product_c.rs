@@ -1,14 +1,12 @@
 //! Product C: management tokens (`mgmt_`) that administer a workspace's API
 //! keys (`tak_`).
 
-use crate::support::{assert_not_authorized, clock_at, need, owner, perms};
+use crate::support::{Backend, assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
     Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, ExpiryPolicy, IssueRequest,
-    KeyStore, Keyward, Lifetime, ListRequest, Manages, Rejection, Requirement, Session, Status,
-    TokenKind,
+    Lifetime, ListRequest, Manages, Rejection, Requirement, Session, Status, TokenKind,
 };
-use std::sync::Arc;
 
 /// Everything a management token may hold.
 const MANAGEMENT: [&str; 5] = [
@@ -23,11 +21,12 @@ const MANAGEMENT: [&str; 5] = [
 /// holding a subset of the five management permissions; details show name,
 /// key prefix, last used, permissions and created; revoke is final; a
 /// management token may create API keys but never another management token.
-pub async fn product_c(store: Arc<dyn KeyStore>) {
+pub async fn product_c(backend: Backend) {
     let clock = clock_at(2026, 5, 4, 8);
     let workspace = owner("workspace");
     let other_workspace = owner("workspace");
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("tak").unwrap())
         .kind(
             TokenKind::new("mgmt")

@@ -1,11 +1,11 @@
 //! Product D: personal access tokens that act with their user's permissions
 //! as they are now.
 
-use crate::support::{assert_not_authorized, clock_at, need, owner, perms};
+use crate::support::{Backend, assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, Clock, Error, IssueRequest, KeyStore, Keyward, ListRequest, Owner, OwnerPermissions,
-    PermissionSet, Rejection, Requirement, Session, Status, TokenKind, async_trait,
+    Actor, Clock, Error, IssueRequest, ListRequest, Owner, OwnerPermissions, PermissionSet,
+    Rejection, Requirement, Session, Status, TokenKind, async_trait,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,10 +53,11 @@ fn assert_missing(result: Result<impl std::fmt::Debug, Rejection>, permission: &
 /// as they are now; listed newest first with a name filter, masked token,
 /// created and last used ("5 days ago" / "never"); a user manages only their
 /// own tokens.
-pub async fn product_d(store: Arc<dyn KeyStore>) {
+pub async fn product_d(backend: Backend) {
     let clock = clock_at(2026, 6, 1, 12);
     let directory = Directory::default();
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(TokenKind::new("pat").unwrap())
         .owner_permissions(directory.clone())
         .clock(clock.clone())
@@ -85,8 +86,10 @@ pub async fn product_d(store: Arc<dyn KeyStore>) {
         .await
         .unwrap();
 
-    // Alice loses repo.write: so does her token, at the next verify.
+    // Alice loses repo.write: so does her token, at the next verify. (The
+    // host reports the change, which a service with a cache needs.)
     directory.set(&alice, &["repo.read", "issues.read"]);
+    keyward.owner_permissions_changed(&alice).await.unwrap();
     assert_missing(
         keyward.verify(&deploy_token, &need("repo.write")).await,
         "repo.write",
@@ -103,6 +106,7 @@ pub async fn product_d(store: Arc<dyn KeyStore>) {
         "packages.publish",
     );
     directory.set(&alice, &["repo.read", "issues.read", "packages.publish"]);
+    keyward.owner_permissions_changed(&alice).await.unwrap();
     let verified = keyward
         .verify(&deploy_token, &need("packages.publish"))
         .await

@@ -1,14 +1,13 @@
 //! Product E: scoped personal access tokens (`mm_pat_` + 32 characters).
 
 use crate::support::{
-    assert_not_authorized, at, clock_at, foreign_token, need, owner, perms, secret_part,
+    Backend, assert_not_authorized, at, clock_at, foreign_token, need, owner, perms, secret_part,
 };
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, Error, ExpiryPolicy, HashAlgorithm, IssueRequest, KeyStore, Keyward, Lifetime,
-    Rejection, Requirement, Session, Status, TokenKind,
+    Actor, Error, ExpiryPolicy, HashAlgorithm, IssueRequest, KeyStore, Lifetime, Rejection,
+    Requirement, Session, Status, TokenKind,
 };
-use std::sync::Arc;
 
 const SCOPES: [&str; 5] = ["publish", "messages", "files", "domain", "billing.read"];
 
@@ -36,10 +35,11 @@ fn mm_pat() -> TokenKind {
 /// a hash and a short prefix stored; revoked → 401 on the next request, for
 /// good; tokens cannot create or revoke tokens, only a signed-in session can;
 /// a token found in text names the key to revoke.
-pub async fn product_e(store: Arc<dyn KeyStore>) {
+pub async fn product_e(backend: Backend) {
     let clock = clock_at(2026, 2, 10, 15);
     let user = owner("user");
-    let keyward = Keyward::builder_arc(store)
+    let keyward = backend
+        .builder()
         .kind(mm_pat())
         .clock(clock.clone())
         .build()

@@ -1,0 +1,338 @@
+//! The verification cache, whatever the store: it answers exactly as the
+//! store would after every change made through the service, never keeps an
+//! answer read before a change, spares the store on hits, and is bounded in
+//! time and size.
+
+use crate::counting::{CountingStore, StoreCall};
+use crate::support::{Backend, clock_at, foreign_token, need, owner, perms, role};
+use keyward_core::chrono::TimeDelta;
+use keyward_core::testkit::ManualClock;
+use keyward_core::{
+    Actor, CacheConfig, Clock, Error, IssueRequest, KeyState, KeyStore, Keyward, Owner,
+    OwnerPermissions, PermissionSet, Rejection, Requirement, Role, TokenKind, VerifiedKey,
+    async_trait,
+};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// A cache whose entries would live an hour: only invalidation keeps it right.
+fn long_lived() -> CacheConfig {
+    let hour = Duration::from_secs(3600);
+    CacheConfig::new()
+        .ttl(hour)
+        .ttl_with_feed(hour)
+        .negative_ttl(hour)
+}
+
+/// What the host says one user holds; changeable while keyward runs.
+#[derive(Debug, Clone, Default)]
+struct Directory(Arc<Mutex<PermissionSet>>);
+
+impl Directory {
+    fn set(&self, names: &[&str]) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = perms(names);
+    }
+}
+
+#[async_trait]
+impl OwnerPermissions for Directory {
+    async fn permissions_of(&self, _owner: &Owner) -> Result<PermissionSet, Error> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+}
+
+fn service(
+    store: Arc<dyn KeyStore>,
+    clock: &ManualClock,
+    directory: &Directory,
+    cache: Option<CacheConfig>,
+) -> Keyward {
+    let builder = Keyward::builder_arc(store)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .owner_permissions(directory.clone());
+    match cache {
+        Some(config) => builder.verify_cache(config),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// An outcome in a form two services' answers can be compared in.
+fn outcome(result: &Result<VerifiedKey, Rejection>) -> String {
+    match result {
+        Ok(key) => format!("ok {} {:?}", key.key_id(), key.permissions()),
+        Err(Rejection::InsufficientPermissions { missing }) => format!("missing {missing}"),
+        Err(other) => format!("{other:?}"),
+    }
+}
+
+/// Every token against every requirement: the cached service answers as
+/// the uncached one, twice in a row (a fill, then a hit).
+async fn assert_same_answers(step: &str, cached: &Keyward, uncached: &Keyward, tokens: &[String]) {
+    let requirements = [
+        Requirement::Nothing,
+        need("read"),
+        need("deploy"),
+        need("admin"),
+    ];
+    for round in ["fill", "hit"] {
+        for token in tokens {
+            for requirement in &requirements {
+                let from_cache = outcome(&cached.verify(token, requirement).await);
+                let from_store = outcome(&uncached.verify(token, requirement).await);
+                assert_eq!(
+                    from_cache, from_store,
+                    "after {step} ({round}), requiring {requirement:?}"
+                );
+            }
+        }
+    }
+}
+
+/// After each kind of change made through the service — disable, enable,
+/// role edit, role deletion, an owner's permissions changing in the host,
+/// rotation and the predecessor's expiry, revoke, a state change through
+/// the service's store — a cached verify answers exactly as a verify
+/// straight from the store.
+pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Backend) {
+    let clock = clock_at(2026, 3, 2, 9);
+    let directory = Directory::default();
+    directory.set(&["read", "deploy"]);
+    let cached = service(backend.store(), &clock, &directory, Some(long_lived()));
+    let uncached = service(backend.store(), &clock, &directory, None);
+    let admin = Actor::operator("cache");
+    let workspace = owner("workspace");
+    let user = owner("user");
+    let ops = role("ops");
+    cached
+        .put_role(
+            &admin,
+            Role {
+                name: ops.clone(),
+                permissions: perms(&["deploy"]),
+            },
+        )
+        .await
+        .unwrap();
+    let issue = |request: IssueRequest| {
+        let cached = cached.clone();
+        let admin = admin.clone();
+        async move { cached.issue(&admin, request).await.unwrap() }
+    };
+    let plain =
+        issue(IssueRequest::new("tak", workspace.clone(), "plain").scopes(perms(&["read"]))).await;
+    let roled =
+        issue(IssueRequest::new("tak", workspace.clone(), "roled").roles([ops.clone()])).await;
+    let inheriting =
+        issue(IssueRequest::new("tak", user.clone(), "inheriting").inherit_owner(None)).await;
+    let mut tokens: Vec<String> = [&plain, &roled, &inheriting]
+        .iter()
+        .map(|issued| issued.token.expose_secret().to_owned())
+        .collect();
+    tokens.push(foreign_token(TokenKind::new("tak").unwrap()).await);
+    assert_same_answers("issue", &cached, &uncached, &tokens).await;
+
+    cached.disable(&admin, &plain.key.id).await.unwrap();
+    assert_same_answers("disable", &cached, &uncached, &tokens).await;
+    cached.enable(&admin, &plain.key.id).await.unwrap();
+    assert_same_answers("enable", &cached, &uncached, &tokens).await;
+
+    let widened = Role {
+        name: ops.clone(),
+        permissions: perms(&["deploy", "admin"]),
+    };
+    cached.put_role(&admin, widened).await.unwrap();
+    assert_same_answers("a role gaining a permission", &cached, &uncached, &tokens).await;
+    cached.delete_role(&admin, &ops).await.unwrap();
+    assert_same_answers("a role deleted", &cached, &uncached, &tokens).await;
+
+    directory.set(&["read"]);
+    cached.owner_permissions_changed(&user).await.unwrap();
+    assert_same_answers("an owner losing a permission", &cached, &uncached, &tokens).await;
+
+    let successor = cached
+        .rotate(&admin, &plain.key.id, TimeDelta::hours(1))
+        .await
+        .unwrap();
+    tokens.push(successor.token.expose_secret().to_owned());
+    assert_same_answers("rotate", &cached, &uncached, &tokens).await;
+    clock.advance(TimeDelta::hours(2));
+    assert_same_answers("the overlap ending", &cached, &uncached, &tokens).await;
+
+    cached.revoke(&admin, &roled.key.id).await.unwrap();
+    assert_same_answers("revoke", &cached, &uncached, &tokens).await;
+
+    let event = keyward_core::AuditEvent::new(
+        clock.now(),
+        "operator:cache".to_owned(),
+        keyward_core::AuditAction::Disable,
+    );
+    cached
+        .store()
+        .set_state(
+            &successor.key.id,
+            KeyState::Active,
+            KeyState::Disabled,
+            clock.now(),
+            &event,
+        )
+        .await
+        .unwrap();
+    assert_same_answers(
+        "a state change through the store",
+        &cached,
+        &uncached,
+        &tokens,
+    )
+    .await;
+}
+
+/// A verify that read a key from the store just before a revoke landed may
+/// answer with what it read, but must not leave that answer in the cache:
+/// the next verify says revoked.
+pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .verify_cache(long_lived())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("race");
+    let issued = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", owner("workspace"), "raced"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret().to_owned();
+
+    let paused = counting.pause_next_read(&issued.key.id);
+    let verify = tokio::spawn({
+        let (keyward, token) = (keyward.clone(), token.clone());
+        async move { keyward.verify(&token, &Requirement::Nothing).await }
+    });
+    paused.wait_until_read().await;
+    keyward.revoke(&admin, &issued.key.id).await.unwrap();
+    paused.resume();
+    let overtaken = verify.await.unwrap();
+    assert!(
+        overtaken.is_ok(),
+        "it read the key before the revoke: {overtaken:?}"
+    );
+
+    let after = keyward.verify(&token, &Requirement::Nothing).await;
+    assert!(matches!(after, Err(Rejection::Revoked)), "{after:?}");
+}
+
+/// Repeated verifies of one token, and of a well-formed token nobody
+/// issued, read the store once each.
+pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .verify_cache(long_lived())
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("hits"),
+            IssueRequest::new("tak", owner("workspace"), "hot"),
+        )
+        .await
+        .unwrap();
+    let unknown = foreign_token(TokenKind::new("tak").unwrap()).await;
+    counting.reset();
+    for _ in 0..50 {
+        keyward
+            .verify(issued.token.expose_secret(), &Requirement::Nothing)
+            .await
+            .unwrap();
+        let rejected = keyward.verify(&unknown, &Requirement::Nothing).await;
+        assert!(matches!(rejected, Err(Rejection::NotFound)), "{rejected:?}");
+    }
+    assert_eq!(counting.calls(StoreCall::GetKey), 2, "one read per key id");
+    assert_eq!(counting.writes(), 0);
+}
+
+/// Without a change feed an entry is served for `ttl` at most (judged by
+/// the service's clock), an unknown id for `negative_ttl`; then the store
+/// is read again. The status reports `ttl` as the worst-case staleness.
+pub async fn entries_are_served_at_most_their_ttl(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let clock = clock_at(2026, 3, 2, 9);
+    let config = CacheConfig::new()
+        .ttl(Duration::from_secs(5))
+        .negative_ttl(Duration::from_secs(3));
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .verify_cache(config)
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("ttl"),
+            IssueRequest::new("tak", owner("workspace"), "aging"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    let unknown = foreign_token(TokenKind::new("tak").unwrap()).await;
+    let reads_after = |seconds: i64| {
+        let (keyward, clock, counting) = (keyward.clone(), clock.clone(), Arc::clone(&counting));
+        let (token, unknown) = (token.to_owned(), unknown.clone());
+        async move {
+            clock.advance(TimeDelta::seconds(seconds));
+            counting.reset();
+            keyward.verify(&token, &Requirement::Nothing).await.unwrap();
+            keyward
+                .verify(&unknown, &Requirement::Nothing)
+                .await
+                .unwrap_err();
+            counting.calls(StoreCall::GetKey)
+        }
+    };
+    assert_eq!(reads_after(0).await, 2, "both loaded");
+    assert_eq!(reads_after(1).await, 0, "both cached");
+    assert_eq!(reads_after(2).await, 1, "the unknown id aged out at 3 s");
+    assert_eq!(reads_after(1).await, 0, "the key is still cached at 4 s");
+    assert_eq!(reads_after(1).await, 1, "the key aged out at 5 s");
+
+    let status = keyward.cache_status().expect("a cache is configured");
+    assert!(!status.feed_attached && !status.feed_fresh);
+    assert_eq!(status.worst_case_staleness, Duration::from_secs(5));
+}
+
+/// However many keys are verified, the cache holds about its capacity.
+pub async fn the_cache_holds_about_its_capacity(backend: Backend) {
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .verify_cache(long_lived().capacity(64))
+        .build()
+        .unwrap();
+    let admin = Actor::operator("capacity");
+    let workspace = owner("workspace");
+    for n in 0..300 {
+        let issued = keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), &format!("key {n}")),
+            )
+            .await
+            .unwrap();
+        keyward
+            .verify(issued.token.expose_secret(), &Requirement::Nothing)
+            .await
+            .unwrap();
+    }
+    let entries = keyward.cache_status().unwrap().entries;
+    assert!((1..=64).contains(&entries), "{entries} entries");
+}
