@@ -212,29 +212,37 @@ pub struct CacheStatus {
 pub(crate) enum Slot {
     /// The key as it was loaded.
     Known(Arc<KeySnapshot>),
-    /// The store had no such key at `loaded_at` (micros).
-    Unknown { key_id: KeyId, loaded_at: i64 },
+    /// The store had no such key. Boxed, so a slot is two words and the
+    /// map's table stays small.
+    Unknown(Box<UnknownId>),
+}
+
+/// An id the store did not know at `loaded_at` (micros).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownId {
+    pub(crate) key_id: KeyId,
+    pub(crate) loaded_at: i64,
 }
 
 impl Slot {
     fn key_id(&self) -> &KeyId {
         match self {
             Self::Known(snapshot) => &snapshot.key_id,
-            Self::Unknown { key_id, .. } => key_id,
+            Self::Unknown(unknown) => &unknown.key_id,
         }
     }
 
     fn loaded_at(&self) -> i64 {
         match self {
             Self::Known(snapshot) => snapshot.loaded_at,
-            Self::Unknown { loaded_at, .. } => *loaded_at,
+            Self::Unknown(unknown) => unknown.loaded_at,
         }
     }
 
     fn same(&self, other: &Slot) -> bool {
         match (self, other) {
             (Self::Known(a), Self::Known(b)) => Arc::ptr_eq(a, b),
-            (Self::Unknown { loaded_at: a, .. }, Self::Unknown { loaded_at: b, .. }) => a == b,
+            (Self::Unknown(a), Self::Unknown(b)) => a == b,
             _ => false,
         }
     }
@@ -366,13 +374,13 @@ impl VerifyCache {
         if slot.key_id().as_str() != key_id {
             return Lookup::Miss;
         }
-        let negative = matches!(slot, Slot::Unknown { .. });
+        let negative = matches!(slot, Slot::Unknown(_));
         if now.saturating_sub(slot.loaded_at()) >= self.max_age(now, negative) {
             return Lookup::Miss;
         }
         match slot {
             Slot::Known(snapshot) => Lookup::Hit(Arc::clone(snapshot)),
-            Slot::Unknown { .. } => Lookup::Unknown,
+            Slot::Unknown(_) => Lookup::Unknown,
         }
     }
 
@@ -447,7 +455,7 @@ impl VerifyCache {
             let mut map = shard.0.write().unwrap_or_else(PoisonError::into_inner);
             map.retain(|_, slot| match slot {
                 Slot::Known(snapshot) => keep(snapshot),
-                Slot::Unknown { .. } => true,
+                Slot::Unknown(_) => true,
             });
         }
     }

@@ -5,7 +5,6 @@
 //! covers everything.
 
 use crate::error::Error;
-use std::collections::BTreeSet;
 use std::fmt;
 
 const MAX_PERMISSION_LEN: usize = 128;
@@ -72,8 +71,12 @@ impl std::str::FromStr for Permission {
 }
 
 /// A set of grants.
+///
+/// Held as a sorted, deduplicated vector: sets are small, and every cached
+/// key holds one, so a B-tree node (~280 bytes) per set would dominate the
+/// cache's memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PermissionSet(BTreeSet<Permission>);
+pub struct PermissionSet(Vec<Permission>);
 
 impl PermissionSet {
     /// The empty set.
@@ -98,12 +101,22 @@ impl PermissionSet {
 
     /// The set that covers everything (`*`).
     pub fn all() -> Self {
-        Self(BTreeSet::from([Permission("*".to_owned())]))
+        Self(vec![Permission("*".to_owned())])
+    }
+
+    /// A set of `grants` in any order, with repeats.
+    fn from_unsorted(mut grants: Vec<Permission>) -> Self {
+        grants.sort_unstable();
+        grants.dedup();
+        grants.shrink_to_fit();
+        Self(grants)
     }
 
     /// Adds a grant.
     pub fn insert(&mut self, permission: Permission) {
-        self.0.insert(permission);
+        if let Err(at) = self.0.binary_search(&permission) {
+            self.0.insert(at, permission);
+        }
     }
 
     /// Whether some grant covers `permission`.
@@ -129,7 +142,9 @@ impl PermissionSet {
 
     /// Adds every grant of `other`.
     pub fn extend(&mut self, other: &PermissionSet) {
-        self.0.extend(other.0.iter().cloned());
+        let mut grants = std::mem::take(&mut self.0);
+        grants.extend(other.0.iter().cloned());
+        *self = Self::from_unsorted(grants);
     }
 
     /// The grants covered by both sets, wildcards included: `billing.*` ∩
@@ -139,10 +154,10 @@ impl PermissionSet {
     /// other), so keeping each grant of one side that the other side covers is
     /// exact.
     pub fn intersection(&self, other: &PermissionSet) -> PermissionSet {
-        let mut out = BTreeSet::new();
+        let mut out = Vec::new();
         out.extend(self.0.iter().filter(|p| other.covers(p)).cloned());
         out.extend(other.0.iter().filter(|p| self.covers(p)).cloned());
-        PermissionSet(out)
+        Self::from_unsorted(out)
     }
 
     /// The grants, sorted.
@@ -163,7 +178,7 @@ impl PermissionSet {
 
 impl FromIterator<Permission> for PermissionSet {
     fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        Self::from_unsorted(iter.into_iter().collect())
     }
 }
 

@@ -6,7 +6,7 @@ use crate::actor::{
 };
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
 use crate::cache::{
-    CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink, Lookup, Slot, VerifyCache,
+    CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink, Lookup, Slot, UnknownId, VerifyCache,
 };
 use crate::clock::{Clock, SystemClock, to_micros};
 use crate::error::Error;
@@ -472,10 +472,10 @@ impl Keyward {
                 self.check(snapshot, &parsed, now, requirement)
             }
             None => {
-                let unknown = Slot::Unknown {
+                let unknown = Slot::Unknown(Box::new(UnknownId {
                     key_id,
                     loaded_at: micros,
-                };
+                }));
                 cache.fill(hash, unknown, generation);
                 Err(Rejection::NotFound)
             }

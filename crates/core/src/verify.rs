@@ -22,7 +22,8 @@ pub(crate) struct KeySnapshot {
     pub(crate) name: String,
     /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
-    pub(crate) metadata: Metadata,
+    /// `None` when empty (most keys): one word instead of three.
+    pub(crate) metadata: Option<Box<Metadata>>,
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) state: KeyState,
     pub(crate) digest: TokenDigest,
@@ -50,7 +51,7 @@ impl KeySnapshot {
             owner: record.owner,
             name: record.name,
             permissions,
-            metadata: record.metadata,
+            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
             expires_at: record.expires_at,
             state: record.state,
             digest: record.digest,
@@ -89,7 +90,7 @@ impl fmt::Debug for VerifiedKey {
             .field("owner", &s.owner)
             .field("name", &s.name)
             .field("permissions", &s.permissions)
-            .field("metadata", &s.metadata)
+            .field("metadata", self.metadata())
             .field("expires_at", &s.expires_at)
             .finish()
     }
@@ -123,7 +124,8 @@ impl VerifiedKey {
     }
     /// The host data stored with the key.
     pub fn metadata(&self) -> &Metadata {
-        &self.snapshot.metadata
+        static EMPTY: Metadata = Metadata::new();
+        self.snapshot.metadata.as_deref().unwrap_or(&EMPTY)
     }
     /// When it expires, if ever.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
