@@ -575,3 +575,112 @@ pub trait ChangeFeed: std::fmt::Debug + Send + Sync + 'static {
     /// is gone or the returned task is aborted.
     fn subscribe(&self, sink: FeedSink) -> Result<tokio::task::JoinHandle<()>, Error>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn invalid(config: CacheConfig) -> bool {
+        matches!(config.validate(), Err(Error::InvalidInput { .. }))
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused_with_a_typed_error() {
+        assert!(CacheConfig::new().validate().is_ok());
+        assert!(invalid(CacheConfig::new().capacity(0)));
+        assert!(invalid(CacheConfig::new().capacity(usize::MAX)));
+        assert!(invalid(CacheConfig::new().ttl(Duration::ZERO)));
+        assert!(invalid(CacheConfig::new().negative_ttl(Duration::ZERO)));
+        assert!(invalid(CacheConfig::new().ttl(Duration::from_secs(86_401))));
+        assert!(invalid(
+            CacheConfig::new()
+                .ttl(Duration::from_secs(60))
+                .ttl_with_feed(Duration::from_secs(30))
+        ));
+        assert!(invalid(
+            CacheConfig::new().feed_bound(Duration::from_millis(10))
+        ));
+    }
+
+    #[test]
+    fn payloads_round_trip_and_anything_else_drops_everything() {
+        let changes = [
+            Change::Key(KeyId::parse("Abcd1234").unwrap()),
+            Change::Role(RoleName::new("ops.deploy").unwrap()),
+            Change::Owner(Owner::new("user:ålice: 42").unwrap()),
+            Change::All,
+        ];
+        for change in changes {
+            assert_eq!(Change::from_payload(&change.to_payload()), change);
+        }
+        for garbage in ["", "k:", "x:1", "k:no spaces allowed", "o:", "r:bad role"] {
+            assert_eq!(Change::from_payload(garbage), Change::All, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn a_fill_that_straddles_an_invalidation_is_dropped() {
+        let cache = VerifyCache::new(CacheConfig::new(), Arc::new(SystemClock)).unwrap();
+        let id = KeyId::parse("Abcd1234").unwrap();
+        let hash = cache.hash(id.as_str());
+        let unknown = || {
+            Slot::Unknown(Box::new(UnknownId {
+                key_id: id.clone(),
+                loaded_at: 0,
+            }))
+        };
+        let before = cache.generation();
+        cache.invalidate(&Change::Key(KeyId::parse("Zzzz9999").unwrap()));
+        cache.fill(hash, unknown(), before);
+        assert!(matches!(cache.lookup(id.as_str(), hash, 1), Lookup::Miss));
+
+        cache.fill(hash, unknown(), cache.generation());
+        assert!(matches!(
+            cache.lookup(id.as_str(), hash, 1),
+            Lookup::Unknown
+        ));
+        cache.invalidate(&Change::Key(id.clone()));
+        assert!(matches!(cache.lookup(id.as_str(), hash, 1), Lookup::Miss));
+    }
+
+    #[test]
+    fn a_fresh_feed_lengthens_lifetimes_and_a_lost_one_shortens_them() {
+        let config = CacheConfig::new()
+            .ttl(Duration::from_secs(5))
+            .ttl_with_feed(Duration::from_secs(600))
+            .negative_ttl(Duration::from_secs(600))
+            .feed_bound(Duration::from_secs(2));
+        let cache = VerifyCache::new(config, Arc::new(SystemClock)).unwrap();
+        let id = KeyId::parse("Abcd1234").unwrap();
+        let hash = cache.hash(id.as_str());
+        let slot = Slot::Unknown(Box::new(UnknownId {
+            key_id: id.clone(),
+            loaded_at: 0,
+        }));
+        cache.fill(hash, slot, cache.generation());
+        let ten_seconds = 10_000_000;
+        assert!(matches!(
+            cache.lookup(id.as_str(), hash, ten_seconds),
+            Lookup::Miss
+        ));
+
+        let sink = FeedSink::new(cache.clone());
+        sink.confirm(DateTime::from_timestamp_micros(ten_seconds - 1_000_000).unwrap());
+        assert!(matches!(
+            cache.lookup(id.as_str(), hash, ten_seconds),
+            Lookup::Unknown
+        ));
+        // The heartbeat is now 3 s old: more than the 2 s bound.
+        assert!(matches!(
+            cache.lookup(id.as_str(), hash, ten_seconds + 2_000_000),
+            Lookup::Miss
+        ));
+        sink.confirm(DateTime::from_timestamp_micros(ten_seconds + 2_000_000).unwrap());
+        sink.disconnected();
+        assert!(matches!(
+            cache.lookup(id.as_str(), hash, ten_seconds + 2_000_000),
+            Lookup::Miss
+        ));
+    }
+}
