@@ -5,6 +5,7 @@
 //! - [Token format](docs::token_format)
 //! - [Security model](docs::security)
 //! - [Storage adapters](docs::adapters)
+//! - [Verification cache](docs::caching)
 
 pub use keyward_core::*;
 
@@ -30,4 +31,8 @@ pub mod docs {
     #[cfg(all(feature = "sqlite", feature = "postgres"))]
     #[doc = include_str!("../../../docs/adapters.md")]
     pub mod adapters {}
+    // Its example runs on the memory store.
+    #[cfg(feature = "memory")]
+    #[doc = include_str!("../../../docs/caching.md")]
+    pub mod caching {}
 }
