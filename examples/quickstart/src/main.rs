@@ -9,8 +9,8 @@
 
 use keyward::stores::{PgStore, SqliteStore};
 use keyward::{
-    Actor, ExpiryPolicy, IssueRequest, KeyStore, Keyward, Lifetime, ListRequest, Owner,
-    PermissionSet, Requirement, Session, TokenKind,
+    Actor, CacheConfig, ExpiryPolicy, IssueRequest, KeyStore, Keyward, Lifetime, ListRequest,
+    Owner, PermissionSet, Requirement, Session, TokenKind,
 };
 use std::sync::Arc;
 
@@ -43,6 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )?)
                 .live_limit(3),
         )
+        // 1b. Verify from memory. Changes made through this service are seen
+        //     by the next verify; changes by other processes sharing the
+        //     database within the TTL (5 s by default). See docs/caching.md.
+        .verify_cache(CacheConfig::default())
         .build()?;
 
     // 2. A logged-in user (authenticated by your own app) issues a key for
