@@ -336,3 +336,144 @@ pub async fn the_cache_holds_about_its_capacity(backend: Backend) {
     let entries = keyward.cache_status().unwrap().entries;
     assert!((1..=64).contains(&entries), "{entries} entries");
 }
+
+/// One step of a random history.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Issue a key.
+    Issue {
+        /// Direct grants (the ceiling, for an inheriting key).
+        scopes: Vec<&'static str>,
+        /// Whether it holds the role.
+        with_role: bool,
+        /// Whether it inherits its owner's permissions.
+        inherits: bool,
+    },
+    /// Disable the n-th key (modulo the number of keys).
+    Disable(usize),
+    /// Enable it.
+    Enable(usize),
+    /// Revoke it.
+    Revoke(usize),
+    /// Rotate it with this overlap in minutes.
+    Rotate(usize, i64),
+    /// Replace the role's permissions.
+    PutRole(Vec<&'static str>),
+    /// Delete the role.
+    DeleteRole,
+    /// The owner's own permissions change, and the host says so.
+    OwnerChanges(Vec<&'static str>),
+    /// Time passes (minutes).
+    Advance(i64),
+}
+
+fn grants() -> impl proptest::strategy::Strategy<Value = Vec<&'static str>> {
+    proptest::sample::subsequence(vec!["read", "deploy", "admin", "*"], 0..=2)
+}
+
+/// Histories of up to 24 steps.
+pub fn histories() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+    use proptest::prelude::*;
+    let step = prop_oneof![
+        3 => (grants(), any::<bool>(), any::<bool>()).prop_map(|(scopes, with_role, inherits)| Step::Issue { scopes, with_role, inherits }),
+        1 => any::<usize>().prop_map(Step::Disable),
+        1 => any::<usize>().prop_map(Step::Enable),
+        1 => any::<usize>().prop_map(Step::Revoke),
+        1 => (any::<usize>(), 0i64..120).prop_map(|(n, overlap)| Step::Rotate(n, overlap)),
+        1 => grants().prop_map(Step::PutRole),
+        1 => Just(Step::DeleteRole),
+        1 => grants().prop_map(Step::OwnerChanges),
+        1 => (1i64..180).prop_map(Step::Advance),
+    ];
+    proptest::collection::vec(step, 1..24)
+}
+
+/// Plays `history` through a cached service and checks, after every step,
+/// that it answers every token and requirement as an uncached service over
+/// the same store does. Refused steps (enabling a revoked key, rotating a
+/// disabled one …) are part of the history too.
+pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step]) {
+    let clock = clock_at(2026, 3, 2, 9);
+    let directory = Directory::default();
+    directory.set(&["read"]);
+    let cached = service(Arc::clone(&store), &clock, &directory, Some(long_lived()));
+    let uncached = service(store, &clock, &directory, None);
+    let admin = Actor::operator("history");
+    let (workspace, user, ops) = (owner("workspace"), owner("user"), role("ops"));
+    cached
+        .put_role(
+            &admin,
+            Role {
+                name: ops.clone(),
+                permissions: perms(&["deploy"]),
+            },
+        )
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    let mut tokens = vec![foreign_token(TokenKind::new("tak").unwrap()).await];
+    let pick = |keys: &Vec<keyward_core::KeyId>, n: usize| keys.get(n % keys.len().max(1)).cloned();
+    for (at, step) in history.iter().enumerate() {
+        match step {
+            Step::Issue {
+                scopes,
+                with_role,
+                inherits,
+            } => {
+                let mut request = if *inherits {
+                    IssueRequest::new("tak", user.clone(), "pat").inherit_owner(Some(perms(scopes)))
+                } else {
+                    IssueRequest::new("tak", workspace.clone(), "key").scopes(perms(scopes))
+                };
+                if *with_role {
+                    request = request.roles([ops.clone()]);
+                }
+                if let Ok(issued) = cached.issue(&admin, request).await {
+                    keys.push(issued.key.id.clone());
+                    tokens.push(issued.token.expose_secret().to_owned());
+                }
+            }
+            Step::Disable(n) => {
+                if let Some(id) = pick(&keys, *n) {
+                    let _ = cached.disable(&admin, &id).await;
+                }
+            }
+            Step::Enable(n) => {
+                if let Some(id) = pick(&keys, *n) {
+                    let _ = cached.enable(&admin, &id).await;
+                }
+            }
+            Step::Revoke(n) => {
+                if let Some(id) = pick(&keys, *n) {
+                    let _ = cached.revoke(&admin, &id).await;
+                }
+            }
+            Step::Rotate(n, overlap) => {
+                if let Some(id) = pick(&keys, *n)
+                    && let Ok(issued) = cached
+                        .rotate(&admin, &id, TimeDelta::minutes(*overlap))
+                        .await
+                {
+                    keys.push(issued.key.id.clone());
+                    tokens.push(issued.token.expose_secret().to_owned());
+                }
+            }
+            Step::PutRole(granted) => {
+                let role = Role {
+                    name: ops.clone(),
+                    permissions: perms(granted),
+                };
+                cached.put_role(&admin, role).await.unwrap();
+            }
+            Step::DeleteRole => {
+                let _ = cached.delete_role(&admin, &ops).await;
+            }
+            Step::OwnerChanges(granted) => {
+                directory.set(granted);
+                cached.owner_permissions_changed(&user).await.unwrap();
+            }
+            Step::Advance(minutes) => clock.advance(TimeDelta::minutes(*minutes)),
+        }
+        assert_same_answers(&format!("step {at}: {step:?}"), &cached, &uncached, &tokens).await;
+    }
+}

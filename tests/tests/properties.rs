@@ -34,3 +34,27 @@ fn postgres_names_metadata_and_filters_round_trip() {
     names_metadata_and_filters_round_trip(&rt, &store);
     rt.block_on(store.pool().close());
 }
+
+/// Random histories of changes (issue, disable, enable, revoke, rotate, role
+/// edits, owner permission changes, time passing) on the memory store: after
+/// every step a cached service answers every token as an uncached one.
+#[test]
+fn cached_and_uncached_verify_agree_on_random_histories() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = Runtime::new().unwrap();
+    let cases = std::env::var("KEYWARD_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(32);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    let result = runner.run(&keyward_tests::cache::histories(), |history| {
+        let store = std::sync::Arc::new(keyward_memory::MemoryStore::new());
+        rt.block_on(keyward_tests::cache::cached_and_uncached_agree(
+            store, &history,
+        ));
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}

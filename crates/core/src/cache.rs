@@ -239,11 +239,12 @@ impl Slot {
         }
     }
 
-    fn same(&self, other: &Slot) -> bool {
-        match (self, other) {
-            (Self::Known(a), Self::Known(b)) => Arc::ptr_eq(a, b),
-            (Self::Unknown(a), Self::Unknown(b)) => a == b,
-            _ => false,
+    /// The address of the entry's heap data, which moving the slot keeps:
+    /// tells one fill from another of the same id.
+    fn identity(&self) -> usize {
+        match self {
+            Self::Known(snapshot) => Arc::as_ptr(snapshot) as usize,
+            Self::Unknown(unknown) => std::ptr::from_ref::<UnknownId>(unknown) as usize,
         }
     }
 }
@@ -397,6 +398,7 @@ impl VerifyCache {
         if self.generation() != generation {
             return;
         }
+        let identity = slot.identity();
         {
             let mut map = self
                 .shard(hash)
@@ -405,7 +407,7 @@ impl VerifyCache {
             if map.len() >= self.inner.shard_capacity && !map.contains_key(&hash) {
                 evict_one(&mut map);
             }
-            map.insert(hash, slot.clone());
+            map.insert(hash, slot);
         }
         // An invalidation between the check above and the insert would
         // have found nothing to drop; undo the fill ourselves.
@@ -414,7 +416,7 @@ impl VerifyCache {
                 .shard(hash)
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            if map.get(&hash).is_some_and(|s| s.same(&slot)) {
+            if map.get(&hash).is_some_and(|s| s.identity() == identity) {
                 map.remove(&hash);
             }
         }
@@ -581,25 +583,27 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
 
-    fn invalid(config: CacheConfig) -> bool {
+    fn invalid(config: &CacheConfig) -> bool {
         matches!(config.validate(), Err(Error::InvalidInput { .. }))
     }
 
     #[test]
     fn settings_out_of_range_are_refused_with_a_typed_error() {
         assert!(CacheConfig::new().validate().is_ok());
-        assert!(invalid(CacheConfig::new().capacity(0)));
-        assert!(invalid(CacheConfig::new().capacity(usize::MAX)));
-        assert!(invalid(CacheConfig::new().ttl(Duration::ZERO)));
-        assert!(invalid(CacheConfig::new().negative_ttl(Duration::ZERO)));
-        assert!(invalid(CacheConfig::new().ttl(Duration::from_secs(86_401))));
+        assert!(invalid(&CacheConfig::new().capacity(0)));
+        assert!(invalid(&CacheConfig::new().capacity(usize::MAX)));
+        assert!(invalid(&CacheConfig::new().ttl(Duration::ZERO)));
+        assert!(invalid(&CacheConfig::new().negative_ttl(Duration::ZERO)));
         assert!(invalid(
-            CacheConfig::new()
+            &CacheConfig::new().ttl(Duration::from_secs(86_401))
+        ));
+        assert!(invalid(
+            &CacheConfig::new()
                 .ttl(Duration::from_secs(60))
                 .ttl_with_feed(Duration::from_secs(30))
         ));
         assert!(invalid(
-            CacheConfig::new().feed_bound(Duration::from_millis(10))
+            &CacheConfig::new().feed_bound(Duration::from_millis(10))
         ));
     }
 
