@@ -32,6 +32,7 @@ pub mod backends;
 pub mod behaviour;
 pub mod cache;
 pub mod counting;
+pub mod feed;
 mod interleave;
 pub mod plans;
 pub mod properties;

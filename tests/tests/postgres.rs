@@ -69,3 +69,34 @@ mod resilience {
         pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(store).await;
     }
 }
+
+/// Two processes on one database, each with a verification cache and the
+/// store as its change feed: what one changes (or an operator changes in
+/// SQL) the other's cache drops within the feed bound, and a dropped feed
+/// falls back to the entry lifetime and reconnects with an empty cache.
+mod change_feed {
+    use keyward_tests::feed;
+
+    macro_rules! feed_tests {
+        ($($name:ident),+ $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    feed::$name().await;
+                }
+            )+
+        };
+    }
+
+    feed_tests!(
+        a_revoke_reaches_another_process,
+        a_disable_reaches_another_process,
+        a_role_losing_a_permission_reaches_another_process,
+        a_deleted_role_reaches_another_process,
+        a_rotation_without_overlap_expires_the_old_key_in_another_process,
+        an_operators_sql_revoke_reaches_every_process,
+        an_owners_changed_permissions_reach_another_process,
+        a_usage_flush_notifies_no_one,
+        a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cache,
+    );
+}

@@ -12,6 +12,10 @@ pub use keyward_core::*;
 /// Storage adapters, each behind its crate feature: `sqlite` (default),
 /// `postgres`, `memory`. Each adapter crate is re-exported whole (with its
 /// driver: `stores::sqlite::rusqlite`, `stores::postgres::sqlx`).
+///
+/// `PgStore` is also a [`ChangeFeed`]: pass a clone to
+/// [`KeywardBuilder::change_feed`](crate::KeywardBuilder::change_feed) so
+/// every process's verification cache hears every other's changes.
 pub mod stores {
     #[cfg(feature = "memory")]
     pub use keyward_memory::{self as memory, MemoryStore};

@@ -19,8 +19,35 @@
 //! - State changes are a single conditional `UPDATE … WHERE state = $from`.
 //! - Every mutation and its audit event commit in one transaction; a dropped
 //!   connection rolls the whole transaction back.
+//!
+//! # The change feed
+//!
+//! `PgStore` is also a [`ChangeFeed`](keyward_core::ChangeFeed): give a clone
+//! to [`KeywardBuilder::change_feed`](keyward_core::KeywardBuilder::change_feed)
+//! next to a verification cache, and every process's cache drops what any
+//! other changed, within [`CacheConfig::feed_bound`](keyward_core::CacheConfig::feed_bound)
+//! while the feed is fresh.
+//!
+//! - The second migration adds triggers on the keys and roles tables that
+//!   `NOTIFY` the channel `<prefix>changes` ([`PgStore::change_channel`])
+//!   with `k:<key id>` or `r:<role>` when a change commits, whoever made it:
+//!   an operator's `UPDATE keyward_keys SET state = 'revoked' …` reaches
+//!   every cache too. Updates of `last_used_at` alone (the usage flush)
+//!   notify nothing.
+//! - Each service runs a listener task on one of the pool's connections. It
+//!   sends a heartbeat (`p:<instance>:<micros>`) every quarter of the feed
+//!   bound; when its own comes back, every change committed before it has
+//!   been applied, and the feed counts as fresh.
+//! - On a lost connection the listener reports the feed down (entries fall
+//!   back to [`CacheConfig::ttl`](keyward_core::CacheConfig::ttl)), and
+//!   reconnects after 100 ms, doubling up to 5 s; once listening again it
+//!   drops the whole cache, since what changed in between is unknown.
+//!
+//! See `docs/adapters.md` (the `keyward` crate's `docs::adapters`) for the
+//! staleness of each deployment shape.
 
 mod codec;
+mod feed;
 mod schema;
 mod store;
 
@@ -80,6 +107,12 @@ impl PgStore {
     /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The `LISTEN`/`NOTIFY` channel of the [change feed](crate#the-change-feed):
+    /// `<prefix>changes` (`keyward_changes` by default).
+    pub fn change_channel(&self) -> String {
+        feed::channel(&self.prefix)
     }
 }
 

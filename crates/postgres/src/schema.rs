@@ -9,6 +9,10 @@ use std::borrow::Cow;
 /// timestamps `sqlx migrate add` makes, so they never collide with a host's.
 const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 
+/// The change-feed triggers (see [`PgStore`](crate::PgStore)'s
+/// [`ChangeFeed`](keyward_core::ChangeFeed) implementation).
+const CHANGE_FEED_VERSION: i64 = 2026_1123_0000_0002;
+
 /// keyward's migrations for `prefix`, to merge into the host's own
 /// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
 /// so they are applied and recorded with the host's. Once merged, every later
@@ -62,13 +66,78 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
         CREATE INDEX {audit}_owner ON {audit} (owner, seq DESC);
         CREATE INDEX {audit}_key ON {audit} (key_id, seq DESC);"#
     );
-    vec![Migration::new(
-        FIRST_VERSION,
-        Cow::Borrowed("keyward: keys, roles and audit events"),
-        MigrationType::Simple,
-        AssertSqlSafe(sql).into_sql_str(),
-        false,
-    )]
+    vec![
+        Migration::new(
+            FIRST_VERSION,
+            Cow::Borrowed("keyward: keys, roles and audit events"),
+            MigrationType::Simple,
+            AssertSqlSafe(sql).into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            CHANGE_FEED_VERSION,
+            Cow::Borrowed("keyward: change feed triggers"),
+            MigrationType::Simple,
+            AssertSqlSafe(change_feed_sql(prefix)).into_sql_str(),
+            false,
+        ),
+    ]
+}
+
+/// Triggers that announce every committed change to keys and roles on the
+/// channel `<prefix>changes`, in [`Change::to_payload`] form (`k:<key id>`,
+/// `r:<role>`; `*` for a truncate or a payload Postgres would refuse), so
+/// even an operator's direct SQL reaches every process's cache.
+///
+/// An update that touches nothing but `last_used_at` (the usage flush)
+/// fires nothing: verification does not cache it. The trigger functions
+/// call only `pg_catalog` functions, so they work whatever the `search_path`
+/// of the session that changes the table.
+///
+/// [`Change::to_payload`]: keyward_core::Change::to_payload
+fn change_feed_sql(prefix: &TablePrefix) -> String {
+    let channel = crate::feed::channel(prefix);
+    let function = |table: &str, column: &str, tag: &str| {
+        format!(
+            r#"CREATE FUNCTION {table}_changed() RETURNS trigger LANGUAGE plpgsql AS $body$
+            BEGIN
+                IF TG_OP = 'TRUNCATE' THEN
+                    PERFORM pg_notify('{channel}', '*');
+                    RETURN NULL;
+                END IF;
+                IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.{column} IS DISTINCT FROM NEW.{column}) THEN
+                    PERFORM pg_notify('{channel}', CASE WHEN octet_length(OLD.{column}) < 7990
+                        THEN '{tag}:' || OLD.{column} ELSE '*' END);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    PERFORM pg_notify('{channel}', CASE WHEN octet_length(NEW.{column}) < 7990
+                        THEN '{tag}:' || NEW.{column} ELSE '*' END);
+                END IF;
+                RETURN NULL;
+            END
+            $body$;"#
+        )
+    };
+    let keys = prefix.table("keys");
+    let roles = prefix.table("roles");
+    let keys_changed = function(&keys, "id", "k");
+    let roles_changed = function(&roles, "name", "r");
+    format!(
+        r#"{keys_changed}
+        {roles_changed}
+        CREATE TRIGGER {keys}_inserted_or_deleted AFTER INSERT OR DELETE ON {keys}
+            FOR EACH ROW EXECUTE FUNCTION {keys}_changed();
+        CREATE TRIGGER {keys}_updated AFTER UPDATE ON {keys}
+            FOR EACH ROW
+            WHEN ((to_jsonb(OLD) - 'last_used_at') IS DISTINCT FROM (to_jsonb(NEW) - 'last_used_at'))
+            EXECUTE FUNCTION {keys}_changed();
+        CREATE TRIGGER {keys}_truncated AFTER TRUNCATE ON {keys}
+            FOR EACH STATEMENT EXECUTE FUNCTION {keys}_changed();
+        CREATE TRIGGER {roles}_changed AFTER INSERT OR UPDATE OR DELETE ON {roles}
+            FOR EACH ROW EXECUTE FUNCTION {roles}_changed();
+        CREATE TRIGGER {roles}_truncated AFTER TRUNCATE ON {roles}
+            FOR EACH STATEMENT EXECUTE FUNCTION {roles}_changed();"#
+    )
 }
 
 /// A standalone [`Migrator`] for keyward's tables, recording what it applied
