@@ -10,6 +10,11 @@ mod scenarios {
     keyward_tests::scenario_tests!(optional keyward_tests::backends::postgres_dyn());
 }
 
+/// The same scenarios with every service verifying through a cache.
+mod cached_scenarios {
+    keyward_tests::scenario_tests!(cached optional keyward_tests::backends::postgres_dyn());
+}
+
 /// The hot lookups (by key id, an owner's keys newest first, keys expiring
 /// before a time, the live-key count) are index scans on a populated,
 /// analyzed table, as custom and as generic prepared-statement plans.

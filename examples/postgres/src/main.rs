@@ -26,8 +26,8 @@
 
 use keyward_core::chrono::Utc;
 use keyward_core::{
-    Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
-    Requirement, Session, TablePrefix, TokenKind,
+    Actor, CacheConfig, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner,
+    PermissionSet, Requirement, Session, TablePrefix, TokenKind,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -86,8 +86,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. keyward on the same pool, its tables prefixed. Account API keys with
     //    the `mt` prefix: 1, 3 or 6 months to live (3 by default), at most 3
     //    live per account.
+    //    Verification is served from memory; the store doubles as the
+    //    change feed, so every process running this code drops what any
+    //    other changes (LISTEN/NOTIFY), within 2 s at worst. See
+    //    docs/caching.md.
     let store = PgStore::with_prefix(pool.clone(), prefix);
-    let keyward = Keyward::builder(store)
+    let keyward = Keyward::builder(store.clone())
+        .verify_cache(CacheConfig::default())
+        .change_feed(store)
         .kind(
             TokenKind::new("mt")?
                 .expiry(ExpiryPolicy::choices(
