@@ -27,7 +27,10 @@ use crate::verify::{BearerError, KeySnapshot, Rejection, VerifiedKey, bearer_tok
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How many times issue and rotate draw a new key id after a collision.
@@ -437,35 +440,67 @@ impl Keyward {
     /// id, constant-time digest compare, revoked/disabled/expired, then
     /// permissions. Records the use in memory only; the store is never
     /// written here.
-    pub async fn verify(
-        &self,
-        token: &str,
+    ///
+    /// When the answer is in memory (a malformed token, or a cache hit) the
+    /// returned future is ready at once and small; only a store read is
+    /// boxed.
+    pub fn verify<'a>(
+        &'a self,
+        token: &'a str,
+        requirement: &'a Requirement,
+    ) -> impl Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a {
+        match self.verify_from_memory(token, requirement) {
+            FromMemory::Answer(answer) => Verification::Ready(std::future::ready(answer)),
+            FromMemory::Load(parsed, now, hash) => Verification::Store(Box::pin(
+                self.verify_from_store(parsed, now, hash, requirement),
+            )),
+        }
+    }
+
+    /// Parse, then the cache: the whole answer, or what the store read needs.
+    fn verify_from_memory<'a>(
+        &'a self,
+        token: &'a str,
         requirement: &Requirement,
-    ) -> Result<VerifiedKey, Rejection> {
-        let parsed = self.inner.format.parse(token)?;
+    ) -> FromMemory<'a> {
+        let parsed = match self.inner.format.parse(token) {
+            Ok(parsed) => parsed,
+            Err(e) => return FromMemory::Answer(Err(e.into())),
+        };
         let now = self.now();
         let Some(cache) = &self.inner.cache else {
-            let key_id = KeyId::from_parsed(parsed.key_id());
+            return FromMemory::Load(parsed, now, None);
+        };
+        let hash = cache.hash(parsed.key_id());
+        match cache.lookup(parsed.key_id(), hash, now.timestamp_micros()) {
+            // A key loaded while not live has no permissions resolved; if
+            // it is live again (the clock went back), load it anew.
+            Lookup::Hit(snapshot) if snapshot.resolved || !snapshot.is_live(now) => {
+                FromMemory::Answer(self.check(snapshot, &parsed, now, requirement))
+            }
+            Lookup::Unknown => FromMemory::Answer(Err(Rejection::NotFound)),
+            Lookup::Hit(_) | Lookup::Miss => FromMemory::Load(parsed, now, Some(hash)),
+        }
+    }
+
+    /// The store read, and the cache fill if there is a cache (`hash`).
+    async fn verify_from_store(
+        &self,
+        parsed: ParsedToken<'_>,
+        now: DateTime<Utc>,
+        hash: Option<u64>,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        let key_id = KeyId::from_parsed(parsed.key_id());
+        let (Some(cache), Some(hash)) = (&self.inner.cache, hash) else {
             return match self.load(&key_id, &parsed, now).await? {
                 Some(snapshot) => self.check(snapshot, &parsed, now, requirement),
                 None => Err(Rejection::NotFound),
             };
         };
-        let micros = now.timestamp_micros();
-        let hash = cache.hash(parsed.key_id());
-        match cache.lookup(parsed.key_id(), hash, micros) {
-            // A key loaded while not live has no permissions resolved; if
-            // it is live again (the clock went back), load it anew.
-            Lookup::Hit(snapshot) if snapshot.resolved || !snapshot.is_live(now) => {
-                return self.check(snapshot, &parsed, now, requirement);
-            }
-            Lookup::Unknown => return Err(Rejection::NotFound),
-            Lookup::Hit(_) | Lookup::Miss => {}
-        }
         // Read the generation before the store, so a change that lands
         // while we read keeps the (possibly stale) result out of the cache.
         let generation = cache.generation();
-        let key_id = KeyId::from_parsed(parsed.key_id());
         match self.load(&key_id, &parsed, now).await? {
             Some(snapshot) => {
                 cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
@@ -474,7 +509,7 @@ impl Keyward {
             None => {
                 let unknown = Slot::Unknown(Box::new(UnknownId {
                     key_id,
-                    loaded_at: micros,
+                    loaded_at: now.timestamp_micros(),
                 }));
                 cache.fill(hash, unknown, generation);
                 Err(Rejection::NotFound)
@@ -1223,6 +1258,32 @@ fn effective(
 fn keyed(mut event: AuditEvent, id: &KeyId) -> AuditEvent {
     event.key_id = Some(id.clone());
     event
+}
+
+/// What memory alone could tell about a token.
+enum FromMemory<'a> {
+    /// The whole answer.
+    Answer(Result<VerifiedKey, Rejection>),
+    /// The store must be read: the parsed token, the time, and the cache
+    /// hash when there is a cache.
+    Load(ParsedToken<'a>, DateTime<Utc>, Option<u64>),
+}
+
+/// The future [`Keyward::verify`] returns.
+enum Verification<'a> {
+    Ready(std::future::Ready<Result<VerifiedKey, Rejection>>),
+    Store(Pin<Box<dyn Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a>>),
+}
+
+impl Future for Verification<'_> {
+    type Output = Result<VerifiedKey, Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(answer) => Pin::new(answer).poll(cx),
+            Self::Store(read) => read.as_mut().poll(cx),
+        }
+    }
 }
 
 /// Aborts the change feed's listener when the service goes away.
