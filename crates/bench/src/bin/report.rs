@@ -1,0 +1,147 @@
+//! Prints the results table of the latest `cargo bench -p keyward-bench`
+//! run, with the memory per cached key measured here (by a counting global
+//! allocator), or splices it into a document.
+//!
+//! ```sh
+//! cargo run -p keyward-bench --release --bin report                 # print
+//! cargo run -p keyward-bench --release --bin report -- --write docs/performance.md
+//! ```
+//!
+//! Options: `--criterion-dir DIR` (default: `$CRITERION_HOME`, else
+//! `<target>/criterion`), `--memory-keys N` (default 100000),
+//! `--write FILE` (replace the text between `<!-- report:start -->` and
+//! `<!-- report:end -->`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "benchmark report: prints its table, and stops loudly on a failed setup"
+)]
+
+use keyward_bench::fixture::{issue_keys_inline, requirement, service};
+use keyward_bench::ready;
+use keyward_bench::report::{self, MemoryFigure, Results};
+use keyward_memory::MemoryStore;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use std::alloc::System;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes allocated and not yet freed. (`stats_alloc` already adds a
+/// realloc's growth to `bytes_allocated` and its shrinking to
+/// `bytes_deallocated`; `bytes_reallocated` is the same change again.)
+fn live_bytes() -> f64 {
+    let stats = ALLOCATOR.stats();
+    stats.bytes_allocated as f64 - stats.bytes_deallocated as f64
+}
+
+/// Allocations not yet freed.
+fn live_allocations() -> f64 {
+    let stats = ALLOCATOR.stats();
+    stats.allocations as f64 - stats.deallocations as f64
+}
+
+/// Caches `keys` typical keys and counts what stays allocated per key: the
+/// cache's map slot, the snapshot, and the usage queue's entry (then again
+/// after the usage flush empties the queue).
+fn memory_per_cached_key(keys: usize) -> MemoryFigure {
+    let store: Arc<dyn keyward_core::KeyStore> = Arc::new(MemoryStore::new());
+    let uncached = service(Arc::clone(&store), None);
+    let tokens = issue_keys_inline(&uncached, 0..keys);
+    let cached = service(store, Some(keys));
+    let need = requirement();
+    let before = live_bytes();
+    let allocations_before = live_allocations();
+    for token in &tokens {
+        ready!(cached.verify(token, &need)).expect("a fresh key verifies");
+    }
+    let filled = live_bytes();
+    let allocations = live_allocations() - allocations_before;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime
+        .block_on(cached.flush_usage())
+        .expect("the usage flush");
+    let flushed = live_bytes();
+    assert_eq!(cached.cache_status().expect("a cache").entries, keys);
+    MemoryFigure {
+        keys,
+        per_key: (filled - before) / keys as f64,
+        per_key_flushed: (flushed - before) / keys as f64,
+        allocations_per_key: allocations / keys as f64,
+    }
+}
+
+fn default_criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    report::criterion_dir(&target)
+}
+
+fn main() -> ExitCode {
+    let mut dir = default_criterion_dir();
+    let mut memory_keys = 100_000;
+    let mut write = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--criterion-dir", Some(value)) => dir = PathBuf::from(value),
+            ("--memory-keys", Some(value)) => match value.parse() {
+                Ok(n) if n > 0 => memory_keys = n,
+                _ => {
+                    eprintln!("--memory-keys takes a positive number");
+                    return ExitCode::FAILURE;
+                }
+            },
+            ("--write", Some(value)) => write = Some(PathBuf::from(value)),
+            _ => {
+                eprintln!("usage: report [--criterion-dir DIR] [--memory-keys N] [--write FILE]");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let results = match Results::load(&dir) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let memory = memory_per_cached_key(memory_keys);
+    let table = report::render(&results, Some(memory));
+    match write {
+        None => print!("{table}"),
+        Some(path) => {
+            let doc = match std::fs::read_to_string(&path) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match report::splice(&doc, &table) {
+                Ok(doc) => {
+                    if let Err(e) = std::fs::write(&path, doc) {
+                        eprintln!("{}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                    eprintln!("wrote the table into {}", path.display());
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
