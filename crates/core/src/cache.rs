@@ -225,10 +225,12 @@ pub(crate) struct UnknownId {
 }
 
 impl Slot {
-    fn key_id(&self) -> &KeyId {
+    /// Whether this is the entry of `key_id` (not of another id whose
+    /// hash collided).
+    fn is(&self, key_id: &str) -> bool {
         match self {
-            Self::Known(snapshot) => &snapshot.key_id,
-            Self::Unknown(unknown) => &unknown.key_id,
+            Self::Known(snapshot) => snapshot.inline_id.is(key_id),
+            Self::Unknown(unknown) => unknown.key_id.as_str() == key_id,
         }
     }
 
@@ -372,7 +374,7 @@ impl VerifyCache {
         let Some(slot) = map.get(&hash) else {
             return Lookup::Miss;
         };
-        if slot.key_id().as_str() != key_id {
+        if !slot.is(key_id) {
             return Lookup::Miss;
         }
         let negative = matches!(slot, Slot::Unknown(_));

@@ -55,6 +55,7 @@ pub enum ParseError {
 #[derive(Clone, Copy)]
 pub struct ParsedToken<'a> {
     kind: &'a TokenKind,
+    kind_index: usize,
     key_id: &'a str,
     secret: &'a str,
 }
@@ -70,6 +71,10 @@ impl<'a> ParsedToken<'a> {
     }
     pub(crate) fn secret(&self) -> &'a str {
         self.secret
+    }
+    /// The kind's position in the format.
+    pub(crate) fn kind_index(&self) -> usize {
+        self.kind_index
     }
 }
 
@@ -123,6 +128,11 @@ impl TokenFormat {
         &self.kinds
     }
 
+    /// The position of the kind with this prefix.
+    pub(crate) fn kind_index(&self, prefix: &str) -> Option<usize> {
+        self.kinds.iter().position(|k| k.prefix() == prefix)
+    }
+
     /// The kind with this prefix.
     pub fn kind(&self, prefix: &str) -> Option<&TokenKind> {
         self.kinds.iter().find(|k| k.prefix() == prefix)
@@ -139,40 +149,77 @@ impl TokenFormat {
     /// Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn parse<'a>(&'a self, token: &'a str) -> Result<ParsedToken<'a>, ParseError> {
+        match self.parse_well_formed(token) {
+            Some(parsed) => parsed,
+            None => Err(self.classify(token)),
+        }
+    }
+
+    /// The common case without any scan: a configured kind's exact length,
+    /// prefix and separator, and a body of base62 only. Then only the
+    /// checksum can fail. `None` sends the token to [`Self::classify`] for
+    /// its precise error.
+    fn parse_well_formed<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Option<Result<ParsedToken<'a>, ParseError>> {
         let bytes = token.as_bytes();
-        if bytes.is_empty() {
-            return Err(ParseError::Empty);
-        }
-        if bytes.len() > MAX_TOKEN_LEN {
-            return Err(ParseError::TooLong);
-        }
-        let separator = bytes
-            .iter()
-            .rposition(|&b| b == b'_')
-            .ok_or(ParseError::MissingPrefix)?;
-        let (prefix, body) = (&token[..separator], &token[separator + 1..]);
-        let kind = self.kind(prefix).ok_or(ParseError::UnknownKind)?;
-        if body.len() != kind.body_len() {
-            return Err(ParseError::BadLength {
-                expected: kind.body_len(),
-                found: body.len(),
-            });
-        }
-        if let Some(offset) = body.bytes().position(|b| !b.is_ascii_alphanumeric()) {
-            return Err(ParseError::BadCharacter {
-                position: separator + 1 + offset,
-            });
+        let kind_index = self.kinds.iter().position(|k| {
+            bytes.len() == k.token_len()
+                && bytes.starts_with(k.prefix().as_bytes())
+                && bytes.get(k.prefix().len()) == Some(&b'_')
+        })?;
+        let kind = self.kinds.get(kind_index)?;
+        let body = token.get(kind.prefix().len() + 1..)?;
+        if !body.bytes().fold(true, |ok, b| ok & is_base62(b)) {
+            return None;
         }
         let (signed, checksum) = token.split_at(token.len() - CHECKSUM_LEN);
-        if encode_checksum(crc32fast::hash(signed.as_bytes())) != checksum.as_bytes() {
-            return Err(ParseError::BadChecksum);
+        if !checksum_matches(crc32fast::hash(signed.as_bytes()), checksum.as_bytes()) {
+            return Some(Err(ParseError::BadChecksum));
         }
-        let (key_id, secret) = body[..body.len() - CHECKSUM_LEN].split_at(kind.key_id_len());
-        Ok(ParsedToken {
+        let (key_id, secret) = body
+            .get(..body.len() - CHECKSUM_LEN)?
+            .split_at(kind.key_id_len());
+        Some(Ok(ParsedToken {
             kind,
+            kind_index,
             key_id,
             secret,
-        })
+        }))
+    }
+
+    /// Why `token` is not well formed: length, prefix, body length,
+    /// alphabet, in that order.
+    fn classify(&self, token: &str) -> ParseError {
+        let bytes = token.as_bytes();
+        if bytes.is_empty() {
+            return ParseError::Empty;
+        }
+        if bytes.len() > MAX_TOKEN_LEN {
+            return ParseError::TooLong;
+        }
+        let Some(separator) = bytes.iter().rposition(|&b| b == b'_') else {
+            return ParseError::MissingPrefix;
+        };
+        let (prefix, body) = (&token[..separator], &token[separator + 1..]);
+        let Some(kind) = self.kind(prefix) else {
+            return ParseError::UnknownKind;
+        };
+        if body.len() != kind.body_len() {
+            return ParseError::BadLength {
+                expected: kind.body_len(),
+                found: body.len(),
+            };
+        }
+        match body.bytes().position(|b| !is_base62(b)) {
+            Some(offset) => ParseError::BadCharacter {
+                position: separator + 1 + offset,
+            },
+            // Unreachable for a well-formed token, which the fast path
+            // takes; kept total rather than trusted.
+            None => ParseError::BadChecksum,
+        }
     }
 
     /// A regular expression that matches every token of this format, for
@@ -272,6 +319,44 @@ fn push_base62(out: &mut String, n: usize, rng: &dyn SecretSource) -> Result<(),
 #[allow(clippy::indexing_slicing, reason = "value % 62 < 62 = BASE62.len()")]
 fn base62_digit(value: u32) -> char {
     char::from(BASE62[(value % 62) as usize])
+}
+
+/// Each byte's base62 value, or 62 for a byte outside the alphabet.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: an out-of-range index fails the build"
+)]
+const DIGIT_VALUE: [u8; 256] = {
+    let mut table = [62u8; 256];
+    let mut value = 0;
+    while value < 62 {
+        table[BASE62[value] as usize] = value as u8;
+        value += 1;
+    }
+    table
+};
+
+fn digit_value(byte: u8) -> u8 {
+    DIGIT_VALUE.get(usize::from(byte)).copied().unwrap_or(62)
+}
+
+fn is_base62(byte: u8) -> bool {
+    digit_value(byte) < 62
+}
+
+/// Whether six base62 digits spell `crc`: decoded by multiply-add, which
+/// is cheaper than encoding `crc` (six divisions). The encoding has fixed
+/// width and 62^6 > 2^32, so each value has exactly one spelling.
+fn checksum_matches(crc: u32, digits: &[u8]) -> bool {
+    let mut value = 0u64;
+    for &byte in digits {
+        let digit = digit_value(byte);
+        if digit >= 62 {
+            return false;
+        }
+        value = value * 62 + u64::from(digit);
+    }
+    digits.len() == CHECKSUM_LEN && value == u64::from(crc)
 }
 
 /// CRC32 as six base62 digits, most significant first (62^6 > 2^32).

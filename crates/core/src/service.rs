@@ -540,7 +540,10 @@ impl Keyward {
                 Ok(permissions) => permissions,
                 // Answer "who are you" before "try again later", as if the
                 // permissions had never been needed.
-                Err(_) if !self.presented_matches(&record.digest, &record.kind, parsed) => {
+                Err(_)
+                    if !self.presented_matches(&record.digest, parsed)
+                        || record.kind != parsed.kind().prefix() =>
+                {
                     return Err(Rejection::NotFound);
                 }
                 Err(e) => return Err(Rejection::Unavailable(e)),
@@ -549,27 +552,23 @@ impl Keyward {
             PermissionSet::new()
         };
         let loaded_at = now.timestamp_micros();
+        let kind_index = self.inner.format.kind_index(&record.kind);
         Ok(Some(Arc::new(KeySnapshot::new(
             record,
+            kind_index,
             permissions,
             live,
             loaded_at,
         ))))
     }
 
-    /// Whether the presented secret hashes to `digest` (constant time) and
-    /// the token's kind is the key's.
-    fn presented_matches(
-        &self,
-        digest: &TokenDigest,
-        kind: &str,
-        parsed: &ParsedToken<'_>,
-    ) -> bool {
+    /// Whether the presented secret hashes to `digest` (constant time).
+    fn presented_matches(&self, digest: &TokenDigest, parsed: &ParsedToken<'_>) -> bool {
         let presented = self
             .inner
             .hasher
             .digest_with(digest.algorithm(), parsed.secret());
-        presented.is_some_and(|d| d.matches(digest)) && kind == parsed.kind().prefix()
+        presented.is_some_and(|d| d.matches(digest))
     }
 
     /// The checks after lookup: digest, state, expiry, permissions; then
@@ -581,7 +580,8 @@ impl Keyward {
         now: DateTime<Utc>,
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
-        if !self.presented_matches(&snapshot.digest, &snapshot.kind, parsed) {
+        let same_kind = snapshot.kind_index == parsed.kind_index();
+        if !self.presented_matches(&snapshot.digest, parsed) || !same_kind {
             return Err(Rejection::NotFound);
         }
         match snapshot.state {

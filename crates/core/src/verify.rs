@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::format::ParseError;
 use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, RoleName};
+use crate::kind::MAX_KEY_ID_LEN;
 use crate::permission::{PermissionSet, Requirement};
 use crate::secret::TokenDigest;
 use crate::usage::UsageSlot;
@@ -14,52 +15,89 @@ use std::sync::Arc;
 /// A key as verification needs it: loaded once, then checked on every
 /// verify (from the cache, or straight after the store read). Immutable but
 /// for its usage slot.
+///
+/// `repr(C)` with what every hit reads first, so a hit touches as few cache
+/// lines as it can: the id and kind are compared inline, never through a
+/// pointer.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct KeySnapshot {
-    pub(crate) key_id: KeyId,
-    pub(crate) kind: String,
-    pub(crate) owner: Owner,
-    pub(crate) name: String,
-    /// Effective permissions when loaded (empty unless the key was live).
-    pub(crate) permissions: PermissionSet,
-    /// `None` when empty (most keys): one word instead of three.
-    pub(crate) metadata: Option<Box<Metadata>>,
-    pub(crate) expires_at: Option<DateTime<Utc>>,
+    pub(crate) inline_id: InlineId,
+    /// The kind's position in the service's format (`usize::MAX`: not
+    /// configured, so no token can match it).
+    pub(crate) kind_index: usize,
     pub(crate) state: KeyState,
-    pub(crate) digest: TokenDigest,
-    /// What the permissions were resolved from, for invalidation.
-    pub(crate) roles: BTreeSet<RoleName>,
-    pub(crate) inherits_owner: bool,
     /// Whether the permissions were resolved (only for a live key).
     pub(crate) resolved: bool,
+    pub(crate) inherits_owner: bool,
+    pub(crate) digest: TokenDigest,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
     /// When it was read from the store (micros, the service's clock).
     pub(crate) loaded_at: i64,
     /// The newest use since the last usage flush.
     pub(crate) usage: UsageSlot,
+    /// Effective permissions when loaded (empty unless the key was live).
+    pub(crate) permissions: PermissionSet,
+    pub(crate) key_id: KeyId,
+    pub(crate) kind: String,
+    pub(crate) owner: Owner,
+    pub(crate) name: String,
+    /// `None` when empty (most keys): one word instead of three.
+    pub(crate) metadata: Option<Box<Metadata>>,
+    /// What the permissions were resolved from, for invalidation.
+    pub(crate) roles: BTreeSet<RoleName>,
+}
+
+/// A key id held inline (ids are at most 24 bytes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InlineId {
+    len: u8,
+    bytes: [u8; MAX_KEY_ID_LEN],
+}
+
+impl InlineId {
+    fn new(id: &str) -> Self {
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        let len = id.len().min(MAX_KEY_ID_LEN);
+        if let (Some(to), Some(from)) = (bytes.get_mut(..len), id.as_bytes().get(..len)) {
+            to.copy_from_slice(from);
+        }
+        Self {
+            len: u8::try_from(len).unwrap_or(0),
+            bytes,
+        }
+    }
+
+    pub(crate) fn is(&self, id: &str) -> bool {
+        self.bytes.get(..usize::from(self.len)) == Some(id.as_bytes())
+    }
 }
 
 impl KeySnapshot {
     pub(crate) fn new(
         record: KeyRecord,
+        kind_index: Option<usize>,
         permissions: PermissionSet,
         resolved: bool,
         loaded_at: i64,
     ) -> Self {
         Self {
+            inline_id: InlineId::new(record.id.as_str()),
+            kind_index: kind_index.unwrap_or(usize::MAX),
+            state: record.state,
+            resolved,
+            inherits_owner: record.inherits_owner,
+            digest: record.digest,
+            expires_at: record.expires_at,
+            loaded_at,
+            usage: UsageSlot::default(),
+            permissions,
             key_id: record.id,
             kind: record.kind,
             owner: record.owner,
             name: record.name,
-            permissions,
             metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
-            expires_at: record.expires_at,
-            state: record.state,
-            digest: record.digest,
             roles: record.roles,
-            inherits_owner: record.inherits_owner,
-            resolved,
-            loaded_at,
-            usage: UsageSlot::default(),
         }
     }
 }
