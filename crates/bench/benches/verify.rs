@@ -332,16 +332,16 @@ fn sql_fixture(
 /// Verify through a SQLite store without a cache, next to the same SELECT
 /// through a raw rusqlite connection on the same file; list and issue.
 fn sqlite(c: &mut Criterion) {
-    let path = target_dir().join("tmp").join("keyward-bench.db");
+    // One file per process: two runs at once must not share (or delete)
+    // each other's database.
+    let path = target_dir()
+        .join("tmp")
+        .join(format!("keyward-bench-{}.db", std::process::id()));
     let runtime = current_thread();
     let cell = OnceCell::new();
     let fixture = || {
         cell.get_or_init(|| {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = path.clone().into_os_string();
-                file.push(suffix);
-                drop(std::fs::remove_file(file));
-            }
+            remove_database(&path);
             std::fs::create_dir_all(path.parent().expect("a directory"))
                 .expect("the tmp directory");
             let store = SqliteStore::open(&path).expect("open SQLite");
@@ -384,6 +384,17 @@ fn sqlite(c: &mut Criterion) {
         });
     });
     list_and_issue(c, "sqlite", || &fixture().keyward, &runtime);
+    drop(cell);
+    remove_database(&path);
+}
+
+/// Deletes a SQLite database file and its WAL and shared-memory files.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.to_owned().into_os_string();
+        file.push(suffix);
+        drop(std::fs::remove_file(file));
+    }
 }
 
 /// List 50 keys of an owner, and issue (the store grows by what criterion
