@@ -6,6 +6,7 @@
 //! - [Security model](docs::security)
 //! - [Storage adapters](docs::adapters)
 //! - [Verification cache](docs::caching)
+//! - [Performance](docs::performance)
 
 pub use keyward_core::*;
 
@@ -39,4 +40,6 @@ pub mod docs {
     #[cfg(feature = "memory")]
     #[doc = include_str!("../../../docs/caching.md")]
     pub mod caching {}
+    #[doc = include_str!("../../../docs/performance.md")]
+    pub mod performance {}
 }
