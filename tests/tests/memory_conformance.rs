@@ -15,3 +15,12 @@ mod shared_store {
 
     keyward_core::conformance_tests!(async { Arc::clone(&STORE) });
 }
+
+/// The suite against the store as a service with a verification cache
+/// holds it (every mutation drops the affected cache entries).
+mod behind_verify_cache {
+    use keyward_core::testkit::behind_verify_cache;
+    use keyward_memory::MemoryStore;
+
+    keyward_core::conformance_tests!(async { behind_verify_cache(MemoryStore::new()) });
+}

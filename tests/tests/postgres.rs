@@ -6,6 +6,16 @@ mod conformance {
     keyward_core::conformance_tests!(optional keyward_tests::backends::postgres());
 }
 
+/// The suite against the store as a service with a verification cache
+/// holds it (every mutation drops the affected cache entries).
+mod conformance_behind_verify_cache {
+    keyward_core::conformance_tests!(optional async {
+        keyward_tests::backends::postgres()
+            .await
+            .map(keyward_core::testkit::behind_verify_cache)
+    });
+}
+
 mod scenarios {
     keyward_tests::scenario_tests!(optional keyward_tests::backends::postgres_dyn());
 }

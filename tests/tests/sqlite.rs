@@ -8,6 +8,16 @@ mod conformance_file {
     });
 }
 
+/// The suite against the store as a service with a verification cache
+/// holds it (every mutation drops the affected cache entries).
+mod conformance_behind_verify_cache {
+    keyward_core::conformance_tests!(async {
+        keyward_core::testkit::behind_verify_cache(keyward_tests::backends::sqlite_file(env!(
+            "CARGO_TARGET_TMPDIR"
+        )))
+    });
+}
+
 mod conformance_in_memory {
     keyward_core::conformance_tests!(async {
         keyward_sqlite::SqliteStore::open_in_memory().unwrap()

@@ -49,6 +49,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// `store` as a service with a verification cache holds it
+/// ([`crate::KeywardBuilder::verify_cache`] wraps the store so that every
+/// mutation drops the cache entries it affects). Run the conformance suite
+/// on it to check that the wrapper keeps the whole contract.
+pub fn behind_verify_cache(store: impl crate::KeyStore) -> impl crate::KeyStore {
+    let cache =
+        crate::cache::VerifyCache::new(crate::CacheConfig::default(), Arc::new(crate::SystemClock))
+            .expect("the default cache settings are valid");
+    crate::invalidating::InvalidatingStore::new(Arc::new(store), cache)
+}
+
 pub mod cases;
 mod fixtures;
 mod macros;
