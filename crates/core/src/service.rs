@@ -467,12 +467,12 @@ impl Keyward {
             Ok(parsed) => parsed,
             Err(e) => return FromMemory::Answer(Err(e.into())),
         };
-        let now = self.now();
+        let now = self.inner.clock.now_micros();
         let Some(cache) = &self.inner.cache else {
             return FromMemory::Load(parsed, now, None);
         };
         let hash = cache.hash(parsed.key_id());
-        match cache.lookup(parsed.key_id(), hash, now.timestamp_micros()) {
+        match cache.lookup(parsed.key_id(), hash, now) {
             // A key loaded while not live has no permissions resolved; if
             // it is live again (the clock went back), load it anew.
             Lookup::Hit(snapshot) if snapshot.resolved || !snapshot.is_live(now) => {
@@ -487,7 +487,7 @@ impl Keyward {
     async fn verify_from_store(
         &self,
         parsed: ParsedToken<'_>,
-        now: DateTime<Utc>,
+        now: i64,
         hash: Option<u64>,
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
@@ -509,7 +509,7 @@ impl Keyward {
             None => {
                 let unknown = Slot::Unknown(Box::new(UnknownId {
                     key_id,
-                    loaded_at: now.timestamp_micros(),
+                    loaded_at: now,
                 }));
                 cache.fill(hash, unknown, generation);
                 Err(Rejection::NotFound)
@@ -523,7 +523,7 @@ impl Keyward {
         &self,
         key_id: &KeyId,
         parsed: &ParsedToken<'_>,
-        now: DateTime<Utc>,
+        now: i64,
     ) -> Result<Option<Arc<KeySnapshot>>, Rejection> {
         let record = self
             .inner
@@ -534,7 +534,10 @@ impl Keyward {
         let Some(record) = record else {
             return Ok(None);
         };
-        let live = record.state == KeyState::Active && !record.is_expired(now);
+        let live = record.state == KeyState::Active
+            && record
+                .expires_at
+                .is_none_or(|at| at.timestamp_micros() > now);
         let permissions = if live {
             match self.effective_permissions(&record).await {
                 Ok(permissions) => permissions,
@@ -551,7 +554,7 @@ impl Keyward {
         } else {
             PermissionSet::new()
         };
-        let loaded_at = now.timestamp_micros();
+        let loaded_at = now;
         let kind_index = self.inner.format.kind_index(&record.kind);
         Ok(Some(Arc::new(KeySnapshot::new(
             record,
@@ -577,7 +580,7 @@ impl Keyward {
         &self,
         snapshot: Arc<KeySnapshot>,
         parsed: &ParsedToken<'_>,
-        now: DateTime<Utc>,
+        now: i64,
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
         let same_kind = snapshot.kind_index == parsed.kind_index();
@@ -587,7 +590,7 @@ impl Keyward {
         match snapshot.state {
             KeyState::Revoked => return Err(Rejection::Revoked),
             KeyState::Disabled => return Err(Rejection::Disabled),
-            KeyState::Active if snapshot.expires_at.is_some_and(|at| at <= now) => {
+            KeyState::Active if snapshot.expires_at <= now => {
                 return Err(Rejection::Expired);
             }
             KeyState::Active => {}
@@ -596,11 +599,9 @@ impl Keyward {
             return Err(Rejection::InsufficientPermissions { missing });
         }
         if self.inner.cache.is_some() {
-            self.inner
-                .usage
-                .record_cached(&snapshot, now.timestamp_micros());
-        } else {
-            self.inner.usage.record(&snapshot.key_id, now);
+            self.inner.usage.record_cached(&snapshot, now);
+        } else if let Some(at) = DateTime::from_timestamp_micros(now) {
+            self.inner.usage.record(&snapshot.key_id, at);
         }
         Ok(VerifiedKey::new(snapshot))
     }
@@ -1264,9 +1265,9 @@ fn keyed(mut event: AuditEvent, id: &KeyId) -> AuditEvent {
 enum FromMemory<'a> {
     /// The whole answer.
     Answer(Result<VerifiedKey, Rejection>),
-    /// The store must be read: the parsed token, the time, and the cache
+    /// The store must be read: the parsed token, the time (micros), and the cache
     /// hash when there is a cache.
-    Load(ParsedToken<'a>, DateTime<Utc>, Option<u64>),
+    Load(ParsedToken<'a>, i64, Option<u64>),
 }
 
 /// The future [`Keyward::verify`] returns.

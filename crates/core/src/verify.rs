@@ -31,7 +31,8 @@ pub(crate) struct KeySnapshot {
     pub(crate) resolved: bool,
     pub(crate) inherits_owner: bool,
     pub(crate) digest: TokenDigest,
-    pub(crate) expires_at: Option<DateTime<Utc>>,
+    /// When it expires, in micros (`i64::MAX`: never).
+    pub(crate) expires_at: i64,
     /// When it was read from the store (micros, the service's clock).
     pub(crate) loaded_at: i64,
     /// The newest use since the last usage flush.
@@ -88,7 +89,9 @@ impl KeySnapshot {
             resolved,
             inherits_owner: record.inherits_owner,
             digest: record.digest,
-            expires_at: record.expires_at,
+            expires_at: record
+                .expires_at
+                .map_or(i64::MAX, |at| at.timestamp_micros()),
             loaded_at,
             usage: UsageSlot::default(),
             permissions,
@@ -103,9 +106,9 @@ impl KeySnapshot {
 }
 
 impl KeySnapshot {
-    /// Whether the key would verify at `now` (permissions aside).
-    pub(crate) fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.state == KeyState::Active && self.expires_at.is_none_or(|at| at > now)
+    /// Whether the key would verify at `now` (micros; permissions aside).
+    pub(crate) fn is_live(&self, now: i64) -> bool {
+        self.state == KeyState::Active && self.expires_at > now
     }
 }
 
@@ -129,7 +132,7 @@ impl fmt::Debug for VerifiedKey {
             .field("name", &s.name)
             .field("permissions", &s.permissions)
             .field("metadata", self.metadata())
-            .field("expires_at", &s.expires_at)
+            .field("expires_at", &self.expires_at())
             .finish()
     }
 }
@@ -167,7 +170,10 @@ impl VerifiedKey {
     }
     /// When it expires, if ever.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.snapshot.expires_at
+        match self.snapshot.expires_at {
+            i64::MAX => None,
+            at => DateTime::from_timestamp_micros(at),
+        }
     }
 }
 
