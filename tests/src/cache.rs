@@ -4,15 +4,14 @@
 //! time and size.
 
 use crate::counting::{CountingStore, StoreCall};
-use crate::support::{Backend, clock_at, foreign_token, need, owner, perms, role};
+use crate::support::{Backend, Directory, clock_at, foreign_token, need, owner, perms, role};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, CacheConfig, Clock, Error, IssueRequest, KeyState, KeyStore, Keyward, Owner,
-    OwnerPermissions, PermissionSet, Rejection, Requirement, Role, TokenKind, VerifiedKey,
-    async_trait,
+    Actor, CacheConfig, Clock, IssueRequest, KeyState, KeyStore, Keyward, Owner, Rejection,
+    Requirement, Role, TokenKind, VerifiedKey,
 };
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A cache whose entries would live an hour: only invalidation keeps it right.
@@ -22,27 +21,6 @@ fn long_lived() -> CacheConfig {
         .ttl(hour)
         .ttl_with_feed(hour)
         .negative_ttl(hour)
-}
-
-/// What the host says one user holds; changeable while keyward runs.
-#[derive(Debug, Clone, Default)]
-struct Directory(Arc<Mutex<PermissionSet>>);
-
-impl Directory {
-    fn set(&self, names: &[&str]) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = perms(names);
-    }
-}
-
-#[async_trait]
-impl OwnerPermissions for Directory {
-    async fn permissions_of(&self, _owner: &Owner) -> Result<PermissionSet, Error> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone())
-    }
 }
 
 fn service(
@@ -61,6 +39,47 @@ fn service(
     }
     .build()
     .unwrap()
+}
+
+/// A cached and an uncached service over one store, sharing a clock and a
+/// user directory, with a role `ops` granting `deploy`.
+struct Pair {
+    clock: ManualClock,
+    directory: Directory,
+    cached: Keyward,
+    uncached: Keyward,
+    admin: Actor,
+    workspace: Owner,
+    user: Owner,
+    ops: keyward_core::RoleName,
+}
+
+impl Pair {
+    async fn new(store: Arc<dyn KeyStore>, user_holds: &[&str]) -> Self {
+        let clock = clock_at(2026, 3, 2, 9);
+        let directory = Directory::default();
+        let user = owner("user");
+        directory.set(&user, user_holds);
+        let cached = service(Arc::clone(&store), &clock, &directory, Some(long_lived()));
+        let uncached = service(store, &clock, &directory, None);
+        let admin = Actor::operator("cache");
+        let ops = role("ops");
+        let role = Role {
+            name: ops.clone(),
+            permissions: perms(&["deploy"]),
+        };
+        cached.put_role(&admin, role).await.unwrap();
+        Self {
+            clock,
+            directory,
+            cached,
+            uncached,
+            admin,
+            workspace: owner("workspace"),
+            user,
+            ops,
+        }
+    }
 }
 
 /// An outcome in a form two services' answers can be compared in.
@@ -101,25 +120,16 @@ async fn assert_same_answers(step: &str, cached: &Keyward, uncached: &Keyward, t
 /// the service's store — a cached verify answers exactly as a verify
 /// straight from the store.
 pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Backend) {
-    let clock = clock_at(2026, 3, 2, 9);
-    let directory = Directory::default();
-    directory.set(&["read", "deploy"]);
-    let cached = service(backend.store(), &clock, &directory, Some(long_lived()));
-    let uncached = service(backend.store(), &clock, &directory, None);
-    let admin = Actor::operator("cache");
-    let workspace = owner("workspace");
-    let user = owner("user");
-    let ops = role("ops");
-    cached
-        .put_role(
-            &admin,
-            Role {
-                name: ops.clone(),
-                permissions: perms(&["deploy"]),
-            },
-        )
-        .await
-        .unwrap();
+    let Pair {
+        clock,
+        directory,
+        cached,
+        uncached,
+        admin,
+        workspace,
+        user,
+        ops,
+    } = Pair::new(backend.store(), &["read", "deploy"]).await;
     let issue = |request: IssueRequest| {
         let cached = cached.clone();
         let admin = admin.clone();
@@ -152,7 +162,7 @@ pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Back
     cached.delete_role(&admin, &ops).await.unwrap();
     assert_same_answers("a role deleted", &cached, &uncached, &tokens).await;
 
-    directory.set(&["read"]);
+    directory.set(&user, &["read"]);
     cached.owner_permissions_changed(&user).await.unwrap();
     assert_same_answers("an owner losing a permission", &cached, &uncached, &tokens).await;
 
@@ -393,23 +403,16 @@ pub fn histories() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
 /// the same store does. Refused steps (enabling a revoked key, rotating a
 /// disabled one …) are part of the history too.
 pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step]) {
-    let clock = clock_at(2026, 3, 2, 9);
-    let directory = Directory::default();
-    directory.set(&["read"]);
-    let cached = service(Arc::clone(&store), &clock, &directory, Some(long_lived()));
-    let uncached = service(store, &clock, &directory, None);
-    let admin = Actor::operator("history");
-    let (workspace, user, ops) = (owner("workspace"), owner("user"), role("ops"));
-    cached
-        .put_role(
-            &admin,
-            Role {
-                name: ops.clone(),
-                permissions: perms(&["deploy"]),
-            },
-        )
-        .await
-        .unwrap();
+    let Pair {
+        clock,
+        directory,
+        cached,
+        uncached,
+        admin,
+        workspace,
+        user,
+        ops,
+    } = Pair::new(store, &["read"]).await;
     let mut keys = Vec::new();
     let mut tokens = vec![foreign_token(TokenKind::new("tak").unwrap()).await];
     let pick = |keys: &Vec<keyward_core::KeyId>, n: usize| keys.get(n % keys.len().max(1)).cloned();
@@ -469,7 +472,7 @@ pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step
                 let _ = cached.delete_role(&admin, &ops).await;
             }
             Step::OwnerChanges(granted) => {
-                directory.set(granted);
+                directory.set(&user, granted);
                 cached.owner_permissions_changed(&user).await.unwrap();
             }
             Step::Advance(minutes) => clock.advance(TimeDelta::minutes(*minutes)),

@@ -17,18 +17,17 @@
 //! The measured times are printed (`--nocapture` shows them).
 
 use crate::backends;
-use crate::support::{need, owner, perms, role, suffix};
+use crate::support::{Directory, need, owner, perms, role, suffix};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, CacheConfig, CacheStatus, Error, IssueRequest, Keyward, Owner, OwnerPermissions,
-    PermissionSet, Rejection, Requirement, Role, TablePrefix, TokenKind, VerifiedKey, async_trait,
+    Actor, CacheConfig, CacheStatus, IssueRequest, Keyward, Owner, Rejection, Requirement, Role,
+    TablePrefix, TokenKind, VerifiedKey,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgListener, PgPoolOptions};
 use keyward_postgres::sqlx::{self, AssertSqlSafe, PgPool};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::{Instant, sleep, timeout};
 
@@ -44,28 +43,6 @@ const FRESH_WITHIN: Duration = Duration::from_secs(10);
 const GIVE_UP: Duration = Duration::from_secs(20);
 /// How often B verifies while waiting for a change to show.
 const POLL: Duration = Duration::from_millis(5);
-
-/// The host's user directory, shared by both processes (as a host's user
-/// database would be): what each user holds now.
-#[derive(Debug, Clone, Default)]
-struct Directory(Arc<Mutex<HashMap<Owner, PermissionSet>>>);
-
-impl Directory {
-    fn set(&self, user: &Owner, permissions: &[&str]) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user.clone(), perms(permissions));
-    }
-}
-
-#[async_trait]
-impl OwnerPermissions for Directory {
-    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error> {
-        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(held.get(owner).cloned().unwrap_or_default())
-    }
-}
 
 /// Where B's change feed listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

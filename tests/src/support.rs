@@ -7,8 +7,10 @@ use keyward_core::{
     RoleName, SecretSource, TokenKind,
 };
 use keyward_core::{CacheConfig, KeyStore, KeywardBuilder};
+use keyward_core::{OwnerPermissions, async_trait};
 use keyward_memory::MemoryStore;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The permission set of `names`.
@@ -86,6 +88,38 @@ pub(crate) async fn foreign_token(kind: TokenKind) -> String {
         .await
         .unwrap();
     issued.token.expose_secret().to_owned()
+}
+
+/// The host's user directory: what each user holds right now. Shared, so a
+/// test can change a user's permissions while keyward is running (and, in
+/// the change-feed tests, by two services at once, as a host's user
+/// database would be).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Directory(Arc<Mutex<HashMap<Owner, PermissionSet>>>);
+
+impl Directory {
+    pub(crate) fn set(&self, user: &Owner, permissions: &[&str]) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.clone(), perms(permissions));
+    }
+
+    pub(crate) fn of(&self, user: &Owner) -> PermissionSet {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl OwnerPermissions for Directory {
+    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error> {
+        Ok(self.of(owner))
+    }
 }
 
 /// The store a scenario runs on, and whether its service verifies through

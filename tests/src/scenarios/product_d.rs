@@ -1,44 +1,12 @@
 //! Product D: personal access tokens that act with their user's permissions
 //! as they are now.
 
-use crate::support::{Backend, assert_not_authorized, clock_at, need, owner, perms};
+use crate::support::{Backend, Directory, assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, Clock, Error, IssueRequest, ListRequest, Owner, OwnerPermissions, PermissionSet,
-    Rejection, Requirement, Session, Status, TokenKind, async_trait,
+    Actor, Clock, IssueRequest, ListRequest, PermissionSet, Rejection, Requirement, Session,
+    Status, TokenKind,
 };
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
-/// The host's user directory: what each user holds right now. Shared, so the
-/// scenario can change a user's permissions while keyward is running.
-#[derive(Debug, Clone, Default)]
-struct Directory(Arc<Mutex<HashMap<Owner, PermissionSet>>>);
-
-impl Directory {
-    fn set(&self, user: &Owner, permissions: &[&str]) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user.clone(), perms(permissions));
-    }
-
-    fn of(&self, user: &Owner) -> PermissionSet {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(user)
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl OwnerPermissions for Directory {
-    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error> {
-        Ok(self.of(owner))
-    }
-}
 
 fn assert_missing(result: Result<impl std::fmt::Debug, Rejection>, permission: &str) {
     match result {
