@@ -18,6 +18,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 const SHARDS: usize = 16;
 
+/// Queued snapshots per shard before they are folded into the per-key map:
+/// every reload of a key makes a new snapshot, so without a flush the
+/// queues would otherwise grow with reloads rather than with keys.
+const FOLD_AT: usize = 256;
+
 /// The newest use of one cached snapshot, and whether it is queued for the
 /// next flush.
 #[derive(Debug)]
@@ -93,12 +98,33 @@ impl UsageRecorder {
         // queues the snapshot again.
         if !slot.queued.load(Ordering::SeqCst) && !slot.queued.swap(true, Ordering::SeqCst) {
             let seed = Arc::as_ptr(snapshot) as u64 >> 7;
-            self.shard(seed)
-                .queued
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Arc::clone(snapshot));
+            let full = {
+                let mut queue = self
+                    .shard(seed)
+                    .queued
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                queue.push(Arc::clone(snapshot));
+                (queue.len() >= FOLD_AT).then(|| std::mem::take(&mut *queue))
+            };
+            for snapshot in full.into_iter().flatten() {
+                if let Some(usage) = Self::take_queued(&snapshot) {
+                    self.record(&usage.key_id, usage.used_at);
+                }
+            }
         }
+    }
+
+    /// Unqueues a snapshot and reads its newest use. `queued` is cleared
+    /// before `last_used` is read, so a use stamped meanwhile either is
+    /// read here or queues the snapshot again.
+    fn take_queued(snapshot: &KeySnapshot) -> Option<UsageRecord> {
+        snapshot.usage.queued.store(false, Ordering::SeqCst);
+        let at = snapshot.usage.last_used.load(Ordering::SeqCst);
+        DateTime::from_timestamp_micros(at).map(|used_at| UsageRecord {
+            key_id: snapshot.key_id.clone(),
+            used_at,
+        })
     }
 
     fn drain(&self) -> Vec<UsageRecord> {
@@ -113,16 +139,7 @@ impl UsageRecorder {
             );
             let queued =
                 std::mem::take(&mut *shard.queued.lock().unwrap_or_else(PoisonError::into_inner));
-            for snapshot in queued {
-                snapshot.usage.queued.store(false, Ordering::SeqCst);
-                let at = snapshot.usage.last_used.load(Ordering::SeqCst);
-                if let Some(used_at) = DateTime::from_timestamp_micros(at) {
-                    batch.push(UsageRecord {
-                        key_id: snapshot.key_id.clone(),
-                        used_at,
-                    });
-                }
-            }
+            batch.extend(queued.iter().filter_map(|s| Self::take_queued(s)));
         }
         UsageRecord::newest_per_key(&batch)
     }
