@@ -29,7 +29,11 @@ async fn reloads_without_a_usage_flush_hold_memory_per_key_not_per_reload() {
     let keyward = Keyward::builder(MemoryStore::new())
         .kind(TokenKind::new("tak").unwrap())
         .clock(clock.clone())
-        .verify_cache(CacheConfig::new().ttl(Duration::from_secs(1)))
+        .verify_cache(
+            CacheConfig::new()
+                .capacity(1000)
+                .ttl(Duration::from_secs(1)),
+        )
         .build()
         .unwrap();
     let issued = keyward
@@ -51,7 +55,8 @@ async fn reloads_without_a_usage_flush_hold_memory_per_key_not_per_reload() {
     let grown = live_bytes() - before;
     assert_eq!(keyward.pending_usage(), 1);
     // One snapshot is about 450 bytes: unfolded, the queue would hold
-    // RELOADS of them (about 13 MB).
+    // RELOADS of them (about 13 MB); folded, about twice the cache's
+    // capacity at most.
     assert!(grown < 3_000_000, "{grown} bytes after {RELOADS} reloads");
 
     assert_eq!(keyward.flush_usage().await.unwrap(), 1);

@@ -105,6 +105,10 @@ impl CacheConfig {
         self
     }
 
+    pub(crate) fn keys(&self) -> usize {
+        self.capacity
+    }
+
     /// The longest a change made in another process can go unnoticed, with
     /// a fresh change feed (`true`) or without one.
     pub fn worst_case_staleness(&self, feed_fresh: bool) -> Duration {

@@ -324,6 +324,7 @@ impl KeywardBuilder {
                 }
             }
         }
+        let cache_capacity = self.cache.as_ref().map_or(0, CacheConfig::keys);
         let cache = self
             .cache
             .map(|config| VerifyCache::new(config, Arc::clone(&self.clock)))
@@ -356,7 +357,7 @@ impl KeywardBuilder {
                 rng: self.rng,
                 hook: self.hook,
                 resolver: self.resolver,
-                usage: UsageRecorder::default(),
+                usage: UsageRecorder::for_cache(cache_capacity),
                 max_overlap: self.max_overlap,
             }),
         })

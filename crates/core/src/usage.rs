@@ -18,10 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 const SHARDS: usize = 16;
 
-/// Queued snapshots per shard before they are folded into the per-key map:
-/// every reload of a key makes a new snapshot, so without a flush the
-/// queues would otherwise grow with reloads rather than with keys.
-const FOLD_AT: usize = 256;
+/// The fewest queued snapshots per shard that are folded into the per-key
+/// map (see [`UsageRecorder::for_cache`]).
+const MIN_FOLD_AT: usize = 256;
 
 /// The newest use of one cached snapshot, and whether it is queued for the
 /// next flush.
@@ -53,18 +52,31 @@ struct Shard {
 pub(crate) struct UsageRecorder {
     hasher: RandomState,
     shards: Box<[Shard; SHARDS]>,
+    /// Queued snapshots per shard before they are folded into the per-key
+    /// map: every reload of a key makes a new snapshot, so without a flush
+    /// the queues would otherwise grow with reloads rather than with keys.
+    fold_at: usize,
 }
 
 impl Default for UsageRecorder {
     fn default() -> Self {
-        Self {
-            hasher: RandomState::new(),
-            shards: Box::new(std::array::from_fn(|_| Shard::default())),
-        }
+        Self::for_cache(0)
     }
 }
 
 impl UsageRecorder {
+    /// A recorder for a cache of `capacity` keys: its queues hold about
+    /// twice that many snapshots before folding, so in the steady state
+    /// (every queued snapshot still cached) nothing is folded, and a queued
+    /// use costs one pointer.
+    pub(crate) fn for_cache(capacity: usize) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: Box::new(std::array::from_fn(|_| Shard::default())),
+            fold_at: (capacity.saturating_mul(2) / SHARDS).max(MIN_FOLD_AT),
+        }
+    }
+
     #[allow(
         clippy::indexing_slicing,
         reason = "the index is reduced modulo SHARDS and the array has SHARDS shards"
@@ -105,7 +117,7 @@ impl UsageRecorder {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
                 queue.push(Arc::clone(snapshot));
-                (queue.len() >= FOLD_AT).then(|| std::mem::take(&mut *queue))
+                (queue.len() >= self.fold_at).then(|| std::mem::take(&mut *queue))
             };
             for snapshot in full.into_iter().flatten() {
                 if let Some(usage) = Self::take_queued(&snapshot) {
