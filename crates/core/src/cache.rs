@@ -212,7 +212,7 @@ pub struct CacheStatus {
 }
 
 /// One cache entry.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Slot {
     /// The key as it was loaded.
     Known(Arc<KeySnapshot>),
@@ -222,7 +222,7 @@ pub(crate) enum Slot {
 }
 
 /// An id the store did not know at `loaded_at` (micros).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct UnknownId {
     pub(crate) key_id: KeyId,
     pub(crate) loaded_at: i64,

@@ -539,6 +539,7 @@ impl Keyward {
             && record
                 .expires_at
                 .is_none_or(|at| at.timestamp_micros() > now);
+        let kind_index = self.inner.format.kind_index(&record.kind);
         let permissions = if live {
             match self.effective_permissions(&record).await {
                 Ok(permissions) => permissions,
@@ -546,7 +547,7 @@ impl Keyward {
                 // permissions had never been needed.
                 Err(_)
                     if !self.presented_matches(&record.digest, parsed)
-                        || record.kind != parsed.kind().prefix() =>
+                        || kind_index != Some(parsed.kind_index()) =>
                 {
                     return Err(Rejection::NotFound);
                 }
@@ -555,14 +556,12 @@ impl Keyward {
         } else {
             PermissionSet::new()
         };
-        let loaded_at = now;
-        let kind_index = self.inner.format.kind_index(&record.kind);
         Ok(Some(Arc::new(KeySnapshot::new(
             record,
             kind_index,
             permissions,
             live,
-            loaded_at,
+            now,
         ))))
     }
 
