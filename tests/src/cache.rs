@@ -42,7 +42,7 @@ fn service(
 }
 
 /// A cached and an uncached service over one store, sharing a clock and a
-/// user directory, with a role `ops` granting `deploy`.
+/// user directory, with a role `ops` granting `deploy` for both owners.
 struct Pair {
     clock: ManualClock,
     directory: Directory,
@@ -64,18 +64,19 @@ impl Pair {
         let uncached = service(store, &clock, &directory, None);
         let admin = Actor::operator("cache");
         let ops = role("ops");
-        let role = Role {
-            name: ops.clone(),
-            permissions: perms(&["deploy"]),
-        };
-        cached.put_role(&admin, role).await.unwrap();
+        let workspace = owner("workspace");
+        // Roles live in their owner's namespace: both owners get an `ops`.
+        for holder in [&workspace, &user] {
+            let role = Role::new(holder.clone(), ops.clone(), perms(&["deploy"]));
+            cached.put_role(&admin, role).await.unwrap();
+        }
         Self {
             clock,
             directory,
             cached,
             uncached,
             admin,
-            workspace: owner("workspace"),
+            workspace,
             user,
             ops,
         }
@@ -153,13 +154,10 @@ pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Back
     cached.enable(&admin, &plain.key.id).await.unwrap();
     assert_same_answers("enable", &cached, &uncached, &tokens).await;
 
-    let widened = Role {
-        name: ops.clone(),
-        permissions: perms(&["deploy", "admin"]),
-    };
+    let widened = Role::new(workspace.clone(), ops.clone(), perms(&["deploy", "admin"]));
     cached.put_role(&admin, widened).await.unwrap();
     assert_same_answers("a role gaining a permission", &cached, &uncached, &tokens).await;
-    cached.delete_role(&admin, &ops).await.unwrap();
+    cached.delete_role(&admin, &workspace, &ops).await.unwrap();
     assert_same_answers("a role deleted", &cached, &uncached, &tokens).await;
 
     directory.set(&user, &["read"]);
@@ -462,14 +460,15 @@ pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step
                 }
             }
             Step::PutRole(granted) => {
-                let role = Role {
-                    name: ops.clone(),
-                    permissions: perms(granted),
-                };
-                cached.put_role(&admin, role).await.unwrap();
+                for holder in [&workspace, &user] {
+                    let role = Role::new(holder.clone(), ops.clone(), perms(granted));
+                    cached.put_role(&admin, role).await.unwrap();
+                }
             }
             Step::DeleteRole => {
-                let _ = cached.delete_role(&admin, &ops).await;
+                for holder in [&workspace, &user] {
+                    let _ = cached.delete_role(&admin, holder, &ops).await;
+                }
             }
             Step::OwnerChanges(granted) => {
                 directory.set(&user, granted);

@@ -3,8 +3,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page, Role,
-    RoleName, UsageRecord, async_trait,
+    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Owner, Page,
+    PermissionSet, Role, RoleName, UsageRecord, async_trait,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +19,8 @@ pub enum StoreCall {
     GetKey,
     /// [`KeyStore::set_state`]
     SetState,
+    /// [`KeyStore::revoke_key`]
+    RevokeKey,
     /// [`KeyStore::rotate_key`]
     RotateKey,
     /// [`KeyStore::record_usage`]
@@ -46,6 +48,7 @@ impl StoreCall {
             self,
             Self::InsertKey
                 | Self::SetState
+                | Self::RevokeKey
                 | Self::RotateKey
                 | Self::RecordUsage
                 | Self::PutRole
@@ -63,6 +66,22 @@ pub struct CountingStore {
     calls: Mutex<BTreeMap<StoreCall, usize>>,
     usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
     pause: Mutex<Option<Pause>>,
+    failures: Mutex<BTreeMap<StoreCall, Failure>>,
+}
+
+/// How a method fails, once set with [`CountingStore::fail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The backend fails before doing anything.
+    Before,
+    /// The write commits, then the answer is lost (a connection dropped
+    /// after the commit): the caller sees a backend error.
+    AfterCommit,
+}
+
+/// The backend error a failing method returns.
+fn dropped() -> Error {
+    Error::backend("test", "the connection dropped")
 }
 
 /// The next read of `key` stops after reading, until resumed.
@@ -100,7 +119,41 @@ impl CountingStore {
             calls: Mutex::new(BTreeMap::new()),
             usage_batches: Mutex::new(Vec::new()),
             pause: Mutex::new(None),
+            failures: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// From now on `method` fails as `failure` says (`None`: works again).
+    /// Implemented for the writes that hand out or take away a token
+    /// (insert, set_state, revoke, rotate) and for the roles read.
+    pub fn fail(&self, method: StoreCall, failure: Option<Failure>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        match failure {
+            Some(f) => failures.insert(method, f),
+            None => failures.remove(&method),
+        };
+    }
+
+    fn failure(&self, method: StoreCall) -> Option<Failure> {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&method)
+            .copied()
+    }
+
+    /// Runs `call` as the configured failure of `method` says.
+    async fn failing<T>(
+        &self,
+        method: StoreCall,
+        call: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.count(method);
+        match self.failure(method) {
+            Some(Failure::Before) => Err(dropped()),
+            Some(Failure::AfterCommit) => call.await.and(Err(dropped())),
+            None => call.await,
+        }
     }
 
     /// The next [`KeyStore::get_key`] of `key` fetches the record, then
@@ -174,8 +227,11 @@ impl KeyStore for CountingStore {
         now: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        self.count(StoreCall::InsertKey);
-        self.inner.insert_key(key, limit, now, event).await
+        self.failing(
+            StoreCall::InsertKey,
+            self.inner.insert_key(key, limit, now, event),
+        )
+        .await
     }
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
@@ -203,8 +259,21 @@ impl KeyStore for CountingStore {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        self.count(StoreCall::SetState);
-        self.inner.set_state(id, from, to, at, event).await
+        self.failing(
+            StoreCall::SetState,
+            self.inner.set_state(id, from, to, at, event),
+        )
+        .await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        self.failing(StoreCall::RevokeKey, self.inner.revoke_key(id, at, event))
+            .await
     }
 
     async fn rotate_key(
@@ -215,16 +284,14 @@ impl KeyStore for CountingStore {
         successor: &KeyRecord,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        self.count(StoreCall::RotateKey);
-        self.inner
-            .rotate_key(
-                predecessor,
-                expected,
-                predecessor_expires_at,
-                successor,
-                event,
-            )
-            .await
+        let call = self.inner.rotate_key(
+            predecessor,
+            expected,
+            predecessor_expires_at,
+            successor,
+            event,
+        );
+        self.failing(StoreCall::RotateKey, call).await
     }
 
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
@@ -251,19 +318,30 @@ impl KeyStore for CountingStore {
         self.inner.keys_expiring(after, before, limit).await
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         self.count(StoreCall::PutRole);
-        self.inner.put_role(role, event).await
+        self.inner.put_role(role, replaces, event).await
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.count(StoreCall::GetRoles);
-        self.inner.get_roles(names).await
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.failing(StoreCall::GetRoles, self.inner.get_roles(owner, names))
+            .await
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         self.count(StoreCall::DeleteRole);
-        self.inner.delete_role(name, event).await
+        self.inner.delete_role(owner, name, expected, event).await
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {

@@ -334,19 +334,18 @@ pub async fn a_role_losing_a_permission_reaches_another_process() {
         return;
     };
     let writer = role("writer");
-    let both = Role {
-        name: writer.clone(),
-        permissions: perms(&["data.read", "data.write"]),
-    };
+    let account = owner("account");
+    let both = Role::new(
+        account.clone(),
+        writer.clone(),
+        perms(&["data.read", "data.write"]),
+    );
     fleet.a.put_role(&fleet.operator, both).await.unwrap();
     let write = need("data.write");
-    let request = IssueRequest::new("tak", owner("account"), "by role").roles([writer.clone()]);
+    let request = IssueRequest::new("tak", account.clone(), "by role").roles([writer.clone()]);
     let (_, token) = fleet.cached_in_b(request, &write).await;
     let change = async {
-        let read_only = Role {
-            name: writer.clone(),
-            permissions: perms(&["data.read"]),
-        };
+        let read_only = Role::new(account.clone(), writer.clone(), perms(&["data.read"]));
         fleet.a.put_role(&fleet.operator, read_only).await.unwrap();
     };
     fleet
@@ -361,16 +360,18 @@ pub async fn a_deleted_role_reaches_another_process() {
         return;
     };
     let writer = role("writer");
-    let role_def = Role {
-        name: writer.clone(),
-        permissions: perms(&["data.write"]),
-    };
+    let account = owner("account");
+    let role_def = Role::new(account.clone(), writer.clone(), perms(&["data.write"]));
     fleet.a.put_role(&fleet.operator, role_def).await.unwrap();
     let write = need("data.write");
-    let request = IssueRequest::new("tak", owner("account"), "by role").roles([writer.clone()]);
+    let request = IssueRequest::new("tak", account.clone(), "by role").roles([writer.clone()]);
     let (_, token) = fleet.cached_in_b(request, &write).await;
     let change = async {
-        fleet.a.delete_role(&fleet.operator, &writer).await.unwrap();
+        fleet
+            .a
+            .delete_role(&fleet.operator, &account, &writer)
+            .await
+            .unwrap();
     };
     fleet
         .staleness("role delete", &token, &write, change, lacks("data.write"))

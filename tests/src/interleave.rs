@@ -5,8 +5,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page, Role,
-    RoleName, UsageRecord, async_trait,
+    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Owner, Page,
+    PermissionSet, Role, RoleName, UsageRecord, async_trait,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -114,6 +114,35 @@ impl KeyStore for InterleavingStore {
         result
     }
 
+    /// Revocation is a write moving the key to `Revoked`: it goes first when
+    /// the plan says so, else after the first write. It never loses a
+    /// compare-and-set, so it never counts as a conflict.
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let step = match self.plan().as_ref() {
+            Some(plan) if plan.key == *id => Some((
+                plan.first == KeyState::Revoked,
+                Arc::clone(&plan.first_done),
+            )),
+            _ => None,
+        };
+        let Some((goes_first, first_done)) = step else {
+            return self.inner.revoke_key(id, at, event).await;
+        };
+        if !goes_first {
+            drop(tokio::time::timeout(PATIENCE, first_done.acquire()).await);
+        }
+        let result = self.inner.revoke_key(id, at, event).await;
+        if goes_first {
+            first_done.add_permits(1);
+        }
+        result
+    }
+
     async fn insert_key(
         &self,
         key: &KeyRecord,
@@ -160,16 +189,27 @@ impl KeyStore for InterleavingStore {
         self.inner.keys_expiring(after, before, limit).await
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
-        self.inner.put_role(role, event).await
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        self.inner.put_role(role, replaces, event).await
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.get_roles(names).await
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.inner.get_roles(owner, names).await
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
-        self.inner.delete_role(name, event).await
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        self.inner.delete_role(owner, name, expected, event).await
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {

@@ -59,6 +59,10 @@ pub enum Error {
         /// The kind's allowed choices.
         allowed: Vec<Lifetime>,
     },
+    /// The role changed while the call ran (a role compare-and-set lost):
+    /// it was created, edited or deleted since it was read.
+    #[error("the role changed while the call ran; read it again")]
+    RoleChanged,
     /// The actor may not do this (wrong owner, a token that cannot manage
     /// tokens, granting more than it holds …).
     #[error("not authorized: {reason}")]

@@ -4,7 +4,8 @@
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::cache::{Change, VerifyCache};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, KeyState, Role, RoleName, UsageRecord};
+use crate::key::{KeyId, KeyRecord, KeyState, Owner, Role, RoleName, UsageRecord};
+use crate::permission::PermissionSet;
 use crate::store::{KeyStore, ListQuery, Page};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -60,6 +61,16 @@ impl KeyStore for InvalidatingStore {
         self.changed(&[Change::Key(id.clone())], result)
     }
 
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let result = self.inner.revoke_key(id, at, event).await;
+        self.changed(&[Change::Key(id.clone())], result)
+    }
+
     async fn rotate_key(
         &self,
         predecessor: &KeyId,
@@ -103,17 +114,28 @@ impl KeyStore for InvalidatingStore {
         self.inner.keys_expiring(after, before, limit).await
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
-        let result = self.inner.put_role(role, event).await;
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let result = self.inner.put_role(role, replaces, event).await;
         self.changed(&[Change::Role(role.name.clone())], result)
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.get_roles(names).await
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.inner.get_roles(owner, names).await
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
-        let result = self.inner.delete_role(name, event).await;
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let result = self.inner.delete_role(owner, name, expected, event).await;
         self.changed(&[Change::Role(name.clone())], result)
     }
 

@@ -117,14 +117,28 @@ impl fmt::Display for RoleName {
     }
 }
 
-/// A named set of permissions held in the store. Editing it changes every key
-/// that holds it.
+/// A named set of permissions held in the store, in its owner's namespace:
+/// a role is identified by `(owner, name)`, so two owners may each have a
+/// role "admin". Editing it changes every key of that owner that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    /// The role's name.
+    /// Whose namespace the role lives in; only that owner's keys receive it.
+    pub owner: Owner,
+    /// The role's name, unique within its owner.
     pub name: RoleName,
     /// What the role grants.
     pub permissions: PermissionSet,
+}
+
+impl Role {
+    /// The role `name` of `owner`, granting `permissions`.
+    pub fn new(owner: Owner, name: RoleName, permissions: PermissionSet) -> Self {
+        Self {
+            owner,
+            name,
+            permissions,
+        }
+    }
 }
 
 /// The stored state. Expiry is not a state: it is derived from `expires_at`.

@@ -631,13 +631,25 @@ impl Keyward {
         &self,
         records: &[KeyRecord],
     ) -> Result<Vec<PermissionSet>, Error> {
-        let names: BTreeSet<&RoleName> = records.iter().flat_map(|r| &r.roles).collect();
+        let mut wanted: BTreeMap<&Owner, BTreeSet<&RoleName>> = BTreeMap::new();
+        for record in records {
+            wanted
+                .entry(&record.owner)
+                .or_default()
+                .extend(&record.roles);
+        }
         let mut roles = BTreeMap::new();
-        if !names.is_empty() {
+        for (owner, names) in wanted.into_iter().filter(|(_, n)| !n.is_empty()) {
             let names: Vec<RoleName> = names.into_iter().cloned().collect();
-            for role in self.inner.store.get_roles(&names).await? {
-                roles.insert(role.name, role.permissions);
-            }
+            let of_owner: BTreeMap<RoleName, PermissionSet> = self
+                .inner
+                .store
+                .get_roles(owner, &names)
+                .await?
+                .into_iter()
+                .map(|role| (role.name, role.permissions))
+                .collect();
+            roles.insert(owner.clone(), of_owner);
         }
         let mut owners = BTreeMap::new();
         for record in records.iter().filter(|r| r.inherits_owner) {
@@ -725,7 +737,7 @@ impl Keyward {
         let mut granted = request.scopes.clone();
         if !request.roles.is_empty() {
             let names: Vec<RoleName> = request.roles.iter().cloned().collect();
-            let roles = self.inner.store.get_roles(&names).await?;
+            let roles = self.inner.store.get_roles(&request.owner, &names).await?;
             if roles.len() != names.len() {
                 return Err(Error::invalid("roles", "a role does not exist"));
             }
@@ -1116,17 +1128,32 @@ impl Keyward {
         if let Err(e) = authorize_role_edit(actor, &role.permissions) {
             return Err(self.audit_refusal(event, e).await);
         }
-        self.inner.store.put_role(&role, &event).await
+        let existing = self
+            .inner
+            .store
+            .get_roles(&role.owner, std::slice::from_ref(&role.name))
+            .await?
+            .into_iter()
+            .next();
+        self.inner
+            .store
+            .put_role(&role, existing.as_ref().map(|r| &r.permissions), &event)
+            .await
     }
 
-    /// Deletes a role; keys that held it lose its permissions.
-    pub async fn delete_role(&self, actor: &Actor, name: &RoleName) -> Result<(), Error> {
+    /// Deletes `owner`'s role `name`; keys that held it lose its permissions.
+    pub async fn delete_role(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        name: &RoleName,
+    ) -> Result<(), Error> {
         let now = self.now();
         let event = AuditEvent::new(now, actor.label(), AuditAction::DeleteRole).with_role(name);
         let existing = self
             .inner
             .store
-            .get_roles(std::slice::from_ref(name))
+            .get_roles(owner, std::slice::from_ref(name))
             .await?;
         let Some(role) = existing.into_iter().next() else {
             return Err(self.audit_refusal(event, Error::NotFound).await);
@@ -1134,12 +1161,15 @@ impl Keyward {
         if let Err(e) = authorize_role_edit(actor, &role.permissions) {
             return Err(self.audit_refusal(event, e).await);
         }
-        self.inner.store.delete_role(name, &event).await
+        self.inner
+            .store
+            .delete_role(&role.owner, name, &role.permissions, &event)
+            .await
     }
 
-    /// The roles with these names.
-    pub async fn roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.store.get_roles(names).await
+    /// `owner`'s roles with these names.
+    pub async fn roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+        self.inner.store.get_roles(owner, names).await
     }
 
     // ---------------------------------------------------------------- audit
@@ -1242,12 +1272,14 @@ impl Keyward {
 /// holds now (nothing, if the owner's permissions are unknown).
 fn effective(
     record: &KeyRecord,
-    roles: &BTreeMap<RoleName, PermissionSet>,
+    roles: &BTreeMap<Owner, BTreeMap<RoleName, PermissionSet>>,
     owner_holds: Option<&PermissionSet>,
 ) -> PermissionSet {
     let mut grant = record.scopes.clone();
-    for permissions in record.roles.iter().filter_map(|name| roles.get(name)) {
-        grant.extend(permissions);
+    if let Some(of_owner) = roles.get(&record.owner) {
+        for permissions in record.roles.iter().filter_map(|name| of_owner.get(name)) {
+            grant.extend(permissions);
+        }
     }
     match (record.inherits_owner, owner_holds) {
         (false, _) => grant,

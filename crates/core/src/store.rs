@@ -3,6 +3,7 @@
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Error;
 use crate::key::{KeyId, KeyRecord, KeyState, Owner, Role, RoleName, Status, UsageRecord};
+use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///    changes the state only if it is still `from`, else [`Error::Conflict`]
 ///    with the actual state; [`Error::NotFound`] for an unknown id. A revoked
 ///    key never changes state again: `from = Revoked` is always a conflict.
+///    `set_state` is for disable and enable; revocation goes through
+///    [`revoke_key`](KeyStore::revoke_key).
 /// 4. **Mutations and their audit event are one write.** Every mutating method
 ///    appends its `event` only if the mutation took effect, atomically with it.
 /// 5. **Rotation is atomic.** [`rotate_key`](KeyStore::rotate_key) inserts the
@@ -58,6 +61,29 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///    names are case-sensitive (no `NOCASE` or locale collation); "name
 ///    order" and "id order" are byte order.
 /// 10. **Every query is parameterised.** No input is ever spliced into SQL.
+/// 11. **Revocation always wins.** [`revoke_key`](KeyStore::revoke_key) is one
+///     unconditional write (`UPDATE … SET state = 'revoked', revoked_at = ?
+///     WHERE id = ? AND state <> 'revoked'`), not a compare-and-set: it
+///     revokes an active or a disabled key whatever a concurrent disable or
+///     enable does, and never fails with [`Error::Conflict`]. It returns
+///     `Ok(true)` when this call revoked the key (its event appended
+///     atomically with it), `Ok(false)` when the key was already revoked
+///     (nothing written, no event), and [`Error::NotFound`] for an unknown id.
+///     Once revoked, a key stays revoked (invariant 3).
+/// 12. **Roles are namespaced by owner.** A role is identified by
+///     `(owner, name)`: two owners may each have a role of the same name,
+///     and reading, replacing or deleting one never touches the other.
+///     [`get_roles`](KeyStore::get_roles) returns only the named owner's
+///     roles.
+/// 13. **Role edits are compare-and-set.** [`put_role`](KeyStore::put_role)
+///     with `replaces = None` creates the role and fails with
+///     [`Error::RoleChanged`] if it exists; with `replaces = Some(p)` it
+///     replaces the role only if its stored permissions equal `p` exactly,
+///     else (absent or different) [`Error::RoleChanged`].
+///     [`delete_role`](KeyStore::delete_role) deletes only if the stored
+///     permissions equal `expected` ([`Error::NotFound`] if absent,
+///     [`Error::RoleChanged`] if different). A lost compare-and-set writes
+///     nothing and appends no event.
 #[async_trait::async_trait]
 pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Inserts a new key and appends `event`, enforcing `limit` atomically.
@@ -82,6 +108,19 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error>;
+
+    /// Revokes the key unconditionally (invariant 11): sets `state =
+    /// revoked` and `revoked_at = at` unless it is already revoked.
+    /// `Ok(true)` if this call revoked it (and appended `event` atomically
+    /// with it), `Ok(false)` if it was already revoked (nothing written),
+    /// [`Error::NotFound`] for an unknown id. Never fails because of a
+    /// concurrent disable or enable.
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error>;
 
     /// Atomically inserts `successor` and schedules the predecessor (which
     /// must be in state `expected` and not yet rotated) to expire at
@@ -110,15 +149,32 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<KeyRecord>, Error>;
 
-    /// Creates or replaces a role and appends `event`.
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error>;
+    /// Compare-and-set write of the role `(role.owner, role.name)`
+    /// (invariant 13). `replaces = None` creates it ([`Error::RoleChanged`]
+    /// if it exists); `replaces = Some(p)` replaces it only if its stored
+    /// permissions equal `p` exactly ([`Error::RoleChanged`] if it is absent
+    /// or different). Appends `event` only on success, atomically.
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error>;
 
-    /// The roles with these names that exist, in name order.
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error>;
+    /// The roles of `owner` with these names that exist, in name order.
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error>;
 
-    /// Deletes a role ([`Error::NotFound`] if absent) and appends `event`.
-    /// Keys that named it simply stop receiving its permissions.
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error>;
+    /// Deletes the role `(owner, name)` if its stored permissions equal
+    /// `expected` ([`Error::NotFound`] if absent, [`Error::RoleChanged`] if
+    /// different) and appends `event` on success. Keys that named it simply
+    /// stop receiving its permissions.
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error>;
 
     /// Appends an event on its own (refused calls).
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error>;
@@ -268,13 +324,14 @@ forward_store! {
     insert_key(key: &KeyRecord, limit: Option<u32>, now: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
     get_key(id: &KeyId) -> Result<Option<KeyRecord>, Error>;
     set_state(id: &KeyId, from: KeyState, to: KeyState, at: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
+    revoke_key(id: &KeyId, at: DateTime<Utc>, event: &AuditEvent) -> Result<bool, Error>;
     rotate_key(predecessor: &KeyId, expected: KeyState, predecessor_expires_at: DateTime<Utc>, successor: &KeyRecord, event: &AuditEvent) -> Result<(), Error>;
     record_usage(batch: &[UsageRecord]) -> Result<(), Error>;
     list_keys(query: &ListQuery) -> Result<Page<KeyRecord>, Error>;
     keys_expiring(after: DateTime<Utc>, before: DateTime<Utc>, limit: usize) -> Result<Vec<KeyRecord>, Error>;
-    put_role(role: &Role, event: &AuditEvent) -> Result<(), Error>;
-    get_roles(names: &[RoleName]) -> Result<Vec<Role>, Error>;
-    delete_role(name: &RoleName, event: &AuditEvent) -> Result<(), Error>;
+    put_role(role: &Role, replaces: Option<&PermissionSet>, event: &AuditEvent) -> Result<(), Error>;
+    get_roles(owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error>;
+    delete_role(owner: &Owner, name: &RoleName, expected: &PermissionSet, event: &AuditEvent) -> Result<(), Error>;
     append_audit(event: &AuditEvent) -> Result<(), Error>;
     list_audit(query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
 }

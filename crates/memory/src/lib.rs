@@ -23,8 +23,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Page, Role,
-    RoleName, UsageRecord, async_trait,
+    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Owner, Page,
+    PermissionSet, Role, RoleName, UsageRecord, async_trait,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -39,7 +39,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     keys: HashMap<KeyId, KeyRecord>,
-    roles: BTreeMap<RoleName, Role>,
+    /// Roles by `(owner, name)`: each owner has its own namespace.
+    roles: BTreeMap<(Owner, RoleName), Role>,
     audit: Vec<AuditEvent>,
 }
 
@@ -110,6 +111,23 @@ impl KeyStore for MemoryStore {
         }
         state.audit.push(event.clone());
         Ok(())
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let mut state = self.lock();
+        let key = state.keys.get_mut(id).ok_or(Error::NotFound)?;
+        if key.state == KeyState::Revoked {
+            return Ok(false);
+        }
+        key.state = KeyState::Revoked;
+        key.revoked_at = Some(at);
+        state.audit.push(event.clone());
+        Ok(true)
     }
 
     async fn rotate_key(
@@ -185,27 +203,48 @@ impl KeyStore for MemoryStore {
         Ok(items.into_iter().take(limit).cloned().collect())
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
-        state.roles.insert(role.name.clone(), role.clone());
+        let id = (role.owner.clone(), role.name.clone());
+        let stored = state.roles.get(&id).map(|r| &r.permissions);
+        if stored != replaces {
+            return Err(Error::RoleChanged);
+        }
+        state.roles.insert(id, role.clone());
         state.audit.push(event.clone());
         Ok(())
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
         let state = self.lock();
         let mut roles: Vec<Role> = names
             .iter()
-            .filter_map(|n| state.roles.get(n).cloned())
+            .filter_map(|n| state.roles.get(&(owner.clone(), n.clone())).cloned())
             .collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         roles.dedup_by(|a, b| a.name == b.name);
         Ok(roles)
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
-        state.roles.remove(name).ok_or(Error::NotFound)?;
+        let id = (owner.clone(), name.clone());
+        let stored = state.roles.get(&id).ok_or(Error::NotFound)?;
+        if &stored.permissions != expected {
+            return Err(Error::RoleChanged);
+        }
+        state.roles.remove(&id);
         state.audit.push(event.clone());
         Ok(())
     }

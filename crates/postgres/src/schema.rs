@@ -13,6 +13,13 @@ const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 /// [`ChangeFeed`](keyward_core::ChangeFeed) implementation).
 const CHANGE_FEED_VERSION: i64 = 2026_1123_0000_0002;
 
+/// Roles move into their owner's namespace: the primary key becomes
+/// `(owner, name)`. Roles that existed before get the owner `''`, which no
+/// [`Owner`](keyward_core::Owner) can equal (owners are 1..=256 bytes), so
+/// they grant nothing until recreated under an owner: fail closed. The
+/// change-feed trigger on the table keeps announcing `r:<name>`.
+const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
+
 /// keyward's migrations for `prefix`, to merge into the host's own
 /// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
 /// so they are applied and recorded with the host's. Once merged, every later
@@ -81,7 +88,27 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             AssertSqlSafe(change_feed_sql(prefix)).into_sql_str(),
             false,
         ),
+        Migration::new(
+            OWNED_ROLES_VERSION,
+            Cow::Borrowed("keyward: roles namespaced by owner (existing roles get owner '')"),
+            MigrationType::Simple,
+            AssertSqlSafe(owned_roles_sql(prefix)).into_sql_str(),
+            false,
+        ),
     ]
+}
+
+/// The roles table keyed by `(owner, name)`. The first migration named the
+/// primary key `<roles>_pkey` (Postgres's default), so it can be dropped by
+/// name; the triggers stay attached to the table.
+fn owned_roles_sql(prefix: &TablePrefix) -> String {
+    let roles = prefix.table("roles");
+    format!(
+        r#"ALTER TABLE {roles} ADD COLUMN owner TEXT COLLATE "C" NOT NULL DEFAULT '';
+        ALTER TABLE {roles} ALTER COLUMN owner DROP DEFAULT;
+        ALTER TABLE {roles} DROP CONSTRAINT {roles}_pkey;
+        ALTER TABLE {roles} ADD CONSTRAINT {roles}_pkey PRIMARY KEY (owner, name);"#
+    )
 }
 
 /// Triggers that announce every committed change to keys and roles on the

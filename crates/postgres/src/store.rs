@@ -8,7 +8,8 @@ use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery,
-    Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name, status_condition,
+    Owner, Page, PermissionSet, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
+    status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -28,12 +29,15 @@ pub(crate) struct Statements {
     lock_owner_kind: Arc<str>,
     count_live: Arc<str>,
     set_state: Arc<str>,
+    revoke: Arc<str>,
     state_of: Arc<str>,
     lock_old: Arc<str>,
     mark_rotated: Arc<str>,
     usage: Arc<str>,
     expiring: Arc<str>,
-    put_role: Arc<str>,
+    create_role: Arc<str>,
+    lock_role: Arc<str>,
+    replace_role: Arc<str>,
     get_roles: Arc<str>,
     delete_role: Arc<str>,
     insert_audit: Arc<str>,
@@ -64,6 +68,10 @@ impl Statements {
                  revoked_at = CASE WHEN $1 = 'revoked' THEN $2 ELSE revoked_at END \
                  WHERE id = $3 AND state = $4 AND state <> 'revoked'"
             )),
+            revoke: s(format!(
+                "UPDATE {keys} SET state = 'revoked', revoked_at = $1 \
+                 WHERE id = $2 AND state <> 'revoked'"
+            )),
             state_of: s(format!("SELECT state FROM {keys} WHERE id = $1")),
             lock_old: s(format!(
                 "SELECT state, rotated_to FROM {keys} WHERE id = $1 FOR UPDATE"
@@ -82,14 +90,23 @@ impl Statements {
                 "SELECT {KEY_COLUMNS} FROM {keys} WHERE state <> 'revoked' \
                  AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3"
             )),
-            put_role: s(format!(
-                "INSERT INTO {roles} (name, permissions) VALUES ($1, $2) \
-                 ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions"
+            create_role: s(format!(
+                "INSERT INTO {roles} (owner, name, permissions) VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner, name) DO NOTHING"
+            )),
+            lock_role: s(format!(
+                "SELECT permissions FROM {roles} WHERE owner = $1 AND name = $2 FOR UPDATE"
+            )),
+            replace_role: s(format!(
+                "UPDATE {roles} SET permissions = $3 WHERE owner = $1 AND name = $2"
             )),
             get_roles: s(format!(
-                "SELECT name, permissions FROM {roles} WHERE name = ANY($1) ORDER BY name"
+                "SELECT name, permissions FROM {roles} WHERE owner = $1 AND name = ANY($2) \
+                 ORDER BY name"
             )),
-            delete_role: s(format!("DELETE FROM {roles} WHERE name = $1")),
+            delete_role: s(format!(
+                "DELETE FROM {roles} WHERE owner = $1 AND name = $2"
+            )),
             insert_audit: s(format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
@@ -223,6 +240,24 @@ async fn insert_audit(
         .map_err(pg_error)
 }
 
+/// The permissions of the role `(owner, name)`, locked for the rest of the
+/// transaction (`FOR UPDATE`), if it exists.
+async fn lock_role(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    owner: &Owner,
+    name: &RoleName,
+) -> Result<Option<PermissionSet>, Error> {
+    let row = q(&sql.lock_role)
+        .bind(owner.as_str())
+        .bind(name.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(pg_error)?;
+    row.map(|row| permissions_from(row.try_get("permissions").map_err(pg_error)?))
+        .transpose()
+}
+
 fn keys_from(rows: &[PgRow]) -> Result<Vec<KeyRecord>, Error> {
     rows.iter().map(key_from_row).collect()
 }
@@ -303,6 +338,42 @@ impl KeyStore for PgStore {
         }
         insert_audit(&mut tx, &self.sql, event).await?;
         tx.commit().await.map_err(pg_error)
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        // One unconditional update: at READ COMMITTED a concurrent disable
+        // or enable only makes it wait for that row lock, then it re-checks
+        // `state <> 'revoked'` on the committed row and revokes it anyway.
+        let mut tx = self.begin().await?;
+        let changed = q(&self.sql.revoke)
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_error)?
+            .rows_affected();
+        if changed == 0 {
+            // Keys are never deleted, so a row that exists is revoked.
+            let exists = q(&self.sql.state_of)
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(pg_error)?
+                .is_some();
+            return if exists {
+                Ok(false)
+            } else {
+                Err(Error::NotFound)
+            };
+        }
+        insert_audit(&mut tx, &self.sql, event).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(true)
     }
 
     async fn rotate_key(
@@ -404,24 +475,48 @@ impl KeyStore for PgStore {
         keys_from(&rows)
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         let mut tx = self.begin().await?;
-        q(&self.sql.put_role)
+        let statement = match replaces {
+            None => &self.sql.create_role,
+            Some(expected) => {
+                // The row lock holds until commit, so no other edit can land
+                // between this comparison and the update.
+                let stored = lock_role(&mut tx, &self.sql, &role.owner, &role.name).await?;
+                if stored.as_ref() != Some(expected) {
+                    return Err(Error::RoleChanged);
+                }
+                &self.sql.replace_role
+            }
+        };
+        let written = q(statement)
+            .bind(role.owner.as_str())
             .bind(role.name.as_str())
             .bind(permissions_vec(&role.permissions))
             .execute(&mut *tx)
             .await
-            .map_err(pg_error)?;
+            .map_err(pg_error)?
+            .rows_affected();
+        if written == 0 {
+            // Only a create can write nothing: the role already exists.
+            return Err(Error::RoleChanged);
+        }
         insert_audit(&mut tx, &self.sql, event).await?;
         tx.commit().await.map_err(pg_error)
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = names.iter().map(RoleName::as_str).collect();
         let rows = q(&self.sql.get_roles)
+            .bind(owner.as_str())
             .bind(names)
             .fetch_all(&self.pool)
             .await
@@ -429,25 +524,34 @@ impl KeyStore for PgStore {
         rows.iter()
             .map(|row| {
                 let name: String = row.try_get("name").map_err(pg_error)?;
-                Ok(Role {
-                    name: RoleName::new(&name)?,
-                    permissions: permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
-                })
+                Ok(Role::new(
+                    owner.clone(),
+                    RoleName::new(&name)?,
+                    permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
+                ))
             })
             .collect()
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         let mut tx = self.begin().await?;
-        let deleted = q(&self.sql.delete_role)
+        match lock_role(&mut tx, &self.sql, owner, name).await? {
+            None => return Err(Error::NotFound),
+            Some(stored) if &stored != expected => return Err(Error::RoleChanged),
+            Some(_) => {}
+        }
+        q(&self.sql.delete_role)
+            .bind(owner.as_str())
             .bind(name.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(pg_error)?
-            .rows_affected();
-        if deleted == 0 {
-            return Err(Error::NotFound);
-        }
+            .map_err(pg_error)?;
         insert_audit(&mut tx, &self.sql, event).await?;
         tx.commit().await.map_err(pg_error)
     }

@@ -9,6 +9,12 @@ use rusqlite::{Connection, TransactionBehavior, params};
 /// when merged into the host's migration run.
 const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 
+/// Roles move into their owner's namespace: the primary key becomes
+/// `(owner, name)`. Roles that existed before get the owner `''`, which no
+/// [`Owner`](keyward_core::Owner) can equal (owners are 1..=256 bytes), so
+/// they grant nothing until recreated under an owner: fail closed.
+const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
+
 /// One schema migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -26,7 +32,7 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
     let keys = prefix.table("keys");
     let roles = prefix.table("roles");
     let audit = prefix.table("audit");
-    vec![Migration {
+    let first = Migration {
         version: FIRST_VERSION,
         description: "keys, roles and audit events",
         sql: format!(
@@ -74,7 +80,24 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             CREATE INDEX {audit}_owner ON {audit} (owner, seq DESC);
             CREATE INDEX {audit}_key ON {audit} (key_id, seq DESC);"
         ),
-    }]
+    };
+    let owned_roles = Migration {
+        version: OWNED_ROLES_VERSION,
+        description: "roles are namespaced by owner: primary key (owner, name); existing roles get owner ''",
+        sql: format!(
+            "CREATE TABLE {roles}_by_owner (
+                owner TEXT NOT NULL,
+                name TEXT NOT NULL,
+                permissions TEXT NOT NULL,
+                PRIMARY KEY (owner, name)
+            ) STRICT;
+            INSERT INTO {roles}_by_owner (owner, name, permissions)
+                SELECT '', name, permissions FROM {roles};
+            DROP TABLE {roles};
+            ALTER TABLE {roles}_by_owner RENAME TO {roles};"
+        ),
+    };
+    vec![first, owned_roles]
 }
 
 /// Applies the migrations not yet applied, each in its own immediate

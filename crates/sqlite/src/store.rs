@@ -8,7 +8,8 @@ use crate::{SqliteStore, sqlite_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     AuditEvent, AuditOutcome, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery,
-    Page, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name, status_condition,
+    Owner, Page, PermissionSet, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
+    status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -23,12 +24,14 @@ pub(crate) struct Statements {
     insert_key: String,
     count_live: String,
     set_state: String,
+    revoke: String,
     state_of: String,
     rotate_old: String,
     mark_rotated: String,
     usage: String,
     expiring: String,
-    put_role: String,
+    create_role: String,
+    replace_role: String,
     get_role: String,
     delete_role: String,
     insert_audit: String,
@@ -56,6 +59,10 @@ impl Statements {
                 "UPDATE {keys} SET state = ?1, revoked_at = CASE WHEN ?1 = 'revoked' THEN ?2 ELSE revoked_at END \
                  WHERE id = ?3 AND state = ?4 AND state <> 'revoked'"
             ),
+            revoke: format!(
+                "UPDATE {keys} SET state = 'revoked', revoked_at = ?1 \
+                 WHERE id = ?2 AND state <> 'revoked'"
+            ),
             state_of: format!("SELECT state FROM {keys} WHERE id = ?1"),
             rotate_old: format!("SELECT state, rotated_to FROM {keys} WHERE id = ?1"),
             mark_rotated: format!(
@@ -73,12 +80,15 @@ impl Statements {
                 "SELECT {KEY_COLUMNS} FROM {keys} WHERE state <> 'revoked' \
                  AND expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at, id LIMIT ?3"
             ),
-            put_role: format!(
-                "INSERT INTO {roles} (name, permissions) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions"
+            create_role: format!(
+                "INSERT INTO {roles} (owner, name, permissions) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (owner, name) DO NOTHING"
             ),
-            get_role: format!("SELECT name, permissions FROM {roles} WHERE name = ?1"),
-            delete_role: format!("DELETE FROM {roles} WHERE name = ?1"),
+            replace_role: format!(
+                "UPDATE {roles} SET permissions = ?3 WHERE owner = ?1 AND name = ?2"
+            ),
+            get_role: format!("SELECT permissions FROM {roles} WHERE owner = ?1 AND name = ?2"),
+            delete_role: format!("DELETE FROM {roles} WHERE owner = ?1 AND name = ?2"),
             insert_audit: format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
@@ -189,6 +199,23 @@ fn insert_key(tx: &Transaction<'_>, sql: &Statements, key: &KeyRecord) -> Result
         .map_err(sqlite_error)
 }
 
+/// The stored permissions of the role `(owner, name)`, if it exists.
+fn role_permissions(
+    conn: &Connection,
+    sql: &Statements,
+    owner: &Owner,
+    name: &RoleName,
+) -> Result<Option<PermissionSet>, Error> {
+    let stored: Option<String> = conn
+        .prepare_cached(&sql.get_role)
+        .and_then(|mut s| {
+            s.query_row(params![owner.as_str(), name.as_str()], |r| r.get(0))
+                .optional()
+        })
+        .map_err(sqlite_error)?;
+    stored.as_deref().map(split_permissions).transpose()
+}
+
 fn insert_audit(conn: &Connection, sql: &Statements, event: &AuditEvent) -> Result<(), Error> {
     let reason = match &event.outcome {
         AuditOutcome::Refused(reason) => Some(reason.as_str()),
@@ -289,6 +316,39 @@ impl KeyStore for SqliteStore {
         .await
     }
 
+    async fn revoke_key(
+        &self,
+        id: &KeyId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, Error> {
+        let (id, event) = (id.clone(), event.clone());
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            let changed = tx
+                .prepare_cached(&sql.revoke)
+                .and_then(|mut s| s.execute(params![micros(at), id.as_str()]))
+                .map_err(sqlite_error)?;
+            if changed == 0 {
+                // Already revoked, or unknown: the transaction holds the
+                // write lock, so the row cannot have changed since.
+                let exists = tx
+                    .prepare_cached(&sql.state_of)
+                    .and_then(|mut s| s.exists(params![id.as_str()]))
+                    .map_err(sqlite_error)?;
+                return if exists {
+                    Ok(false)
+                } else {
+                    Err(Error::NotFound)
+                };
+            }
+            insert_audit(&tx, sql, &event)?;
+            tx.commit().map_err(sqlite_error)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn rotate_key(
         &self,
         predecessor: &KeyId,
@@ -383,58 +443,82 @@ impl KeyStore for SqliteStore {
         })
     }
 
-    async fn put_role(&self, role: &Role, event: &AuditEvent) -> Result<(), Error> {
-        let (role, event) = (role.clone(), event.clone());
+    async fn put_role(
+        &self,
+        role: &Role,
+        replaces: Option<&PermissionSet>,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let (role, replaces, event) = (role.clone(), replaces.cloned(), event.clone());
         self.write(move |conn, sql| {
             let tx = immediate(conn)?;
-            tx.prepare_cached(&sql.put_role)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        role.name.as_str(),
-                        join_permissions(&role.permissions)
-                    ])
-                })
-                .map_err(sqlite_error)?;
+            let values = params![
+                role.owner.as_str(),
+                role.name.as_str(),
+                join_permissions(&role.permissions)
+            ];
+            match &replaces {
+                None => {
+                    let created = tx
+                        .prepare_cached(&sql.create_role)
+                        .and_then(|mut s| s.execute(values))
+                        .map_err(sqlite_error)?;
+                    if created == 0 {
+                        return Err(Error::RoleChanged);
+                    }
+                }
+                Some(expected) => {
+                    // The immediate transaction holds the write lock, so the
+                    // role cannot change between this read and the update.
+                    let stored = role_permissions(&tx, sql, &role.owner, &role.name)?;
+                    if stored.as_ref() != Some(expected) {
+                        return Err(Error::RoleChanged);
+                    }
+                    tx.prepare_cached(&sql.replace_role)
+                        .and_then(|mut s| s.execute(values))
+                        .map_err(sqlite_error)?;
+                }
+            }
             insert_audit(&tx, sql, &event)?;
             tx.commit().map_err(sqlite_error)
         })
         .await
     }
 
-    async fn get_roles(&self, names: &[RoleName]) -> Result<Vec<Role>, Error> {
+    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
         let mut names: Vec<&RoleName> = names.iter().collect();
         names.sort();
         names.dedup();
         self.read(|conn, sql| {
-            let mut stmt = conn.prepare_cached(&sql.get_role).map_err(sqlite_error)?;
             let mut roles = Vec::with_capacity(names.len());
             for name in names {
-                let found: Option<String> = stmt
-                    .query_row(params![name.as_str()], |r| r.get(1))
-                    .optional()
-                    .map_err(sqlite_error)?;
-                if let Some(permissions) = found {
-                    roles.push(Role {
-                        name: name.clone(),
-                        permissions: split_permissions(&permissions)?,
-                    });
+                if let Some(permissions) = role_permissions(conn, sql, owner, name)? {
+                    roles.push(Role::new(owner.clone(), name.clone(), permissions));
                 }
             }
             Ok(roles)
         })
     }
 
-    async fn delete_role(&self, name: &RoleName, event: &AuditEvent) -> Result<(), Error> {
-        let (name, event) = (name.clone(), event.clone());
+    async fn delete_role(
+        &self,
+        owner: &Owner,
+        name: &RoleName,
+        expected: &PermissionSet,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let (owner, name, expected, event) =
+            (owner.clone(), name.clone(), expected.clone(), event.clone());
         self.write(move |conn, sql| {
             let tx = immediate(conn)?;
-            let deleted = tx
-                .prepare_cached(&sql.delete_role)
-                .and_then(|mut s| s.execute(params![name.as_str()]))
-                .map_err(sqlite_error)?;
-            if deleted == 0 {
-                return Err(Error::NotFound);
+            match role_permissions(&tx, sql, &owner, &name)? {
+                None => return Err(Error::NotFound),
+                Some(stored) if stored != expected => return Err(Error::RoleChanged),
+                Some(_) => {}
             }
+            tx.prepare_cached(&sql.delete_role)
+                .and_then(|mut s| s.execute(params![owner.as_str(), name.as_str()]))
+                .map_err(sqlite_error)?;
             insert_audit(&tx, sql, &event)?;
             tx.commit().map_err(sqlite_error)
         })

@@ -40,20 +40,22 @@ pub async fn product_b(backend: Backend) {
     keyward
         .put_role(
             &admin,
-            Role {
-                name: reader.clone(),
-                permissions: PermissionSet::parse(["resources.read", "prompts.read"]).unwrap(),
-            },
+            Role::new(
+                workspace.clone(),
+                reader.clone(),
+                PermissionSet::parse(["resources.read", "prompts.read"]).unwrap(),
+            ),
         )
         .await
         .unwrap();
     keyward
         .put_role(
             &admin,
-            Role {
-                name: caller.clone(),
-                permissions: PermissionSet::parse(["tools.list", "tools.call"]).unwrap(),
-            },
+            Role::new(
+                workspace.clone(),
+                caller.clone(),
+                PermissionSet::parse(["tools.list", "tools.call"]).unwrap(),
+            ),
         )
         .await
         .unwrap();
@@ -98,10 +100,11 @@ pub async fn product_b(backend: Backend) {
     keyward
         .put_role(
             &admin,
-            Role {
-                name: caller.clone(),
-                permissions: PermissionSet::parse(["tools.list"]).unwrap(),
-            },
+            Role::new(
+                workspace.clone(),
+                caller.clone(),
+                PermissionSet::parse(["tools.list"]).unwrap(),
+            ),
         )
         .await
         .unwrap();

@@ -13,11 +13,13 @@
 
 use super::fixtures::{
     ACTOR, Fixture, assert_same_key, assert_stored, at, change_state, expect_already_exists,
-    expect_conflict, expect_limit_reached, expect_not_found, get, ids, insert, insert_all,
-    issue_event, key_event, list_all, newest_first, plus_micros, random_u32, state_event,
+    expect_conflict, expect_limit_reached, expect_not_found, expect_role_changed, get, ids, insert,
+    insert_all, issue_event, key_event, list_all, newest_first, plus_micros, random_u32,
+    state_event,
 };
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
-use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Role, Status, UsageRecord};
+use crate::error::Error;
+use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, Role, Status, UsageRecord};
 use crate::permission::PermissionSet;
 use crate::secret::{HashAlgorithm, TokenDigest, TokenHasher};
 use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE};
@@ -503,6 +505,210 @@ pub async fn revoke_and_enable_race_has_one_winner(store: &dyn KeyStore) {
         );
     }
     assert_eq!(revokes_won + enables_won, 20);
+}
+
+/// `revoke_key` revokes an active or a disabled key unconditionally (`Ok(true)`, one event, `revoked_at` stamped), is idempotent (`Ok(false)`, nothing written, no second event), is `NotFound` for unknown ids, and a revoked key stays revoked under `set_state`.
+pub async fn revoke_key_is_unconditional_and_idempotent(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("user");
+    let key_audit = |id: &KeyId| {
+        let query = AuditQuery::newest(10).key(id);
+        async move { store.list_audit(&query).await.expect("list_audit") }
+    };
+
+    let mut active = fx.record(&owner, "mt", at(0));
+    active.expires_at = Some(at(1000));
+    insert(store, &active).await;
+    let revoked_at = plus_micros(at(1), 42);
+    let event = state_event(&active, KeyState::Revoked, revoked_at);
+    let revoked = store
+        .revoke_key(&active.id, revoked_at, &event)
+        .await
+        .expect("revoke_key of an active key");
+    assert!(revoked, "revoke_key of an active key returns Ok(true)");
+    active.state = KeyState::Revoked;
+    active.revoked_at = Some(revoked_at);
+    assert_stored(store, &active).await;
+    assert_eq!(
+        key_audit(&active.id).await,
+        [event.clone(), issue_event(&active)],
+        "the revoke appended its event"
+    );
+
+    let mut disabled = fx.record(&owner, "mt", at(0));
+    disabled.state = KeyState::Disabled;
+    insert(store, &disabled).await;
+    let event = state_event(&disabled, KeyState::Revoked, at(2));
+    assert!(
+        store
+            .revoke_key(&disabled.id, at(2), &event)
+            .await
+            .expect("revoke_key of a disabled key"),
+        "revoke_key of a disabled key returns Ok(true)"
+    );
+    disabled.state = KeyState::Revoked;
+    disabled.revoked_at = Some(at(2));
+    assert_stored(store, &disabled).await;
+
+    // Again: nothing written, revoked_at kept, no second event.
+    for key in [&active, &disabled] {
+        let again = store
+            .revoke_key(&key.id, at(3), &state_event(key, KeyState::Revoked, at(3)))
+            .await
+            .expect("revoke_key of a revoked key");
+        assert!(!again, "revoke_key of a revoked key returns Ok(false)");
+        assert_stored(store, key).await;
+        assert_eq!(
+            key_audit(&key.id).await.len(),
+            2,
+            "an Ok(false) revoke appends no event"
+        );
+    }
+
+    let unknown = fx.record(&owner, "mt", at(0));
+    expect_not_found(
+        store
+            .revoke_key(
+                &unknown.id,
+                at(4),
+                &state_event(&unknown, KeyState::Revoked, at(4)),
+            )
+            .await,
+        "revoke_key of an unknown id",
+    );
+    assert!(
+        store.get_key(&unknown.id).await.expect("get_key").is_none(),
+        "revoke_key must not create a key"
+    );
+    assert!(
+        key_audit(&unknown.id).await.is_empty(),
+        "a NotFound revoke appends no event"
+    );
+
+    // A revoked key stays revoked, whatever set_state is asked.
+    for from in [KeyState::Active, KeyState::Disabled, KeyState::Revoked] {
+        for to in [KeyState::Active, KeyState::Disabled] {
+            let result = store
+                .set_state(
+                    &active.id,
+                    from,
+                    to,
+                    at(5),
+                    &state_event(&active, to, at(5)),
+                )
+                .await;
+            expect_conflict(
+                result,
+                from,
+                KeyState::Revoked,
+                &format!("set_state({from} -> {to}) after revoke_key"),
+            );
+        }
+    }
+    assert_stored(store, &active).await;
+}
+
+/// `revoke_key` never loses a race: in 40 of 40 rounds it returns `Ok(true)` while three tasks flip the key between active and disabled, and the key ends revoked with one revoke event.
+pub async fn revoke_key_wins_against_flapping_state_changes(store: &dyn KeyStore) {
+    const ROUNDS: i64 = 40;
+    const FLAPPERS: usize = 3;
+    /// Each flapper stops after this many attempts even if the revoke never
+    /// lands, so a broken store fails the case instead of hanging it.
+    const MAX_FLIPS: usize = 200;
+    let fx = Fixture::new();
+    let owner = fx.owner("user");
+    let mut wins = 0;
+    for round in 0..ROUNDS {
+        let mut key = fx.record(&owner, "mt", at(round));
+        insert(store, &key).await;
+        let revoked_at = plus_micros(at(1000 + round), 7);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let flips = std::sync::atomic::AtomicUsize::new(0);
+        let flapper = |n: usize| {
+            let (key, done, flips) = (&key, &done, &flips);
+            async move {
+                // Each flapper starts from a different belief, so some of
+                // their compare-and-sets lose from the start.
+                let mut state = if n.is_multiple_of(2) {
+                    KeyState::Active
+                } else {
+                    KeyState::Disabled
+                };
+                for _ in 0..MAX_FLIPS {
+                    if done.load(std::sync::atomic::Ordering::Acquire) {
+                        return;
+                    }
+                    let to = if state == KeyState::Active {
+                        KeyState::Disabled
+                    } else {
+                        KeyState::Active
+                    };
+                    let event = state_event(key, to, at(1000 + round));
+                    match store
+                        .set_state(&key.id, state, to, at(1000 + round), &event)
+                        .await
+                    {
+                        Ok(()) => {
+                            flips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            state = to;
+                        }
+                        Err(Error::Conflict {
+                            actual: KeyState::Revoked,
+                            ..
+                        }) => return,
+                        Err(Error::Conflict { actual, .. }) => state = actual,
+                        Err(e) => panic!("round {round}: set_state failed: {e:?}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let revoke = async {
+            // Let the flappers get going first.
+            for _ in 0..FLAPPERS {
+                tokio::task::yield_now().await;
+            }
+            let event = state_event(&key, KeyState::Revoked, revoked_at);
+            let result = store.revoke_key(&key.id, revoked_at, &event).await;
+            done.store(true, std::sync::atomic::Ordering::Release);
+            result
+        };
+        let (revoked, _) = join(revoke, join_all((0..FLAPPERS).map(flapper))).await;
+        match revoked {
+            Ok(true) => wins += 1,
+            other => panic!(
+                "round {round}: revoke_key against flapping set_state must return Ok(true), got {other:?}"
+            ),
+        }
+        let stored = get(store, &key.id).await;
+        assert_eq!(
+            stored.state,
+            KeyState::Revoked,
+            "round {round}: ends revoked"
+        );
+        assert_eq!(
+            stored.revoked_at,
+            Some(revoked_at),
+            "round {round}: revoked_at is the revoke's time"
+        );
+        key.state = KeyState::Revoked;
+        key.revoked_at = Some(revoked_at);
+        let events = store
+            .list_audit(&AuditQuery::newest(MAX_PAGE_SIZE).key(&key.id))
+            .await
+            .expect("list_audit");
+        let revokes = events
+            .iter()
+            .filter(|e| e.action == AuditAction::Revoke)
+            .count();
+        assert_eq!(revokes, 1, "round {round}: exactly one revoke event");
+        assert_eq!(
+            events.len(),
+            2 + flips.load(std::sync::atomic::Ordering::Relaxed),
+            "round {round}: the issue, every successful flip and the revoke are audited"
+        );
+    }
+    assert_eq!(wins, ROUNDS, "revoke_key won {wins} of {ROUNDS} rounds");
 }
 
 // ---------------------------------------------------------------- rotation
@@ -1372,38 +1578,36 @@ pub async fn keys_expiring_selects_the_window_soonest_first(store: &dyn KeyStore
 
 // ------------------------------------------------------------------- roles
 
-/// `put_role` creates or replaces a role's permissions; `get_roles` returns only existing roles, once each, in name order.
+/// `put_role` creates a role (`replaces = None`) or replaces its permissions (`replaces = Some(current)`); `get_roles` returns only the owner's existing roles, once each, in name order.
 pub async fn roles_put_replace_and_get(store: &dyn KeyStore) {
     let fx = Fixture::new();
     let owner = fx.owner("workspace");
     let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
-    let viewer = Role {
-        name: fx.role("viewer"),
-        permissions: perms(&["projects.view", "keys.view"]),
-    };
-    let admin = Role {
-        name: fx.role("admin"),
-        permissions: perms(&["*"]),
-    };
-    let empty = Role {
-        name: fx.role("empty"),
-        permissions: PermissionSet::new(),
-    };
+    let viewer = Role::new(
+        owner.clone(),
+        fx.role("viewer"),
+        perms(&["projects.view", "keys.view"]),
+    );
+    let admin = Role::new(owner.clone(), fx.role("admin"), perms(&["*"]));
+    let empty = Role::new(owner.clone(), fx.role("empty"), PermissionSet::new());
     for role in [&viewer, &admin, &empty] {
         store
-            .put_role(role, &role_event(AuditAction::PutRole, role, &owner, 0))
+            .put_role(role, None, &role_event(AuditAction::PutRole, role, 0))
             .await
-            .expect("put_role");
+            .expect("put_role creating a role");
     }
     let unknown = fx.role("unknown");
     let got = store
-        .get_roles(&[
-            viewer.name.clone(),
-            unknown.clone(),
-            admin.name.clone(),
-            empty.name.clone(),
-            viewer.name.clone(),
-        ])
+        .get_roles(
+            &owner,
+            &[
+                viewer.name.clone(),
+                unknown.clone(),
+                admin.name.clone(),
+                empty.name.clone(),
+                viewer.name.clone(),
+            ],
+        )
         .await
         .expect("get_roles");
     assert_eq!(
@@ -1413,95 +1617,398 @@ pub async fn roles_put_replace_and_get(store: &dyn KeyStore) {
     );
     assert!(
         store
-            .get_roles(&[unknown])
+            .get_roles(&owner, &[unknown])
             .await
             .expect("get_roles")
             .is_empty(),
         "unknown names are ignored"
     );
-    assert!(store.get_roles(&[]).await.expect("get_roles").is_empty());
+    assert!(
+        store
+            .get_roles(&owner, &[])
+            .await
+            .expect("get_roles")
+            .is_empty()
+    );
 
-    // Putting again replaces the permissions, it does not merge them.
-    let viewer2 = Role {
-        name: viewer.name.clone(),
-        permissions: perms(&["billing.read"]),
-    };
+    // Replacing swaps the permissions, it does not merge them.
+    let viewer2 = Role::new(owner.clone(), viewer.name.clone(), perms(&["billing.read"]));
     store
         .put_role(
             &viewer2,
-            &role_event(AuditAction::PutRole, &viewer2, &owner, 1),
+            Some(&viewer.permissions),
+            &role_event(AuditAction::PutRole, &viewer2, 1),
         )
         .await
         .expect("put_role replacing a role");
     let got = store
-        .get_roles(&[viewer.name.clone(), admin.name.clone()])
+        .get_roles(&owner, &[viewer.name.clone(), admin.name.clone()])
         .await
         .expect("get_roles");
-    assert_eq!(got, [admin, viewer2], "put_role replaces the permissions");
+    assert_eq!(
+        got,
+        [admin.clone(), viewer2.clone()],
+        "put_role replaces the permissions"
+    );
+    // An empty set is a value like any other: it can be replaced and replace.
+    let filled = Role::new(owner.clone(), empty.name.clone(), perms(&["a.b"]));
+    store
+        .put_role(
+            &filled,
+            Some(&PermissionSet::new()),
+            &role_event(AuditAction::PutRole, &filled, 2),
+        )
+        .await
+        .expect("put_role replacing an empty role");
+    store
+        .put_role(
+            &empty,
+            Some(&filled.permissions),
+            &role_event(AuditAction::PutRole, &empty, 3),
+        )
+        .await
+        .expect("put_role emptying a role");
+    let got = store
+        .get_roles(&owner, std::slice::from_ref(&empty.name))
+        .await
+        .expect("get_roles");
+    assert_eq!(got, [empty], "a role emptied by a replace");
 }
 
-/// `delete_role` removes exactly that role and fails with `NotFound` when it does not exist.
+/// `delete_role` (given the role's current permissions) removes exactly that role and fails with `NotFound` when it does not exist.
 pub async fn delete_role_removes_only_that_role(store: &dyn KeyStore) {
     let fx = Fixture::new();
     let owner = fx.owner("workspace");
-    let keep = Role {
-        name: fx.role("keep"),
-        permissions: PermissionSet::parse(["a.b"]).expect("valid permission"),
-    };
-    let gone = Role {
-        name: fx.role("drop"),
-        permissions: PermissionSet::parse(["c.d"]).expect("valid permission"),
-    };
+    let keep = Role::new(
+        owner.clone(),
+        fx.role("keep"),
+        PermissionSet::parse(["a.b"]).expect("valid permission"),
+    );
+    let gone = Role::new(
+        owner.clone(),
+        fx.role("drop"),
+        PermissionSet::parse(["c.d"]).expect("valid permission"),
+    );
     for role in [&keep, &gone] {
         store
-            .put_role(role, &role_event(AuditAction::PutRole, role, &owner, 0))
+            .put_role(role, None, &role_event(AuditAction::PutRole, role, 0))
             .await
             .expect("put_role");
     }
     store
         .delete_role(
+            &owner,
             &gone.name,
-            &role_event(AuditAction::DeleteRole, &gone, &owner, 1),
+            &gone.permissions,
+            &role_event(AuditAction::DeleteRole, &gone, 1),
         )
         .await
         .expect("delete_role of an existing role");
     let got = store
-        .get_roles(&[keep.name.clone(), gone.name.clone()])
+        .get_roles(&owner, &[keep.name.clone(), gone.name.clone()])
         .await
         .expect("get_roles");
     assert_eq!(got, [keep], "only the deleted role is gone");
     expect_not_found(
         store
             .delete_role(
+                &owner,
                 &gone.name,
-                &role_event(AuditAction::DeleteRole, &gone, &owner, 2),
+                &gone.permissions,
+                &role_event(AuditAction::DeleteRole, &gone, 2),
             )
             .await,
         "deleting a deleted role",
     );
-    let never = Role {
-        name: fx.role("never"),
-        permissions: PermissionSet::new(),
-    };
+    let never = Role::new(owner.clone(), fx.role("never"), PermissionSet::new());
     expect_not_found(
         store
             .delete_role(
+                &owner,
                 &never.name,
-                &role_event(AuditAction::DeleteRole, &never, &owner, 3),
+                &never.permissions,
+                &role_event(AuditAction::DeleteRole, &never, 3),
             )
             .await,
         "deleting a role that never existed",
     );
     // A deleted role can be created again.
     store
-        .put_role(&gone, &role_event(AuditAction::PutRole, &gone, &owner, 4))
+        .put_role(&gone, None, &role_event(AuditAction::PutRole, &gone, 4))
         .await
         .expect("put_role after delete");
     let got = store
-        .get_roles(std::slice::from_ref(&gone.name))
+        .get_roles(&owner, std::slice::from_ref(&gone.name))
         .await
         .expect("get_roles");
     assert_eq!(got, [gone]);
+}
+
+/// Two owners may each have a role of the same name: reading, replacing and deleting one never touches the other, and owners compare byte for byte.
+pub async fn roles_are_namespaced_by_owner(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let (a, b) = (fx.owner("workspace:a"), fx.owner("workspace:b"));
+    let upper = Owner::new(&a.as_str().to_uppercase()).expect("valid owner");
+    let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
+    let name = fx.role("admin");
+    let of_a = Role::new(a.clone(), name.clone(), perms(&["*"]));
+    let of_b = Role::new(b.clone(), name.clone(), perms(&["keys.view"]));
+    store
+        .put_role(&of_a, None, &role_event(AuditAction::PutRole, &of_a, 0))
+        .await
+        .expect("put_role for owner a");
+    store
+        .put_role(&of_b, None, &role_event(AuditAction::PutRole, &of_b, 1))
+        .await
+        .expect("put_role of the same name for owner b");
+    let roles_of = |owner: &Owner| {
+        let owner = owner.clone();
+        let names = [name.clone()];
+        async move { store.get_roles(&owner, &names).await.expect("get_roles") }
+    };
+    assert_eq!(
+        roles_of(&a).await,
+        std::slice::from_ref(&of_a),
+        "owner a's role"
+    );
+    assert_eq!(
+        roles_of(&b).await,
+        std::slice::from_ref(&of_b),
+        "owner b's role"
+    );
+    assert!(
+        roles_of(&upper).await.is_empty(),
+        "owners are case-sensitive: {upper} has no role of {a}"
+    );
+    assert!(
+        roles_of(&fx.owner("workspace:c")).await.is_empty(),
+        "an owner without the role gets nothing"
+    );
+
+    // Replacing b's role leaves a's alone.
+    let narrowed = Role::new(b.clone(), name.clone(), perms(&["keys.list"]));
+    store
+        .put_role(
+            &narrowed,
+            Some(&of_b.permissions),
+            &role_event(AuditAction::PutRole, &narrowed, 2),
+        )
+        .await
+        .expect("put_role replacing owner b's role");
+    assert_eq!(
+        roles_of(&a).await,
+        std::slice::from_ref(&of_a),
+        "a's role after b's edit"
+    );
+    assert_eq!(
+        roles_of(&b).await,
+        std::slice::from_ref(&narrowed),
+        "b's edited role"
+    );
+
+    // Owner a's permissions are not a valid `replaces` for b's role.
+    expect_role_changed(
+        store
+            .put_role(
+                &narrowed,
+                Some(&of_a.permissions),
+                &role_event(AuditAction::PutRole, &narrowed, 3),
+            )
+            .await,
+        "replacing b's role with a's permissions as `replaces`",
+    );
+
+    // Deleting a's role leaves b's alone; deleting it again is NotFound,
+    // although b still has a role of that name.
+    store
+        .delete_role(
+            &a,
+            &name,
+            &of_a.permissions,
+            &role_event(AuditAction::DeleteRole, &of_a, 4),
+        )
+        .await
+        .expect("delete_role of owner a's role");
+    assert!(roles_of(&a).await.is_empty(), "a's role is gone");
+    assert_eq!(
+        roles_of(&b).await,
+        std::slice::from_ref(&narrowed),
+        "b's role stays"
+    );
+    expect_not_found(
+        store
+            .delete_role(
+                &a,
+                &name,
+                &narrowed.permissions,
+                &role_event(AuditAction::DeleteRole, &of_a, 5),
+            )
+            .await,
+        "deleting a's deleted role while b has one of that name",
+    );
+    assert_eq!(roles_of(&b).await, [narrowed], "b's role survives");
+}
+
+/// `put_role` is a compare-and-set on (owner, name): creating an existing role, or replacing with stale or absent `replaces`, is `RoleChanged`, writes nothing and appends no event.
+pub async fn put_role_is_compare_and_set(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("workspace");
+    let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
+    let audit = || owner_audit(store, &owner);
+    let name = fx.role("deployer");
+    let v1 = Role::new(owner.clone(), name.clone(), perms(&["deploy.staging"]));
+    let v2 = Role::new(owner.clone(), name.clone(), perms(&["deploy.*"]));
+    let v3 = Role::new(owner.clone(), name.clone(), perms(&["*"]));
+    let stored = || async {
+        store
+            .get_roles(&owner, std::slice::from_ref(&name))
+            .await
+            .expect("get_roles")
+    };
+
+    // Replacing a role that does not exist.
+    expect_role_changed(
+        store
+            .put_role(
+                &v2,
+                Some(&v1.permissions),
+                &role_event(AuditAction::PutRole, &v2, 0),
+            )
+            .await,
+        "replacing a role that does not exist",
+    );
+    assert!(
+        stored().await.is_empty(),
+        "a failed replace creates nothing"
+    );
+    assert!(audit().await.is_empty(), "a failed replace appends nothing");
+
+    let created = role_event(AuditAction::PutRole, &v1, 1);
+    store
+        .put_role(&v1, None, &created)
+        .await
+        .expect("creating the role");
+    // Creating it again, even with the same permissions.
+    for (what, role) in [("a different role", &v2), ("the same role", &v1)] {
+        expect_role_changed(
+            store
+                .put_role(role, None, &role_event(AuditAction::PutRole, role, 2))
+                .await,
+            &format!("creating {what} that already exists"),
+        );
+    }
+    assert_eq!(
+        stored().await,
+        std::slice::from_ref(&v1),
+        "a failed create changes nothing"
+    );
+
+    let replaced = role_event(AuditAction::PutRole, &v2, 3);
+    store
+        .put_role(&v2, Some(&v1.permissions), &replaced)
+        .await
+        .expect("replacing with the current permissions");
+    // A stale `replaces` (v1, read before the replace), a superset and a
+    // subset of the current permissions all lose.
+    for (what, replaces) in [
+        ("stale", v1.permissions.clone()),
+        (
+            "a superset of the current",
+            perms(&["deploy.*", "deploy.prod"]),
+        ),
+        ("the empty set", PermissionSet::new()),
+        ("what it would become", v3.permissions.clone()),
+    ] {
+        expect_role_changed(
+            store
+                .put_role(
+                    &v3,
+                    Some(&replaces),
+                    &role_event(AuditAction::PutRole, &v3, 4),
+                )
+                .await,
+            &format!("replacing with {what} `replaces`"),
+        );
+    }
+    assert_eq!(
+        stored().await,
+        std::slice::from_ref(&v2),
+        "a lost replace changes nothing"
+    );
+    assert_eq!(
+        audit().await,
+        [replaced, created],
+        "only the successful create and replace appended events"
+    );
+}
+
+/// `delete_role` is a compare-and-set: stale `expected` permissions are `RoleChanged`, delete nothing and append no event.
+pub async fn delete_role_is_compare_and_set(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("workspace");
+    let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
+    let audit = || owner_audit(store, &owner);
+    let v1 = Role::new(owner.clone(), fx.role("ops"), perms(&["deploy"]));
+    let v2 = Role::new(owner.clone(), v1.name.clone(), perms(&["deploy", "admin"]));
+    let created = role_event(AuditAction::PutRole, &v1, 0);
+    store
+        .put_role(&v1, None, &created)
+        .await
+        .expect("creating the role");
+    let replaced = role_event(AuditAction::PutRole, &v2, 1);
+    store
+        .put_role(&v2, Some(&v1.permissions), &replaced)
+        .await
+        .expect("widening the role");
+
+    for (what, expected) in [
+        ("stale", v1.permissions.clone()),
+        ("empty", PermissionSet::new()),
+        (
+            "a superset of the current",
+            perms(&["deploy", "admin", "x"]),
+        ),
+    ] {
+        expect_role_changed(
+            store
+                .delete_role(
+                    &owner,
+                    &v1.name,
+                    &expected,
+                    &role_event(AuditAction::DeleteRole, &v1, 2),
+                )
+                .await,
+            &format!("deleting with {what} `expected` permissions"),
+        );
+    }
+    assert_eq!(
+        store
+            .get_roles(&owner, std::slice::from_ref(&v1.name))
+            .await
+            .expect("get_roles"),
+        std::slice::from_ref(&v2),
+        "a lost delete deletes nothing"
+    );
+    assert_eq!(
+        audit().await,
+        [replaced.clone(), created.clone()],
+        "a lost delete appends nothing"
+    );
+
+    let deleted = role_event(AuditAction::DeleteRole, &v2, 3);
+    store
+        .delete_role(&owner, &v2.name, &v2.permissions, &deleted)
+        .await
+        .expect("deleting with the current permissions");
+    assert!(
+        store
+            .get_roles(&owner, std::slice::from_ref(&v1.name))
+            .await
+            .expect("get_roles")
+            .is_empty(),
+        "deleted"
+    );
+    assert_eq!(audit().await, [deleted, replaced, created]);
 }
 
 async fn owner_audit(store: &dyn KeyStore, owner: &crate::Owner) -> Vec<AuditEvent> {
@@ -1511,10 +2018,10 @@ async fn owner_audit(store: &dyn KeyStore, owner: &crate::Owner) -> Vec<AuditEve
         .expect("list_audit")
 }
 
-fn role_event(action: AuditAction, role: &Role, owner: &crate::Owner, secs: i64) -> AuditEvent {
+fn role_event(action: AuditAction, role: &Role, secs: i64) -> AuditEvent {
     AuditEvent::new(at(secs), ACTOR, action)
         .with_role(&role.name)
-        .with_owner(owner)
+        .with_owner(&role.owner)
 }
 
 // ------------------------------------------------------------------- audit
@@ -1640,31 +2147,100 @@ pub async fn mutations_append_their_audit_event_only_on_success(store: &dyn KeyS
     expect_already_exists(result, "rotation onto an existing id");
     check("an AlreadyExists rotation", audit().await, None);
 
-    // Roles.
-    let role = Role {
-        name: fx.role("reader"),
-        permissions: PermissionSet::parse(["keys.view"]).expect("valid permission"),
-    };
-    let event = role_event(AuditAction::PutRole, &role, &owner, 11);
-    store.put_role(&role, &event).await.expect("put_role");
-    check("put_role", audit().await, Some(event));
-    let event = role_event(AuditAction::DeleteRole, &role, &owner, 12);
+    // revoke_key: success, already revoked, unknown id.
+    let revoked = fx.record(&owner, "mt", at(11));
+    insert(store, &revoked).await;
+    check(
+        "inserting a key to revoke",
+        audit().await,
+        Some(issue_event(&revoked)),
+    );
+    let event = state_event(&revoked, KeyState::Revoked, at(11));
+    assert!(
+        store
+            .revoke_key(&revoked.id, at(11), &event)
+            .await
+            .expect("revoke_key"),
+        "revoke_key of an active key revokes it"
+    );
+    check("a successful revoke_key", audit().await, Some(event));
+    let again = store
+        .revoke_key(
+            &revoked.id,
+            at(12),
+            &state_event(&revoked, KeyState::Revoked, at(12)),
+        )
+        .await
+        .expect("revoke_key of a revoked key");
+    assert!(!again, "revoking a revoked key reports Ok(false)");
+    check("an Ok(false) revoke_key", audit().await, None);
+    let result = store
+        .revoke_key(
+            &ghost.id,
+            at(12),
+            &state_event(&ghost, KeyState::Revoked, at(12)),
+        )
+        .await;
+    expect_not_found(result, "revoke_key of an unknown id");
+    check("a NotFound revoke_key", audit().await, None);
+
+    // Roles: create, stale create, replace, stale replace, delete, stale
+    // delete, missing delete.
+    let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
+    let role = Role::new(owner.clone(), fx.role("reader"), perms(&["keys.view"]));
+    let event = role_event(AuditAction::PutRole, &role, 13);
+    store.put_role(&role, None, &event).await.expect("put_role");
+    check("put_role creating", audit().await, Some(event));
+    let result = store
+        .put_role(&role, None, &role_event(AuditAction::PutRole, &role, 14))
+        .await;
+    expect_role_changed(result, "creating an existing role");
+    check("a RoleChanged create", audit().await, None);
+    let wider = Role::new(owner.clone(), role.name.clone(), perms(&["keys.*"]));
+    let event = role_event(AuditAction::PutRole, &wider, 15);
     store
-        .delete_role(&role.name, &event)
+        .put_role(&wider, Some(&role.permissions), &event)
+        .await
+        .expect("put_role replacing");
+    check("put_role replacing", audit().await, Some(event));
+    let result = store
+        .put_role(
+            &wider,
+            Some(&role.permissions),
+            &role_event(AuditAction::PutRole, &wider, 16),
+        )
+        .await;
+    expect_role_changed(result, "replacing with stale permissions");
+    check("a RoleChanged replace", audit().await, None);
+    let result = store
+        .delete_role(
+            &owner,
+            &role.name,
+            &role.permissions,
+            &role_event(AuditAction::DeleteRole, &role, 17),
+        )
+        .await;
+    expect_role_changed(result, "deleting with stale permissions");
+    check("a RoleChanged delete_role", audit().await, None);
+    let event = role_event(AuditAction::DeleteRole, &wider, 18);
+    store
+        .delete_role(&owner, &wider.name, &wider.permissions, &event)
         .await
         .expect("delete_role");
     check("delete_role", audit().await, Some(event));
     let result = store
         .delete_role(
-            &role.name,
-            &role_event(AuditAction::DeleteRole, &role, &owner, 13),
+            &owner,
+            &wider.name,
+            &wider.permissions,
+            &role_event(AuditAction::DeleteRole, &wider, 19),
         )
         .await;
     expect_not_found(result, "delete_role of a missing role");
     check("a NotFound delete_role", audit().await, None);
 
     // A refusal recorded on its own.
-    let event = key_event(&key, AuditAction::Revoke, at(14)).refused("not authorized: wrong owner");
+    let event = key_event(&key, AuditAction::Revoke, at(20)).refused("not authorized: wrong owner");
     store.append_audit(&event).await.expect("append_audit");
     check("append_audit", audit().await, Some(event));
 }

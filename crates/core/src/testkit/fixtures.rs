@@ -250,6 +250,14 @@ pub(super) fn expect_not_found<T: Debug>(result: Result<T, Error>, what: &str) {
     }
 }
 
+/// Fails unless `result` is `RoleChanged`.
+pub(super) fn expect_role_changed(result: Result<(), Error>, what: &str) {
+    match result {
+        Err(Error::RoleChanged) => {}
+        other => panic!("{what}: expected Err(RoleChanged), got {other:?}"),
+    }
+}
+
 /// Fails unless `result` is `AlreadyExists`.
 pub(super) fn expect_already_exists(result: Result<(), Error>, what: &str) {
     match result {

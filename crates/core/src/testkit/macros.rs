@@ -54,6 +54,8 @@ macro_rules! conformance_tests {
             set_state_is_compare_and_set
             revoked_keys_never_change_state
             revoke_and_enable_race_has_one_winner
+            revoke_key_is_unconditional_and_idempotent
+            revoke_key_wins_against_flapping_state_changes
             rotate_key_links_and_shortens_predecessor
             rotate_key_refuses_stale_or_repeated_rotation
             rotate_key_with_duplicate_successor_changes_nothing
@@ -69,6 +71,9 @@ macro_rules! conformance_tests {
             keys_expiring_selects_the_window_soonest_first
             roles_put_replace_and_get
             delete_role_removes_only_that_role
+            roles_are_namespaced_by_owner
+            put_role_is_compare_and_set
+            delete_role_is_compare_and_set
             mutations_append_their_audit_event_only_on_success
             list_audit_is_newest_first_filtered_and_limited
             audit_events_round_trip_every_field
