@@ -313,6 +313,11 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
         })
         .collect();
     store.record_usage(&usage).await.unwrap();
+    // Revoke: the unconditional write, then again (already revoked: the
+    // follow-up read tells "revoked" from "unknown").
+    let revoke = event(first, AuditAction::Revoke, now);
+    assert!(store.revoke_key(&first.id, now, &revoke).await.unwrap());
+    assert!(!store.revoke_key(&first.id, now, &revoke).await.unwrap());
     for shape in ListShape::all() {
         let mut query = ListQuery::new(owner.clone(), now, 2);
         query.statuses = shape.statuses.to_vec();
@@ -408,8 +413,16 @@ pub fn sqlite_statements() -> Vec<(String, String, Expect)> {
             SQLITE_BY_ID,
         ),
         (
-            "set_state's conflict read".to_owned(),
+            "set_state's conflict read, revoke_key's existence read".to_owned(),
             format!("SELECT state FROM {k} WHERE id = ?1"),
+            SQLITE_BY_ID,
+        ),
+        (
+            "revoke_key (unconditional, by id)".to_owned(),
+            format!(
+                "UPDATE {k} SET state = 'revoked', revoked_at = ?1 \
+                 WHERE id = ?2 AND state <> 'revoked'"
+            ),
             SQLITE_BY_ID,
         ),
         (
@@ -723,9 +736,18 @@ pub fn pg_statements() -> Vec<PgStatement> {
             PG_BY_ID,
         ),
         PgStatement::new(
-            "set_state's conflict read".to_owned(),
+            "set_state's conflict read, revoke_key's existence read".to_owned(),
             format!("SELECT state FROM {k} WHERE id = $1"),
             id.to_owned(),
+            PG_BY_ID,
+        ),
+        PgStatement::new(
+            "revoke_key (unconditional, by id)".to_owned(),
+            format!(
+                "UPDATE {k} SET state = 'revoked', revoked_at = $1 \
+                 WHERE id = $2 AND state <> 'revoked'"
+            ),
+            format!("{NOW}, {id}"),
             PG_BY_ID,
         ),
         PgStatement::new(

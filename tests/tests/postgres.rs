@@ -115,3 +115,104 @@ mod change_feed {
         a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cache,
     );
 }
+
+/// Upgrading a database from before roles had owners: migration
+/// `2026120200000001` keeps the old roles under owner '' (which no `Owner`
+/// can equal), so they grant nothing, and the name is free in every owner's
+/// namespace.
+mod owned_roles_migration {
+    use keyward_core::{
+        AuditAction, AuditEvent, KeyStore, Owner, PermissionSet, Role, RoleName, TablePrefix,
+    };
+    use keyward_postgres::sqlx::migrate::Migrator;
+    use keyward_postgres::sqlx::{self, Row};
+    use keyward_postgres::{PgStore, migrations};
+    use keyward_tests::backends::postgres;
+
+    const OWNED_ROLES: i64 = 2026_1202_0000_0001;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn existing_roles_get_owner_empty_and_grant_nothing() {
+        let Some(fresh) = postgres().await else {
+            return;
+        };
+        // A second installation in the test's schema, as the releases
+        // before the owned-roles migration left it.
+        let pool = fresh.pool().clone();
+        let prefix = TablePrefix::new("legacy_").unwrap();
+        let before: Vec<_> = migrations(&prefix)
+            .into_iter()
+            .filter(|m| m.version < OWNED_ROLES)
+            .collect();
+        assert_eq!(before.len(), 2, "the tables and the change feed triggers");
+        let mut old = Migrator::with_migrations(before);
+        old.dangerous_set_table_name(prefix.table("migrations"));
+        old.run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO legacy_roles (name, permissions) VALUES ($1, $2)")
+            .bind("admin")
+            .bind(vec!["*".to_owned()])
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        // Upgrade: keyward's own migrator applies what is missing.
+        let store = PgStore::with_prefix(pool.clone(), prefix);
+        store.migrate().await.unwrap();
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM legacy_migrations ORDER BY version")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(applied.contains(&OWNED_ROLES), "applied: {applied:?}");
+        let rows = sqlx::query("SELECT owner, name, permissions FROM legacy_roles")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let kept: Vec<(String, String, Vec<String>)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            kept,
+            [(String::new(), "admin".to_owned(), vec!["*".to_owned()])],
+            "the old role is kept under owner ''"
+        );
+
+        let admin = RoleName::new("admin").unwrap();
+        let owner = Owner::new("account:1").unwrap();
+        assert!(
+            store
+                .get_roles(&owner, std::slice::from_ref(&admin))
+                .await
+                .unwrap()
+                .is_empty(),
+            "no owner receives the old role"
+        );
+        let role = Role::new(
+            owner.clone(),
+            admin.clone(),
+            PermissionSet::parse(["a.b"]).unwrap(),
+        );
+        let event = AuditEvent::new(
+            keyward_core::chrono::Utc::now(),
+            "test",
+            AuditAction::PutRole,
+        );
+        store.put_role(&role, None, &event).await.unwrap();
+        assert_eq!(
+            store
+                .get_roles(&owner, std::slice::from_ref(&admin))
+                .await
+                .unwrap(),
+            [role]
+        );
+        let primary_key: String = sqlx::query_scalar(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = to_regclass('legacy_roles') AND contype = 'p'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(primary_key, "PRIMARY KEY (owner, name)");
+    }
+}

@@ -34,6 +34,10 @@
 //!   `tokio::task::spawn_blocking`, so waiting for the file lock (the busy
 //!   timeout, 5 s by default) never blocks the async runtime. Writes need a
 //!   Tokio runtime.
+//! - Every connection the store opens (writer, readers, in-memory, the
+//!   host's in [`SqliteStore::from_connection`]) runs `synchronous = FULL`,
+//!   `foreign_keys = ON` and the busy timeout, and a file store runs WAL;
+//!   [`SqliteStore::connection_settings`] reads them back from each one.
 //! - The live-key limit holds because the count and the insert run in one
 //!   `BEGIN IMMEDIATE` transaction, which takes the database's write lock
 //!   first: concurrent issues, even from other processes, serialize.
@@ -205,6 +209,26 @@ impl SqliteStore {
         }
     }
 
+    /// The settings every connection of this store runs with, as SQLite
+    /// reports them: the writer first, then each read connection (none for
+    /// an in-memory store or [`SqliteStore::from_connection`]).
+    ///
+    /// Each connection answers the read-only queries `PRAGMA journal_mode`,
+    /// `PRAGMA synchronous`, `PRAGMA foreign_keys` and `PRAGMA busy_timeout`;
+    /// nothing is changed. Use it to check the durability and locking
+    /// settings the store promises (WAL for a file, `synchronous = FULL`,
+    /// foreign keys on, the busy timeout), in a health check or a test. It
+    /// waits for a write in progress, since the writer is busy until then.
+    pub fn connection_settings(&self) -> Result<Vec<ConnectionSettings>, Error> {
+        let inner = &self.inner;
+        let mut settings = Vec::with_capacity(1 + inner.readers.len());
+        settings.push(ConnectionSettings::read(&lock(&inner.writer))?);
+        for reader in &inner.readers {
+            settings.push(ConnectionSettings::read(&lock(reader))?);
+        }
+        Ok(settings)
+    }
+
     /// Runs a read on a read connection (the writer, when there are none).
     fn read<T>(
         &self,
@@ -238,6 +262,57 @@ impl SqliteStore {
     }
 }
 
+/// What one connection of a [`SqliteStore`] runs with, read back from
+/// SQLite by [`SqliteStore::connection_settings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionSettings {
+    /// `PRAGMA journal_mode`, lowercase: `wal` for a file database opened by
+    /// the store, `memory` for an in-memory one; whatever the host chose for
+    /// [`SqliteStore::from_connection`].
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 0 `OFF`, 1 `NORMAL`, 2 `FULL`, 3 `EXTRA`. The
+    /// store sets 2 (`FULL`) on every connection.
+    pub synchronous: i64,
+    /// `PRAGMA foreign_keys`: on for every connection of the store.
+    pub foreign_keys: bool,
+    /// `PRAGMA busy_timeout`: how long a connection waits for a lock
+    /// ([`SqliteOptions::busy_timeout`], 5 s by default).
+    pub busy_timeout: Duration,
+}
+
+impl ConnectionSettings {
+    fn read(conn: &Connection) -> Result<Self, Error> {
+        let pragma = |name: &str| -> Result<rusqlite::types::Value, Error> {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .map_err(sqlite_error)
+        };
+        let integer = |name: &str| match pragma(name)? {
+            rusqlite::types::Value::Integer(value) => Ok(value),
+            other => Err(Error::backend(
+                "sqlite",
+                format!("PRAGMA {name} answered {other:?}, not an integer"),
+            )),
+        };
+        let journal_mode = match pragma("journal_mode")? {
+            rusqlite::types::Value::Text(mode) => mode.to_ascii_lowercase(),
+            other => {
+                return Err(Error::backend(
+                    "sqlite",
+                    format!("PRAGMA journal_mode answered {other:?}, not text"),
+                ));
+            }
+        };
+        let busy_ms = integer("busy_timeout")?;
+        Ok(Self {
+            journal_mode,
+            synchronous: integer("synchronous")?,
+            foreign_keys: integer("foreign_keys")? != 0,
+            busy_timeout: Duration::from_millis(u64::try_from(busy_ms).unwrap_or(0)),
+        })
+    }
+}
+
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // Every write is a transaction, so a panic mid-write rolled back: the
     // connection is still consistent.
@@ -249,7 +324,10 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), Error> {
         .map_err(sqlite_error)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite_error)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
+    // FULL, not WAL's usual NORMAL: NORMAL may lose the last commits on a
+    // power loss or OS crash, and a lost revoke would bring a revoked key
+    // back. Every connection the store holds gets it, readers included.
+    conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sqlite_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
