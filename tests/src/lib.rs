@@ -28,6 +28,7 @@
     reason = "test helpers: a failed expectation is a failed test"
 )]
 
+pub mod authorization;
 pub mod backends;
 pub mod behaviour;
 pub mod cache;
@@ -95,6 +96,23 @@ macro_rules! scenario_tests {
             cache_hits_and_unknown_ids_spare_the_store => $crate::cache::cache_hits_and_unknown_ids_spare_the_store,
             entries_are_served_at_most_their_ttl => $crate::cache::entries_are_served_at_most_their_ttl,
             the_cache_holds_about_its_capacity => $crate::cache::the_cache_holds_about_its_capacity,
+            rotating_needs_the_keys_grant_for_an_admin_session => $crate::authorization::rotating_needs_the_keys_grant_for_an_admin_session,
+            rotating_needs_the_keys_grant_for_a_management_token => $crate::authorization::rotating_needs_the_keys_grant_for_a_management_token,
+            rotating_an_inheriting_pat_needs_its_ceiling => $crate::authorization::rotating_an_inheriting_pat_needs_its_ceiling,
+            replacing_or_deleting_a_role_needs_its_old_permissions => $crate::authorization::replacing_or_deleting_a_role_needs_its_old_permissions,
+            roles_are_namespaced_per_owner => $crate::authorization::roles_are_namespaced_per_owner,
+            editing_a_role_needs_both_old_and_new_permissions => $crate::authorization::editing_a_role_needs_both_old_and_new_permissions,
+            tokens_never_edit_roles => $crate::authorization::tokens_never_edit_roles,
+            build_refuses_a_kind_that_manages_itself => $crate::authorization::build_refuses_a_kind_that_manages_itself,
+            build_refuses_a_chain_of_managing_kinds => $crate::authorization::build_refuses_a_chain_of_managing_kinds,
+            a_narrowed_session_cannot_mint_a_pat_wider_than_itself => $crate::authorization::a_narrowed_session_cannot_mint_a_pat_wider_than_itself,
+            the_plan_gate_refuses_rotation_too => $crate::authorization::the_plan_gate_refuses_rotation_too,
+            the_issue_hook_sees_the_whole_request => $crate::authorization::the_issue_hook_sees_the_whole_request,
+            a_rotated_successor_never_outlives_the_current_expiry_policy => $crate::authorization::a_rotated_successor_never_outlives_the_current_expiry_policy,
+            a_catalog_bounds_every_token_of_its_kind => $crate::authorization::a_catalog_bounds_every_token_of_its_kind,
+            a_role_edited_past_the_catalog_never_widens_the_key => $crate::authorization::a_role_edited_past_the_catalog_never_widens_the_key,
+            a_requirement_naming_kinds_refuses_other_kinds => $crate::authorization::a_requirement_naming_kinds_refuses_other_kinds,
+            enabling_needs_the_enable_permission => $crate::authorization::enabling_needs_the_enable_permission,
         );
     };
     (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {
