@@ -345,6 +345,119 @@ pub async fn the_cache_holds_about_its_capacity(backend: Backend) {
     assert!((1..=64).contains(&entries), "{entries} entries");
 }
 
+/// CRC32 (IEEE), as the token checksum uses it: public, so anyone can
+/// compute it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `value` as `width` base62 digits, most significant first.
+fn base62(mut value: u64, width: usize) -> String {
+    let mut digits = vec![b'0'; width];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits).unwrap()
+}
+
+/// A well-formed `tak_` token nobody issued, minted without keyward: the
+/// `n`-th of a series with distinct key ids, and a valid checksum.
+fn forged_token(n: u64) -> String {
+    let unsigned = format!("tak_Zz{}{}", base62(n, 8), "f".repeat(27));
+    let checksum = base62(u64::from(crc32(unsigned.as_bytes())), 6);
+    format!("{unsigned}{checksum}")
+}
+
+/// Anyone can mint well-formed tokens with fresh ids (the checksum is a
+/// public CRC32). A flood of 50,000 of them must not empty the cache: with
+/// room for 6,400 keys and 3,000 real keys cached, every real key is still
+/// served from memory afterwards (no store read), and each forged token cost
+/// exactly one read by key id (no roles read), a repeated one none.
+pub async fn forged_tokens_never_evict_cached_keys(backend: Backend) {
+    const REAL: usize = 3_000;
+    const FORGED: u64 = 50_000;
+    let counting = CountingStore::new(backend.store());
+    let clock = clock_at(2026, 3, 2, 9);
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .verify_cache(long_lived().capacity(6_400))
+        .build()
+        .unwrap();
+    let admin = Actor::operator("flood");
+    let workspace = owner("workspace");
+    let mut real = Vec::with_capacity(REAL);
+    for n in 0..REAL {
+        let issued = keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), &format!("real {n}")),
+            )
+            .await
+            .unwrap();
+        real.push(issued.token.expose_secret().to_owned());
+    }
+    let verify_real = || async {
+        for token in &real {
+            keyward
+                .verify(token, &Requirement::nothing())
+                .await
+                .unwrap();
+        }
+    };
+    verify_real().await;
+    counting.reset();
+    verify_real().await;
+    assert_eq!(counting.reads(), 0, "every real key is cached");
+
+    let forged: Vec<String> = (0..FORGED).map(forged_token).collect();
+    assert!(keyward.format().parse(&forged[0]).is_ok(), "well formed");
+    for token in &forged {
+        let answer = keyward.verify(token, &Requirement::nothing()).await;
+        assert!(matches!(answer, Err(Rejection::NotFound)), "{answer:?}");
+    }
+    assert_eq!(
+        counting.calls(StoreCall::GetKey),
+        FORGED as usize,
+        "one read by key id per fresh forged id"
+    );
+    assert_eq!(counting.reads(), FORGED as usize, "and nothing else");
+    assert_eq!(counting.writes(), 0);
+
+    counting.reset();
+    let again = keyward
+        .verify(forged.last().unwrap(), &Requirement::nothing())
+        .await;
+    assert!(matches!(again, Err(Rejection::NotFound)), "{again:?}");
+    assert_eq!(
+        counting.reads(),
+        0,
+        "a repeated forged id is answered from memory"
+    );
+
+    counting.reset();
+    verify_real().await;
+    assert_eq!(
+        counting.reads(),
+        0,
+        "the forged tokens pushed no real key out of the cache"
+    );
+}
+
 /// One step of a random history.
 #[derive(Debug, Clone)]
 pub enum Step {

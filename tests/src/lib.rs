@@ -96,6 +96,7 @@ macro_rules! scenario_tests {
             cache_hits_and_unknown_ids_spare_the_store => $crate::cache::cache_hits_and_unknown_ids_spare_the_store,
             entries_are_served_at_most_their_ttl => $crate::cache::entries_are_served_at_most_their_ttl,
             the_cache_holds_about_its_capacity => $crate::cache::the_cache_holds_about_its_capacity,
+            forged_tokens_never_evict_cached_keys => $crate::cache::forged_tokens_never_evict_cached_keys,
             rotating_needs_the_keys_grant_for_an_admin_session => $crate::authorization::rotating_needs_the_keys_grant_for_an_admin_session,
             rotating_needs_the_keys_grant_for_a_management_token => $crate::authorization::rotating_needs_the_keys_grant_for_a_management_token,
             rotating_an_inheriting_pat_needs_its_ceiling => $crate::authorization::rotating_an_inheriting_pat_needs_its_ceiling,

@@ -7,11 +7,18 @@
 //! different cores almost never touch the same lock word: a hit costs one
 //! SipHash of the key id, one uncontended read lock and one `Arc` clone.
 //!
+//! Each shard holds known keys and unknown ids in separate regions, each
+//! with its own bound and its own eviction: anyone can mint well-formed
+//! tokens with fresh ids (the checksum is public), so unknown ids must never
+//! push known keys out.
+//!
 //! Invalidation is immediate in-process (the service wraps its store so that
 //! every mutation drops the affected entries before it returns), and across
 //! processes through a [`ChangeFeed`](crate::ChangeFeed), whose freshness is
 //! proven by the feed's own heartbeats. Without a proven-fresh feed, entries
-//! live at most [`CacheConfig::ttl`].
+//! live at most [`CacheConfig::ttl`], and an entry loaded while the feed was
+//! fresh is not served once that freshness can no longer be proven (see
+//! `docs/caching.md`, "Worst-case staleness", for the argument).
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -26,6 +33,10 @@ use std::time::Duration;
 
 /// How many shards the map is split into (a power of two).
 const SHARDS: usize = 64;
+
+/// Unknown ids get a region of their own of `capacity / NEGATIVE_SHARE`
+/// (at least one a shard), on top of the `capacity` known keys.
+const NEGATIVE_SHARE: usize = 4;
 
 /// How the verification cache behaves. Every setting has a safe default.
 ///
@@ -66,8 +77,11 @@ impl CacheConfig {
         }
     }
 
-    /// About how many keys (known and unknown) the cache holds; beyond it,
-    /// the oldest of a few sampled entries makes room.
+    /// About how many known keys the cache holds; beyond it, the oldest of
+    /// a few sampled known keys makes room. Ids the store does not know are
+    /// held apart, in a region of a quarter of `keys` (at least 64), where
+    /// they make room only among themselves: a flood of made-up ids never
+    /// pushes a known key out.
     pub fn capacity(mut self, keys: usize) -> Self {
         self.capacity = keys;
         self
@@ -98,8 +112,10 @@ impl CacheConfig {
     }
 
     /// The most a change feed may lag and still count as fresh: the
-    /// worst-case cross-process staleness while the feed is connected. The
-    /// feed sends a heartbeat every quarter of it.
+    /// worst-case cross-process staleness while the feed is fresh. The feed
+    /// sends a heartbeat every quarter of it. A bound above
+    /// [`CacheConfig::ttl`] acts as `ttl`: a feed never makes staleness
+    /// worse than having none.
     pub fn feed_bound(mut self, bound: Duration) -> Self {
         self.feed_bound = bound;
         self
@@ -109,14 +125,22 @@ impl CacheConfig {
         self.capacity
     }
 
-    /// The longest a change made in another process can go unnoticed, with
-    /// a fresh change feed (`true`) or without one.
+    /// The longest a change to a key or a role made in another process (or
+    /// an owner's permissions reported there with
+    /// [`Keyward::owner_permissions_changed`](crate::Keyward::owner_permissions_changed))
+    /// can go unnoticed, counted from the moment it committed, if the
+    /// change feed was fresh at that moment (`true`) or not.
     pub fn worst_case_staleness(&self, feed_fresh: bool) -> Duration {
         if feed_fresh {
-            self.feed_bound.min(self.ttl_with_feed)
+            self.effective_feed_bound()
         } else {
             self.ttl
         }
+    }
+
+    /// The feed bound in force: [`CacheConfig::feed_bound`], at most `ttl`.
+    fn effective_feed_bound(&self) -> Duration {
+        self.feed_bound.min(self.ttl)
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -206,18 +230,27 @@ pub struct CacheStatus {
     pub feed_attached: bool,
     /// Whether the feed has proven itself fresh within its bound.
     pub feed_fresh: bool,
-    /// The longest a change made in another process can go unnoticed right
-    /// now. Changes made through this service are seen at once.
+    /// The longest a change committed now can go unnoticed by this cache:
+    /// a change to a key or a role made by another process or by SQL, or an
+    /// owner's permissions reported in another process with
+    /// [`Keyward::owner_permissions_changed`](crate::Keyward::owner_permissions_changed).
+    /// The bound holds even if the feed stalls or drops right after. Changes
+    /// made through this service are seen at once.
     pub worst_case_staleness: Duration,
+    /// The longest a change to an owner's permissions that the host makes
+    /// *without* calling `owner_permissions_changed` can go unnoticed by a
+    /// token that inherits them: [`CacheConfig::ttl`], whatever the feed
+    /// (no feed can hear of a change that lives only in the host).
+    pub unreported_owner_change_staleness: Duration,
 }
 
-/// One cache entry.
+/// One cache entry, as a fill hands it in.
 #[derive(Debug)]
 pub(crate) enum Slot {
     /// The key as it was loaded.
     Known(Arc<KeySnapshot>),
-    /// The store had no such key. Boxed, so a slot is two words and the
-    /// map's table stays small.
+    /// The store had no such key. Boxed, so the unknown region's table
+    /// stays small.
     Unknown(Box<UnknownId>),
 }
 
@@ -226,33 +259,6 @@ pub(crate) enum Slot {
 pub(crate) struct UnknownId {
     pub(crate) key_id: KeyId,
     pub(crate) loaded_at: i64,
-}
-
-impl Slot {
-    /// Whether this is the entry of `key_id` (not of another id whose
-    /// hash collided).
-    fn is(&self, key_id: &str) -> bool {
-        match self {
-            Self::Known(snapshot) => snapshot.inline_id.is(key_id),
-            Self::Unknown(unknown) => unknown.key_id.as_str() == key_id,
-        }
-    }
-
-    fn loaded_at(&self) -> i64 {
-        match self {
-            Self::Known(snapshot) => snapshot.loaded_at,
-            Self::Unknown(unknown) => unknown.loaded_at,
-        }
-    }
-
-    /// The address of the entry's heap data, which moving the slot keeps:
-    /// tells one fill from another of the same id.
-    fn identity(&self) -> usize {
-        match self {
-            Self::Known(snapshot) => Arc::as_ptr(snapshot) as usize,
-            Self::Unknown(unknown) => std::ptr::from_ref::<UnknownId>(unknown) as usize,
-        }
-    }
 }
 
 /// What a lookup found.
@@ -280,7 +286,31 @@ impl Hasher for Prehashed {
     }
 }
 
-type ShardMap = HashMap<u64, Slot, BuildHasherDefault<Prehashed>>;
+type Region<T> = HashMap<u64, T, BuildHasherDefault<Prehashed>>;
+
+/// One shard's entries: known keys and unknown ids in regions of their
+/// own, each bounded and evicting only among itself.
+#[derive(Debug, Default)]
+struct ShardMap {
+    known: Region<Arc<KeySnapshot>>,
+    unknown: Region<Box<UnknownId>>,
+}
+
+impl ShardMap {
+    fn len(&self) -> usize {
+        self.known.len() + self.unknown.len()
+    }
+
+    fn remove(&mut self, hash: u64) {
+        self.known.remove(&hash);
+        self.unknown.remove(&hash);
+    }
+
+    fn clear(&mut self) {
+        self.known.clear();
+        self.unknown.clear();
+    }
+}
 
 /// A shard on its own cache lines, so two cores reading different shards
 /// never share a lock word.
@@ -294,18 +324,43 @@ pub(crate) struct VerifyCache {
     inner: Arc<CacheInner>,
 }
 
+/// How long (micros) an entry may be served: while the feed is fresh, and
+/// otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Lifetimes {
+    fresh: i64,
+    unproven: i64,
+}
+
 #[derive(Debug)]
 struct CacheInner {
     config: CacheConfig,
     clock: Arc<dyn Clock>,
     hasher: RandomState,
     shards: Box<[Shard; SHARDS]>,
-    shard_capacity: usize,
+    /// Known keys a shard holds at most.
+    known_capacity: usize,
+    /// Unknown ids a shard holds at most.
+    unknown_capacity: usize,
+    /// A key whose permissions are its own (scopes and roles, all in the
+    /// store, all announced by the feed).
+    own: Lifetimes,
+    /// A key that inherits its owner's permissions, which live in the host:
+    /// `ttl` whatever the feed, since no feed hears of a change the host
+    /// does not report.
+    inheriting: Lifetimes,
+    /// An unknown id.
+    unknown: Lifetimes,
+    /// The feed bound in force (micros).
+    feed_bound: i64,
     /// Bumped before every invalidation; a fill that straddles one is undone.
     generation: AtomicU64,
     feed_attached: AtomicBool,
-    /// Send time (micros) of the newest heartbeat the feed delivered back.
-    feed_watermark: AtomicI64,
+    /// Until when (micros, the service's clock) the feed is proven fresh:
+    /// the send time of the newest heartbeat it delivered back, plus the
+    /// feed bound; lowered to the moment of a disconnect. `i64::MIN`: never
+    /// fresh. See [`VerifyCache::servable`].
+    fresh_until: AtomicI64,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -315,17 +370,34 @@ fn micros(d: Duration) -> i64 {
 impl VerifyCache {
     pub(crate) fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         config.validate()?;
-        let shard_capacity = config.capacity.div_ceil(SHARDS).max(1);
+        let known_capacity = config.capacity.div_ceil(SHARDS).max(1);
+        let unknown_capacity = (config.capacity / NEGATIVE_SHARE).div_ceil(SHARDS).max(1);
+        let (ttl, ttl_with_feed) = (micros(config.ttl), micros(config.ttl_with_feed));
+        let negative = micros(config.negative_ttl);
         Ok(Self {
             inner: Arc::new(CacheInner {
+                own: Lifetimes {
+                    fresh: ttl_with_feed,
+                    unproven: ttl,
+                },
+                inheriting: Lifetimes {
+                    fresh: ttl,
+                    unproven: ttl,
+                },
+                unknown: Lifetimes {
+                    fresh: ttl_with_feed.min(negative),
+                    unproven: ttl.min(negative),
+                },
+                feed_bound: micros(config.effective_feed_bound()),
                 config,
                 clock,
                 hasher: RandomState::new(),
                 shards: Box::new(std::array::from_fn(|_| Shard::default())),
-                shard_capacity,
+                known_capacity,
+                unknown_capacity,
                 generation: AtomicU64::new(0),
                 feed_attached: AtomicBool::new(false),
-                feed_watermark: AtomicI64::new(i64::MIN),
+                fresh_until: AtomicI64::new(i64::MIN),
             }),
         })
     }
@@ -345,49 +417,59 @@ impl VerifyCache {
         &self.inner.shards[index].0
     }
 
-    /// How old (micros) an entry may be at `now`.
-    fn max_age(&self, now: i64, negative: bool) -> i64 {
-        let config = &self.inner.config;
-        let lifetime = if self.feed_fresh(now) {
-            config.ttl_with_feed
+    /// Whether an entry loaded at `loaded_at` may be served at `now` (both
+    /// micros, the service's clock).
+    ///
+    /// - While the feed is fresh (`now < fresh_until`), for `lifetimes.fresh`:
+    ///   every change committed more than the feed bound ago has been
+    ///   applied, so what is still cached has not changed since.
+    /// - Otherwise for `lifetimes.unproven` (at most `ttl`), and only if it
+    ///   was loaded at or after `fresh_until`, the moment the feed stopped
+    ///   being provably fresh. An entry loaded while the feed was fresh was
+    ///   promised to drop within the feed bound of any change; the feed can
+    ///   no longer keep that promise, so the entry is not served at all.
+    fn servable(&self, loaded_at: i64, now: i64, lifetimes: Lifetimes) -> bool {
+        let age = now.saturating_sub(loaded_at);
+        let fresh_until = self.inner.fresh_until.load(Ordering::Acquire);
+        if now < fresh_until {
+            age < lifetimes.fresh
         } else {
-            config.ttl
-        };
-        let lifetime = if negative {
-            lifetime.min(config.negative_ttl)
-        } else {
-            lifetime
-        };
-        micros(lifetime)
+            age < lifetimes.unproven && loaded_at >= fresh_until
+        }
     }
 
     fn feed_fresh(&self, now: i64) -> bool {
-        if !self.inner.feed_attached.load(Ordering::Acquire) {
-            return false;
-        }
-        let watermark = self.inner.feed_watermark.load(Ordering::Acquire);
-        now.saturating_sub(watermark) <= micros(self.inner.config.feed_bound)
+        now < self.inner.fresh_until.load(Ordering::Acquire)
     }
 
-    /// The entry for `key_id` if it is still young enough at `now` (micros).
+    /// The entry for `key_id` if it may still be served at `now` (micros).
     pub(crate) fn lookup(&self, key_id: &str, hash: u64, now: i64) -> Lookup {
         let map = self
             .shard(hash)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let Some(slot) = map.get(&hash) else {
-            return Lookup::Miss;
-        };
-        if !slot.is(key_id) {
-            return Lookup::Miss;
+        if let Some(snapshot) = map.known.get(&hash)
+            && snapshot.inline_id.is(key_id)
+        {
+            let lifetimes = if snapshot.inherits_owner {
+                self.inner.inheriting
+            } else {
+                self.inner.own
+            };
+            return if self.servable(snapshot.loaded_at, now, lifetimes) {
+                Lookup::Hit(Arc::clone(snapshot))
+            } else {
+                Lookup::Miss
+            };
         }
-        let negative = matches!(slot, Slot::Unknown(_));
-        if now.saturating_sub(slot.loaded_at()) >= self.max_age(now, negative) {
-            return Lookup::Miss;
-        }
-        match slot {
-            Slot::Known(snapshot) => Lookup::Hit(Arc::clone(snapshot)),
-            Slot::Unknown(_) => Lookup::Unknown,
+        match map.unknown.get(&hash) {
+            Some(unknown)
+                if unknown.key_id.as_str() == key_id
+                    && self.servable(unknown.loaded_at, now, self.inner.unknown) =>
+            {
+                Lookup::Unknown
+            }
+            _ => Lookup::Miss,
         }
     }
 
@@ -400,21 +482,36 @@ impl VerifyCache {
     /// Stores what was read from the store, unless an invalidation ran
     /// since `generation` was read: then the read may predate the change,
     /// and the entry is taken back out.
+    ///
+    /// A known key makes room among known keys, an unknown id among
+    /// unknown ids: neither region can push the other's entries out.
     pub(crate) fn fill(&self, hash: u64, slot: Slot, generation: u64) {
         if self.generation() != generation {
             return;
         }
-        let identity = slot.identity();
-        {
+        let identity = {
             let mut map = self
                 .shard(hash)
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            if map.len() >= self.inner.shard_capacity && !map.contains_key(&hash) {
-                evict_one(&mut map);
+            let ShardMap { known, unknown } = &mut *map;
+            match slot {
+                Slot::Known(snapshot) => {
+                    unknown.remove(&hash);
+                    make_room(known, hash, self.inner.known_capacity, |s| s.loaded_at);
+                    let identity = Arc::as_ptr(&snapshot) as usize;
+                    known.insert(hash, snapshot);
+                    identity
+                }
+                Slot::Unknown(id) => {
+                    known.remove(&hash);
+                    make_room(unknown, hash, self.inner.unknown_capacity, |u| u.loaded_at);
+                    let identity = std::ptr::from_ref::<UnknownId>(&id) as usize;
+                    unknown.insert(hash, id);
+                    identity
+                }
             }
-            map.insert(hash, slot);
-        }
+        };
         // An invalidation between the check above and the insert would
         // have found nothing to drop; undo the fill ourselves.
         if self.generation() != generation {
@@ -422,8 +519,19 @@ impl VerifyCache {
                 .shard(hash)
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            if map.get(&hash).is_some_and(|s| s.identity() == identity) {
-                map.remove(&hash);
+            if map
+                .known
+                .get(&hash)
+                .is_some_and(|s| Arc::as_ptr(s) as usize == identity)
+            {
+                map.known.remove(&hash);
+            }
+            if map
+                .unknown
+                .get(&hash)
+                .is_some_and(|u| std::ptr::from_ref::<UnknownId>(u) as usize == identity)
+            {
+                map.unknown.remove(&hash);
             }
         }
     }
@@ -434,11 +542,10 @@ impl VerifyCache {
         match change {
             Change::Key(id) => {
                 let hash = self.hash(id.as_str());
-                let mut map = self
-                    .shard(hash)
+                self.shard(hash)
                     .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                map.remove(&hash);
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(hash);
             }
             Change::Role(name) => self.retain(|snapshot| !snapshot.roles.contains(name)),
             Change::Owner(owner) => {
@@ -461,10 +568,7 @@ impl VerifyCache {
     fn retain(&self, keep: impl Fn(&KeySnapshot) -> bool) {
         for shard in self.inner.shards.iter() {
             let mut map = shard.0.write().unwrap_or_else(PoisonError::into_inner);
-            map.retain(|_, slot| match slot {
-                Slot::Known(snapshot) => keep(snapshot),
-                Slot::Unknown(_) => true,
-            });
+            map.known.retain(|_, snapshot| keep(snapshot));
         }
     }
 
@@ -482,25 +586,30 @@ impl VerifyCache {
             feed_attached: self.inner.feed_attached.load(Ordering::Acquire),
             feed_fresh,
             worst_case_staleness: self.inner.config.worst_case_staleness(feed_fresh),
+            unreported_owner_change_staleness: self.inner.config.ttl,
         }
     }
 
     fn now_micros(&self) -> i64 {
-        self.inner.clock.now().timestamp_micros()
+        self.inner.clock.now_micros()
     }
 }
 
-/// Makes room in a full shard: the oldest of the first few entries goes.
-/// Which entries come first depends on their (random) hashes, so this is a
-/// sampled eviction that prefers entries loaded long ago.
-fn evict_one(map: &mut ShardMap) {
-    let victim = map
+/// Makes room in a full region for an entry at `hash`: the oldest of the
+/// first few entries goes. Which entries come first depends on their
+/// (random) hashes, so this is a sampled eviction that prefers entries
+/// loaded long ago.
+fn make_room<T>(region: &mut Region<T>, hash: u64, capacity: usize, loaded_at: impl Fn(&T) -> i64) {
+    if region.len() < capacity || region.contains_key(&hash) {
+        return;
+    }
+    let victim = region
         .iter()
         .take(8)
-        .min_by_key(|(_, slot)| slot.loaded_at())
+        .min_by_key(|(_, entry)| loaded_at(entry))
         .map(|(hash, _)| *hash);
-    if let Some(hash) = victim {
-        map.remove(&hash);
+    if let Some(victim) = victim {
+        region.remove(&victim);
     }
 }
 
@@ -510,6 +619,9 @@ fn evict_one(map: &mut ShardMap) {
 /// reconnect), [`FeedSink::apply`] for each change, [`FeedSink::confirm`]
 /// when one of its own heartbeats comes back, and
 /// [`FeedSink::disconnected`] when it loses its connection.
+///
+/// The cache's staleness bound rests on what the feed tells it here; see
+/// [`FeedSink::confirm`] for what a feed must guarantee.
 #[derive(Debug, Clone)]
 pub struct FeedSink {
     cache: VerifyCache,
@@ -527,27 +639,42 @@ impl FeedSink {
         self.cache.invalidate(&Change::All);
     }
 
-    /// Drops what `change` affects.
+    /// Drops what `change` affects. Changes only ever drop entries: a
+    /// forged or replayed change costs store reads, never a stale answer.
     pub fn apply(&self, change: &Change) {
         self.cache.invalidate(change);
     }
 
-    /// A heartbeat sent at `sent_at` came back: every change committed
-    /// before it has been applied.
+    /// A heartbeat came back that the feed sent at `sent_at` (read from
+    /// [`FeedSink::now`] before sending it): every change committed before
+    /// `sent_at` has been applied, so the feed is fresh for the feed bound
+    /// after `sent_at`.
+    ///
+    /// The feed must make sure of it: the heartbeat is one this feed sent
+    /// on its current connection (after it started listening), that nobody
+    /// could have sent before `sent_at` (an unpredictable nonce), and that
+    /// it has not confirmed before; and `sent_at` comes from the feed's own
+    /// memory, never from what arrived.
     pub fn confirm(&self, sent_at: DateTime<Utc>) {
+        let fresh_until = sent_at
+            .timestamp_micros()
+            .saturating_add(self.cache.inner.feed_bound);
         self.cache
             .inner
-            .feed_watermark
-            .fetch_max(sent_at.timestamp_micros(), Ordering::AcqRel);
+            .fresh_until
+            .fetch_max(fresh_until, Ordering::AcqRel);
     }
 
-    /// The feed lost its connection: entries fall back to
-    /// [`CacheConfig::ttl`] until it reconnects.
+    /// The feed lost its connection: it stops counting as fresh now.
+    /// Entries loaded before now are not served again (they were loaded on
+    /// the feed's promise, which it can no longer keep); entries loaded from
+    /// now on live [`CacheConfig::ttl`] until the feed is fresh again.
     pub fn disconnected(&self) {
+        let now = self.cache.now_micros();
         self.cache
             .inner
-            .feed_watermark
-            .store(i64::MIN, Ordering::Release);
+            .fresh_until
+            .fetch_min(now, Ordering::AcqRel);
     }
 
     /// The service's clock, to stamp heartbeats with.
@@ -557,7 +684,7 @@ impl FeedSink {
 
     /// How often to send a heartbeat: a quarter of the feed bound.
     pub fn heartbeat_interval(&self) -> Duration {
-        self.cache.inner.config.feed_bound / 4
+        self.cache.inner.config.effective_feed_bound() / 4
     }
 
     /// Whether the service still exists; a feed stops when it does not.
@@ -588,6 +715,7 @@ pub trait ChangeFeed: std::fmt::Debug + Send + Sync + 'static {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::key::KeyRecord;
 
     fn invalid(config: &CacheConfig) -> bool {
         matches!(config.validate(), Err(Error::InvalidInput { .. }))
@@ -654,43 +782,251 @@ mod tests {
         assert!(matches!(cache.lookup(id.as_str(), hash, 1), Lookup::Miss));
     }
 
-    #[test]
-    fn a_fresh_feed_lengthens_lifetimes_and_a_lost_one_shortens_them() {
-        let config = CacheConfig::new()
+    /// A clock the test sets, in micros.
+    #[derive(Debug, Default)]
+    struct TestClock(AtomicI64);
+
+    impl TestClock {
+        fn set(&self, micros: i64) {
+            self.0.store(micros, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now(&self) -> DateTime<Utc> {
+            DateTime::from_timestamp_micros(self.0.load(Ordering::SeqCst)).unwrap_or_default()
+        }
+    }
+
+    const SECOND: i64 = 1_000_000;
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).unwrap()
+    }
+
+    /// ttl 5 s, 10 minutes while the feed is fresh, feed bound 2 s; unknown
+    /// ids as long as keys, so they show the same rules.
+    fn feed_config() -> CacheConfig {
+        CacheConfig::new()
             .ttl(Duration::from_secs(5))
             .ttl_with_feed(Duration::from_secs(600))
             .negative_ttl(Duration::from_secs(600))
-            .feed_bound(Duration::from_secs(2));
-        let cache = VerifyCache::new(config, Arc::new(SystemClock)).unwrap();
-        let id = KeyId::parse("Abcd1234").unwrap();
-        let hash = cache.hash(id.as_str());
-        let slot = Slot::Unknown(Box::new(UnknownId {
-            key_id: id.clone(),
-            loaded_at: 0,
-        }));
-        cache.fill(hash, slot, cache.generation());
-        let ten_seconds = 10_000_000;
-        assert!(matches!(
-            cache.lookup(id.as_str(), hash, ten_seconds),
-            Lookup::Miss
-        ));
+            .feed_bound(Duration::from_secs(2))
+    }
+
+    fn cache_with(config: CacheConfig) -> (VerifyCache, Arc<TestClock>) {
+        let clock = Arc::new(TestClock::default());
+        let cache = VerifyCache::new(config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
+        (cache, clock)
+    }
+
+    /// A live key snapshot loaded at `loaded_at`.
+    fn known(id: &str, inherits_owner: bool, loaded_at: i64) -> Slot {
+        let record = KeyRecord {
+            id: KeyId::parse(id).unwrap(),
+            kind: "tak".to_owned(),
+            owner: Owner::new("user:alice").unwrap(),
+            name: "test".to_owned(),
+            digest: crate::secret::TokenHasher::sha256().digest("secret"),
+            preview: "tak_Abcd…".to_owned(),
+            scopes: crate::permission::PermissionSet::new(),
+            roles: std::collections::BTreeSet::new(),
+            inherits_owner,
+            metadata: crate::key::Metadata::new(),
+            state: crate::key::KeyState::Active,
+            created_at: at(0),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            created_by: "operator:test".to_owned(),
+            rotated_from: None,
+            rotated_to: None,
+        };
+        Slot::Known(Arc::new(KeySnapshot::new(
+            record,
+            Some(0),
+            crate::permission::PermissionSet::new(),
+            true,
+            loaded_at,
+        )))
+    }
+
+    fn unknown(id: &str, loaded_at: i64) -> Slot {
+        Slot::Unknown(Box::new(UnknownId {
+            key_id: KeyId::parse(id).unwrap(),
+            loaded_at,
+        }))
+    }
+
+    fn served(cache: &VerifyCache, id: &str, now: i64) -> bool {
+        !matches!(cache.lookup(id, cache.hash(id), now), Lookup::Miss)
+    }
+
+    fn fill(cache: &VerifyCache, id: &str, slot: Slot) {
+        cache.fill(cache.hash(id), slot, cache.generation());
+    }
+
+    #[test]
+    fn a_fresh_feed_lengthens_lifetimes_and_a_lost_one_shortens_them() {
+        let (cache, clock) = cache_with(feed_config());
+        fill(&cache, "Abcd1234", unknown("Abcd1234", 0));
+        assert!(served(&cache, "Abcd1234", 4 * SECOND));
+        assert!(!served(&cache, "Abcd1234", 5 * SECOND), "no feed: ttl");
 
         let sink = FeedSink::new(cache.clone());
-        sink.confirm(DateTime::from_timestamp_micros(ten_seconds - 1_000_000).unwrap());
-        assert!(matches!(
-            cache.lookup(id.as_str(), hash, ten_seconds),
-            Lookup::Unknown
-        ));
-        // The heartbeat is now 3 s old: more than the 2 s bound.
-        assert!(matches!(
-            cache.lookup(id.as_str(), hash, ten_seconds + 2_000_000),
-            Lookup::Miss
-        ));
-        sink.confirm(DateTime::from_timestamp_micros(ten_seconds + 2_000_000).unwrap());
+        fill(&cache, "Abcd1234", unknown("Abcd1234", 10 * SECOND));
+        sink.confirm(at(10 * SECOND));
+        assert!(cache.feed_fresh(11 * SECOND));
+        assert!(served(&cache, "Abcd1234", 11 * SECOND));
+        // Heartbeats keep coming back: the entry outlives `ttl`.
+        for t in (12..=100).step_by(1) {
+            sink.confirm(at(t * SECOND - SECOND));
+            assert!(served(&cache, "Abcd1234", t * SECOND), "at {t} s");
+        }
+        clock.set(100 * SECOND);
+        let status = cache.status();
+        assert!(status.feed_fresh);
+        assert_eq!(status.worst_case_staleness, Duration::from_secs(2));
+        assert_eq!(
+            status.unreported_owner_change_staleness,
+            Duration::from_secs(5)
+        );
         sink.disconnected();
-        assert!(matches!(
-            cache.lookup(id.as_str(), hash, ten_seconds + 2_000_000),
-            Lookup::Miss
-        ));
+        assert!(!cache.feed_fresh(100 * SECOND));
+        assert_eq!(cache.status().worst_case_staleness, Duration::from_secs(5));
+        assert!(!served(&cache, "Abcd1234", 100 * SECOND));
+    }
+
+    /// The listener stalls (heartbeats stop coming back, the connection
+    /// stays): a change committed while the feed was fresh must be seen
+    /// within the feed bound, so an entry loaded while the feed was fresh is
+    /// not served once its freshness can no longer be proven, though it is
+    /// younger than `ttl`.
+    #[test]
+    fn an_entry_loaded_while_the_feed_was_fresh_is_not_served_once_the_feed_stalls() {
+        let (cache, clock) = cache_with(feed_config());
+        let sink = FeedSink::new(cache.clone());
+        sink.confirm(at(100 * SECOND));
+        // Loaded at 101 s on a fresh feed (reported bound: 2 s).
+        fill(&cache, "Fresh001", known("Fresh001", false, 101 * SECOND));
+        fill(&cache, "Gone0001", unknown("Gone0001", 101 * SECOND));
+        clock.set(101 * SECOND);
+        let promised = cache.status();
+        assert!(promised.feed_fresh);
+        assert_eq!(promised.worst_case_staleness, Duration::from_secs(2));
+        // The last heartbeat came back; then nothing does. A change at
+        // 101 s is never announced. Fresh until 102 s.
+        assert!(served(&cache, "Fresh001", 101 * SECOND + SECOND / 2));
+        assert!(served(&cache, "Gone0001", 101 * SECOND + SECOND / 2));
+        // From 102 s (the watermark plus the bound), neither is served,
+        // though each is only a second old and `ttl` is 5 s: the change at
+        // 101 s is seen by 103 s, as promised.
+        for now in [102 * SECOND, 102 * SECOND + 1, 103 * SECOND, 105 * SECOND] {
+            assert!(!served(&cache, "Fresh001", now), "at {now}");
+            assert!(!served(&cache, "Gone0001", now), "at {now}");
+        }
+        // What is loaded after the lapse lives `ttl` from its load.
+        fill(&cache, "Later001", known("Later001", false, 103 * SECOND));
+        assert!(served(&cache, "Later001", 107 * SECOND));
+        assert!(!served(&cache, "Later001", 108 * SECOND));
+        clock.set(103 * SECOND);
+        let status = cache.status();
+        assert!(!status.feed_fresh);
+        assert_eq!(status.worst_case_staleness, Duration::from_secs(5));
+    }
+
+    /// A dropped connection: entries loaded before it are not made
+    /// servable for `ttl` afresh.
+    #[test]
+    fn a_disconnect_ends_what_was_loaded_on_the_feeds_promise() {
+        let (cache, clock) = cache_with(feed_config());
+        let sink = FeedSink::new(cache.clone());
+        sink.confirm(at(100 * SECOND));
+        fill(&cache, "Before01", known("Before01", false, 100 * SECOND));
+        clock.set(100 * SECOND + SECOND / 2);
+        sink.disconnected();
+        assert!(!cache.feed_fresh(100 * SECOND + SECOND / 2));
+        assert!(!served(&cache, "Before01", 100 * SECOND + SECOND / 2));
+        assert!(!served(&cache, "Before01", 103 * SECOND));
+        // Loaded after the disconnect: the feed promised nothing; `ttl`.
+        fill(&cache, "After001", known("After001", false, 101 * SECOND));
+        assert!(served(&cache, "After001", 105 * SECOND));
+        assert!(!served(&cache, "After001", 106 * SECOND));
+        // Reconnected and fresh again: the feed's lifetimes apply.
+        sink.connected();
+        fill(&cache, "Again001", known("Again001", false, 110 * SECOND));
+        sink.confirm(at(110 * SECOND));
+        assert!(served(&cache, "Again001", 111 * SECOND));
+    }
+
+    /// Permissions an inheriting key takes from its owner live in the host,
+    /// where no feed hears of a change the host does not report: such an
+    /// entry lives `ttl` at most, however fresh the feed.
+    #[test]
+    fn an_inheriting_entry_lives_ttl_at_most_even_with_a_fresh_feed() {
+        let (cache, clock) = cache_with(feed_config());
+        let sink = FeedSink::new(cache.clone());
+        fill(&cache, "Inherits", known("Inherits", true, 100 * SECOND));
+        fill(&cache, "OwnPerms", known("OwnPerms", false, 100 * SECOND));
+        for t in 100..=200 {
+            sink.confirm(at(t * SECOND));
+        }
+        assert!(cache.feed_fresh(200 * SECOND));
+        assert!(served(&cache, "Inherits", 104 * SECOND));
+        assert!(!served(&cache, "Inherits", 105 * SECOND));
+        assert!(!served(&cache, "Inherits", 200 * SECOND));
+        assert!(served(&cache, "OwnPerms", 200 * SECOND));
+        clock.set(200 * SECOND);
+        let status = cache.status();
+        assert_eq!(status.worst_case_staleness, Duration::from_secs(2));
+        assert_eq!(
+            status.unreported_owner_change_staleness,
+            Duration::from_secs(5)
+        );
+    }
+
+    /// A feed bound above `ttl` acts as `ttl`: a heartbeat sent before a
+    /// change made while the feed was not fresh can never keep a stale
+    /// entry past `ttl`.
+    #[test]
+    fn a_feed_bound_above_ttl_acts_as_ttl() {
+        let config = feed_config()
+            .ttl(Duration::from_secs(1))
+            .feed_bound(Duration::from_secs(2));
+        assert_eq!(config.worst_case_staleness(true), Duration::from_secs(1));
+        let (cache, _clock) = cache_with(config);
+        let sink = FeedSink::new(cache.clone());
+        assert_eq!(sink.heartbeat_interval(), Duration::from_millis(250));
+        sink.confirm(at(100 * SECOND));
+        assert!(cache.feed_fresh(100 * SECOND + SECOND / 2));
+        assert!(!cache.feed_fresh(101 * SECOND));
+    }
+
+    /// Unknown ids live in a region of their own: however many arrive,
+    /// they never push a known key out, and they stay bounded.
+    #[test]
+    fn unknown_ids_never_evict_known_keys() {
+        let capacity = 6400;
+        let (cache, _clock) = cache_with(feed_config().capacity(capacity));
+        let ids: Vec<String> = (0..300).map(|n| format!("Known{n:05}")).collect();
+        for id in &ids {
+            fill(&cache, id, known(id, false, SECOND));
+        }
+        for n in 0..20_000 {
+            let id = format!("Forged{n:06}");
+            fill(&cache, &id, unknown(&id, SECOND + n));
+        }
+        for id in &ids {
+            assert!(served(&cache, id, 2 * SECOND), "{id} was evicted");
+        }
+        let entries = cache.status().entries;
+        let unknown_bound = SHARDS * (capacity / NEGATIVE_SHARE).div_ceil(SHARDS);
+        assert!(
+            entries <= ids.len() + unknown_bound,
+            "{entries} entries: unknown ids are bounded"
+        );
+        assert!(entries > ids.len(), "unknown ids are still cached");
+        // The newest unknown id is answered from memory.
+        assert!(served(&cache, "Forged019999", 2 * SECOND));
     }
 }
