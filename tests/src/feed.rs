@@ -27,8 +27,13 @@ use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgListener, PgPoolOptions};
 use keyward_postgres::sqlx::{self, AssertSqlSafe, PgPool};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
 /// The most a fresh feed may lag: B's worst-case staleness while it is fresh.
@@ -52,6 +57,9 @@ enum FeedPool {
     /// On a pool of its own (two connections: the listener and the
     /// heartbeats), which the feed-drop test can take away.
     Separate,
+    /// On a pool of its own whose connections go through a [`Relay`] the
+    /// test can stall without closing anything.
+    Relayed,
 }
 
 /// Two processes on one schema, and what the tests need to reach around
@@ -69,6 +77,8 @@ struct Fleet {
     /// The pool B's feed runs on, and its connections' `application_name`.
     b_feed: PgPool,
     b_feed_app: String,
+    /// The relay B's feed connections go through, with `FeedPool::Relayed`.
+    relay: Option<Relay>,
     operator: Actor,
 }
 
@@ -106,10 +116,28 @@ impl Fleet {
         a_store.migrate().await.unwrap();
         let (b_pool, b_app) = pool("b", 4).await;
         let b_store = PgStore::with_prefix(b_pool, prefix.clone());
+        let mut relay = None;
         let (b_feed, b_feed_app) = match feed_pool {
             FeedPool::Shared => (b_store.clone(), b_app),
             FeedPool::Separate => {
                 let (feed_pool, feed_app) = pool("b_feed", 2).await;
+                (PgStore::with_prefix(feed_pool, prefix.clone()), feed_app)
+            }
+            FeedPool::Relayed => {
+                let through = Relay::start(options.get_host(), options.get_port()).await;
+                let feed_app = format!("kwfeed_{tag}_b_feed");
+                let relayed = (*options)
+                    .clone()
+                    .host("127.0.0.1")
+                    .port(through.addr.port())
+                    .application_name(&feed_app);
+                let feed_pool = PgPoolOptions::new()
+                    .max_connections(2)
+                    .test_before_acquire(false)
+                    .connect_with(relayed)
+                    .await
+                    .unwrap();
+                relay = Some(through);
                 (PgStore::with_prefix(feed_pool, prefix.clone()), feed_app)
             }
         };
@@ -134,6 +162,7 @@ impl Fleet {
             directory,
             b_feed: b_feed.pool().clone(),
             b_feed_app,
+            relay,
             operator: Actor::operator("feed-test"),
         };
         until_fresh(&fleet.a, "A").await;
@@ -190,10 +219,11 @@ impl Fleet {
     /// milliseconds until `outcome` accepts the answer.
     ///
     /// Fails if B still gave the old answer to a verify that *started*
-    /// later after the change than the staleness B reports (read before and
-    /// after; the larger applies if the feed's state changed in between).
-    /// Times count from before the change was made, so they include its
-    /// own latency. Returns when the first new answer was asked for.
+    /// later after the change than the staleness B reported while the
+    /// change was made (read before and right after it; the larger applies
+    /// if the feed's state changed in between). Times count from before the
+    /// change was made, so they include its own latency. Returns when the
+    /// first new answer was asked for.
     async fn staleness(
         &self,
         what: &str,
@@ -202,9 +232,25 @@ impl Fleet {
         change: impl Future<Output = ()>,
         outcome: impl Fn(&Result<VerifiedKey, Rejection>) -> bool,
     ) -> Duration {
+        self.staleness_within(what, token, requirement, change, outcome, None)
+            .await
+    }
+
+    /// [`Fleet::staleness`], held to `promised` (the bound B reported
+    /// before the change) if given.
+    async fn staleness_within(
+        &self,
+        what: &str,
+        token: &str,
+        requirement: &Requirement,
+        change: impl Future<Output = ()>,
+        outcome: impl Fn(&Result<VerifiedKey, Rejection>) -> bool,
+        promised: Option<Duration>,
+    ) -> Duration {
         let before = self.b_status();
         let started = Instant::now();
         change.await;
+        let after = self.b_status();
         let mut last_stale = None;
         let seen = loop {
             let asked = started.elapsed();
@@ -219,12 +265,14 @@ impl Fleet {
             );
             sleep(POLL).await;
         };
-        let after = self.b_status();
-        let bound = before.worst_case_staleness.max(after.worst_case_staleness);
+        let bound =
+            promised.unwrap_or_else(|| before.worst_case_staleness.max(after.worst_case_staleness));
         eprintln!(
             "{what}: B's first new answer was asked for {seen:?} after the change began, \
-             its last stale one {last_stale:?} (feed fresh {} → {}, bound {bound:?})",
-            before.feed_fresh, after.feed_fresh
+             its last stale one {last_stale:?} (feed fresh {} → {} → {}, bound {bound:?})",
+            before.feed_fresh,
+            after.feed_fresh,
+            self.b_status().feed_fresh
         );
         if let Some(last_stale) = last_stale {
             assert!(
@@ -465,7 +513,7 @@ pub async fn a_usage_flush_notifies_no_one() {
     };
     let read = need("data.read");
     let (id, token) = fleet.cached_in_b(data_key(&owner("account")), &read).await;
-    let channel = fleet.prefix.table("changes");
+    let channel = fleet.a_store.change_channel().await.unwrap();
     let mut listener = PgListener::connect_with(&fleet.admin).await.unwrap();
     listener.listen(&channel).await.unwrap();
 
@@ -587,4 +635,334 @@ pub async fn a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cach
             disabled,
         )
         .await;
+}
+
+/// B's listener stalls: its connections stay open, but nothing moves on
+/// them (no heartbeat comes back, no notification arrives; a hung network
+/// path or a frozen backend look like this). A key revoked in A right after
+/// B reported a fresh feed must be refused by B within the bound B reported
+/// then — the feed bound — not served for the entry's `ttl`.
+pub async fn a_stalled_listener_still_refuses_a_revoked_key_within_the_reported_bound() {
+    let Some(fleet) = Fleet::start(LONG_TTL, FeedPool::Relayed).await else {
+        return;
+    };
+    let read = need("data.read");
+    let (id, token) = fleet.cached_in_b(data_key(&owner("account")), &read).await;
+    let relay = fleet.relay.as_ref().expect("a relayed feed");
+
+    // The promise is what B reports once its feed is stalled but still
+    // counts as fresh (within the bound of its last heartbeat).
+    let mut attempts = 0;
+    let promised = loop {
+        relay.pause();
+        let status = fleet.b_status();
+        if status.feed_fresh {
+            break status;
+        }
+        attempts += 1;
+        assert!(
+            attempts <= 20,
+            "B's feed never counted as fresh when stalled"
+        );
+        relay.resume();
+        until_fresh(&fleet.b, "B").await;
+        fleet.b.verify(&token, &read).await.unwrap();
+    };
+    assert_eq!(promised.worst_case_staleness, FEED_BOUND);
+    let change = async {
+        fleet.a.revoke(&fleet.operator, &id).await.unwrap();
+    };
+    fleet
+        .staleness_within(
+            "revoke while B's listener is stalled",
+            &token,
+            &read,
+            change,
+            revoked,
+            Some(promised.worst_case_staleness),
+        )
+        .await;
+    // Stalled, not disconnected: B's listening backend is still there.
+    let listening: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(&fleet.b_feed_app)
+    .fetch_one(&fleet.admin)
+    .await
+    .unwrap();
+    assert_eq!(listening, 1, "B's listener kept its connection");
+    let stalled = fleet.b_status();
+    assert!(!stalled.feed_fresh);
+    assert_eq!(stalled.worst_case_staleness, LONG_TTL);
+
+    // Once the path moves again, B's feed proves itself fresh again.
+    relay.resume();
+    until_fresh(&fleet.b, "B, after the stall,").await;
+}
+
+/// Who sent a notification: the backend pids of B's feed connections.
+async fn b_feed_pids(fleet: &Fleet) -> Vec<i32> {
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(&fleet.b_feed_app)
+        .fetch_all(&fleet.admin)
+        .await
+        .unwrap()
+}
+
+/// Listens on the fleet's channel from an outsider's connection, and
+/// returns one heartbeat B sent (its payload, as anyone listening sees it).
+async fn one_of_bs_heartbeats(fleet: &Fleet) -> (PgListener, String) {
+    let channel = fleet.a_store.change_channel().await.unwrap();
+    let mut outsider = PgListener::connect_with(&fleet.admin).await.unwrap();
+    outsider.listen(&channel).await.unwrap();
+    let pids = b_feed_pids(fleet).await;
+    loop {
+        let notification = timeout(GIVE_UP, outsider.recv())
+            .await
+            .expect("B sends heartbeats")
+            .unwrap();
+        let from = i32::try_from(notification.process_id()).unwrap();
+        if notification.payload().starts_with("p:") && pids.contains(&from) {
+            return (outsider, notification.payload().to_owned());
+        }
+    }
+}
+
+/// Stops B's heartbeats (the listener keeps receiving): holds the one
+/// connection of B's feed pool the listener does not, and waits until B's
+/// feed no longer counts as fresh. Then B caches a key again, so that the
+/// `*` sent after the forgeries shows when B has read them.
+async fn stop_bs_heartbeats(fleet: &Fleet, token: &str) -> impl Drop {
+    let held = fleet.b_feed.acquire().await.unwrap();
+    let started = Instant::now();
+    while fleet.b_status().feed_fresh {
+        assert!(
+            started.elapsed() < FRESH_WITHIN,
+            "B's feed still counts as fresh without heartbeats"
+        );
+        sleep(POLL).await;
+    }
+    fleet.b.verify(token, &need("data.read")).await.unwrap();
+    assert!(fleet.b_status().entries > 0);
+    held
+}
+
+/// Sends `payloads` on the fleet's channel from an outsider's connection,
+/// then `*`, and waits until B has dropped its entries: B has read them all
+/// (notifications arrive in commit order).
+async fn forge(fleet: &Fleet, payloads: &[String]) {
+    let channel = fleet.a_store.change_channel().await.unwrap();
+    for payload in payloads.iter().map(String::as_str).chain(["*"]) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&channel)
+            .bind(payload)
+            .execute(&fleet.admin)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    while fleet.b_status().entries > 0 {
+        assert!(
+            started.elapsed() < GIVE_UP,
+            "B never read the forged notifications"
+        );
+        sleep(POLL).await;
+    }
+}
+
+/// Anyone who can log in may `NOTIFY` on the channel, and sees B's
+/// heartbeats. A forged heartbeat stamped far in the future — in the form B's
+/// heartbeats had, with B's own instance, or with a made-up nonce — must not
+/// make B's stalled feed count as fresh (which would let a revoked key live
+/// `ttl_with_feed`).
+pub async fn a_forged_heartbeat_does_not_make_a_stalled_feed_fresh() {
+    let Some(fleet) = Fleet::start(LONG_TTL, FeedPool::Separate).await else {
+        return;
+    };
+    let (_, token) = fleet
+        .cached_in_b(data_key(&owner("account")), &need("data.read"))
+        .await;
+    let (_outsider, heard) = one_of_bs_heartbeats(&fleet).await;
+    let _held = stop_bs_heartbeats(&fleet, &token).await;
+
+    // 2100-01-01 in microseconds since the epoch.
+    let far_future = 4_102_444_800_000_000i64;
+    let instance = heard
+        .rsplit_once(':')
+        .map_or(heard.as_str(), |(head, _)| head);
+    let forged = vec![
+        format!("{instance}:{far_future}"),
+        format!("{heard}:{far_future}"),
+        format!("p:{}:{far_future}", suffix()),
+        format!("p:{}{}", suffix(), suffix()),
+        "p:".to_owned(),
+        format!("p:{far_future}"),
+    ];
+    forge(&fleet, &forged).await;
+    let status = fleet.b_status();
+    assert!(
+        !status.feed_fresh,
+        "a forged heartbeat made B's feed fresh: {status:?}"
+    );
+    assert_eq!(status.worst_case_staleness, LONG_TTL);
+}
+
+/// A heartbeat B really sent, replayed by someone else after B saw it come
+/// back, proves nothing about what was committed since: it must not make
+/// B's stalled feed fresh.
+pub async fn a_replayed_heartbeat_does_not_make_a_stalled_feed_fresh() {
+    let Some(fleet) = Fleet::start(LONG_TTL, FeedPool::Separate).await else {
+        return;
+    };
+    let (_, token) = fleet
+        .cached_in_b(data_key(&owner("account")), &need("data.read"))
+        .await;
+    let (_outsider, heard) = one_of_bs_heartbeats(&fleet).await;
+    let _held = stop_bs_heartbeats(&fleet, &token).await;
+    forge(&fleet, &[heard.clone(), heard]).await;
+    let status = fleet.b_status();
+    assert!(
+        !status.feed_fresh,
+        "a replayed heartbeat made B's feed fresh: {status:?}"
+    );
+}
+
+/// Two deployments with the same table prefix in two schemas of one
+/// database have channels of their own: a change in one is not heard on
+/// the other's (the marker, sent last, proves nothing else came), while a
+/// change in the other is.
+pub async fn two_schemas_with_the_same_prefix_do_not_hear_each_other() {
+    let (Some(first), Some(second)) = (backends::postgres().await, backends::postgres().await)
+    else {
+        return;
+    };
+    let service = |store: PgStore| {
+        Keyward::builder(store)
+            .kind(TokenKind::new("tak").unwrap())
+            .build()
+            .unwrap()
+    };
+    let first_channel = first.change_channel().await.unwrap();
+    let second_channel = second.change_channel().await.unwrap();
+    assert_ne!(first_channel, second_channel);
+    assert!(second_channel.len() <= 63, "{second_channel}");
+    assert!(
+        second_channel.starts_with("keyward_changes_"),
+        "{second_channel}"
+    );
+
+    let mut listener = PgListener::connect_with(second.pool()).await.unwrap();
+    listener.listen(&second_channel).await.unwrap();
+    let operator = Actor::operator("schemas");
+    let elsewhere = service(first.clone())
+        .issue(&operator, data_key(&owner("account")))
+        .await
+        .unwrap();
+    assert_eq!(
+        heard_until_marker(&mut listener, second.pool(), &second_channel).await,
+        ["marker"],
+        "the other schema's insert of {} was heard",
+        elsewhere.key.id
+    );
+    let here = service(second.clone())
+        .issue(&operator, data_key(&owner("account")))
+        .await
+        .unwrap();
+    assert_eq!(
+        heard_until_marker(&mut listener, second.pool(), &second_channel).await,
+        [format!("k:{}", here.key.id), "marker".to_owned()]
+    );
+}
+
+/// Sends `marker` on `channel`, then returns what `listener` hears up to
+/// and including it (notifications arrive in commit order).
+async fn heard_until_marker(
+    listener: &mut PgListener,
+    pool: &PgPool,
+    channel: &str,
+) -> Vec<String> {
+    sqlx::query("SELECT pg_notify($1, 'marker')")
+        .bind(channel)
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|last| last != "marker") {
+        let notification = timeout(GIVE_UP, listener.recv())
+            .await
+            .expect("the marker arrives")
+            .unwrap();
+        seen.push(notification.payload().to_owned());
+    }
+    seen
+}
+
+/// A TCP relay between B's feed connections and Postgres that can stop
+/// moving bytes, both ways, without closing anything: a stalled path.
+struct Relay {
+    addr: SocketAddr,
+    paused: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(host: &str, port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = format!("{host}:{port}");
+        let (paused, _) = watch::channel(false);
+        let task = tokio::spawn({
+            let paused = paused.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        continue;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(pipe(client_read, server_write, paused.subscribe()));
+                    tokio::spawn(pipe(server_read, client_write, paused.subscribe()));
+                }
+            }
+        });
+        Self { addr, paused, task }
+    }
+
+    fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies bytes one way, holding them while the relay is paused.
+async fn pipe(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    mut paused: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        while *paused.borrow_and_update() {
+            if paused.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
 }

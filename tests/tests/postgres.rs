@@ -113,6 +113,10 @@ mod change_feed {
         an_owners_changed_permissions_reach_another_process,
         a_usage_flush_notifies_no_one,
         a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cache,
+        a_stalled_listener_still_refuses_a_revoked_key_within_the_reported_bound,
+        a_forged_heartbeat_does_not_make_a_stalled_feed_fresh,
+        a_replayed_heartbeat_does_not_make_a_stalled_feed_fresh,
+        two_schemas_with_the_same_prefix_do_not_hear_each_other,
     );
 }
 

@@ -1,20 +1,31 @@
-//! The change feed: `LISTEN`/`NOTIFY` on `<prefix>changes`.
+//! The change feed: `LISTEN`/`NOTIFY` on a channel of the deployment's own,
+//! `<prefix>changes_<schema hash>`.
 //!
-//! The migration's triggers announce every committed change to keys and
+//! The migrations' triggers announce every committed change to keys and
 //! roles; [`ChangeFeed::publish`] announces what only the host knows (an
 //! owner's permissions). Each subscribed service runs one listener task on
 //! one of the pool's connections, and proves the feed fresh with heartbeats:
-//! it notifies the channel with `p:<instance>:<sent micros>` and, when its
-//! own heartbeat comes back, every change committed before it has been
-//! delivered (Postgres delivers notifications in commit order).
+//! it notifies the channel with `p:<nonce>`, a fresh 128-bit nonce from the
+//! OS CSPRNG that it remembers with the time it read just before; when that
+//! nonce comes back, every change committed before that time has been
+//! delivered (Postgres delivers notifications in commit order, and no one
+//! could have sent the nonce before it existed).
+//!
+//! Anyone who can log in may `LISTEN` and `NOTIFY` on any channel; Postgres
+//! has no access control for them. So nothing that arrives is trusted to
+//! *extend* what the cache may serve: a heartbeat counts only if it carries
+//! a nonce this listener sent on its current connection and has not seen
+//! come back yet (and its time comes from the listener's memory), and every
+//! other payload can only drop entries.
 
 use crate::{PgStore, pg_error};
-use keyward_core::chrono::DateTime;
+use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Change, ChangeFeed, Error, FeedSink, OsRandom, SecretSource, TablePrefix, async_trait,
 };
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgExecutor, PgListener};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -38,12 +49,50 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// half-open TCP connection): it is dropped and a new one made.
 const SILENT_INTERVALS: u32 = 16;
 
-/// Every notification: channel and payload bound as values.
-const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+/// Heartbeats remembered while on their way (one is sent per interval, and
+/// the connection is given up after [`SILENT_INTERVALS`]); the oldest is
+/// forgotten beyond this.
+const MAX_PENDING: usize = SILENT_INTERVALS as usize + 4;
 
-/// The channel the triggers and heartbeats of tables with `prefix` use.
-pub(crate) fn channel(prefix: &TablePrefix) -> String {
-    prefix.table("changes")
+/// Every heartbeat payload starts so; none is ever read as a change.
+const HEARTBEAT: &str = "p:";
+
+/// The deployment's channel: the stem bound as `$1`, the keys table (as the
+/// connection's `search_path` resolves it) as `$2`. The triggers compute the
+/// same name from `TG_TABLE_SCHEMA`.
+const CHANNEL: &str = "SELECT $1::text || pg_catalog.left(pg_catalog.md5(n.nspname::text), 16) \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.oid = pg_catalog.to_regclass($2)";
+
+/// Every notification: channel and payload bound as values.
+const NOTIFY: &str = "SELECT pg_catalog.pg_notify($1, $2)";
+
+/// What every channel name of tables with `prefix` starts with:
+/// `<prefix>changes_`, at most 40 bytes, so with the 16 hex digits of the
+/// schema's hash the name stays within Postgres's 63-byte identifiers.
+pub(crate) fn channel_stem(prefix: &TablePrefix) -> String {
+    prefix.table("changes_")
+}
+
+/// The channel of the deployment whose tables `executor`'s `search_path`
+/// finds: `<prefix>changes_` and the first 16 hex digits of the MD5 of the
+/// tables' schema name.
+pub(crate) async fn channel<'e>(
+    executor: impl PgExecutor<'e>,
+    prefix: &TablePrefix,
+) -> Result<String, Error> {
+    let channel: Option<String> = sqlx::query_scalar(CHANNEL)
+        .bind(channel_stem(prefix))
+        .bind(prefix.table("keys"))
+        .fetch_optional(executor)
+        .await
+        .map_err(pg_error)?;
+    channel.ok_or_else(|| {
+        Error::invalid(
+            "change_feed",
+            "keyward's keys table is not on the connection's search_path: apply the migrations first",
+        )
+    })
 }
 
 /// Sends `payload` on `channel`, or `*` when it is too long to send.
@@ -63,7 +112,8 @@ async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<(), Error
 }
 
 /// Shares every committed change to keys and roles between the processes
-/// on one database, through `LISTEN`/`NOTIFY` on `<prefix>changes`.
+/// on one database, through `LISTEN`/`NOTIFY` on the deployment's channel
+/// ([`PgStore::change_channel`]).
 ///
 /// ```no_run
 /// use keyward_core::{CacheConfig, Keyward, TokenKind};
@@ -88,7 +138,8 @@ async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<(), Error
 #[async_trait]
 impl ChangeFeed for PgStore {
     async fn publish(&self, change: &Change) -> Result<(), Error> {
-        notify(&self.pool, &self.change_channel(), &change.to_payload()).await
+        let channel = channel(&self.pool, &self.prefix).await?;
+        notify(&self.pool, &channel, &change.to_payload()).await
     }
 
     fn subscribe(&self, sink: FeedSink) -> Result<JoinHandle<()>, Error> {
@@ -98,12 +149,9 @@ impl ChangeFeed for PgStore {
                 "subscribe inside a Tokio runtime: the feed listens on a task",
             )
         })?;
-        let mut id = [0u8; 8];
-        OsRandom.fill(&mut id)?;
         let listener = Listener {
             pool: self.pool.clone(),
-            channel: self.change_channel(),
-            instance: id.iter().map(|b| format!("{b:02x}")).collect(),
+            prefix: self.prefix.clone(),
             sink,
         };
         Ok(runtime.spawn(listener.run()))
@@ -114,18 +162,32 @@ impl ChangeFeed for PgStore {
 #[derive(Debug)]
 struct Listener {
     pool: PgPool,
-    channel: String,
-    /// Tells this task's heartbeats from other processes'.
-    instance: String,
+    prefix: TablePrefix,
     sink: FeedSink,
 }
 
-/// A heartbeat on its way: resolves to when it was sent, if Postgres
+/// A heartbeat this listener sent on its current connection and has not
+/// seen come back.
+#[derive(Debug)]
+struct Pending {
+    /// `p:<nonce>`: 32 hex digits of OS randomness, made after `sent_at`
+    /// was read, so no notification carrying it was committed before then.
+    payload: String,
+    /// The service's clock just before the nonce was made: what the sink
+    /// is told when the nonce comes back (never anything in the payload).
+    sent_at: DateTime<Utc>,
+    /// When it was sent, for the silence limit.
+    sent: Instant,
+    /// Whether Postgres accepted the `NOTIFY`.
+    accepted: bool,
+}
+
+/// A heartbeat on its way: resolves to its payload and whether Postgres
 /// accepted it.
-type Ping<'a> = Pin<Box<dyn Future<Output = Option<Instant>> + Send + 'a>>;
+type Ping = Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
 
 /// Resolves when the heartbeat in flight does, never when there is none.
-async fn in_flight(ping: &mut Option<Ping<'_>>) -> Option<Instant> {
+async fn in_flight(ping: &mut Option<Ping>) -> (String, bool) {
     match ping {
         Some(ping) => ping.await,
         None => std::future::pending().await,
@@ -140,8 +202,9 @@ impl Listener {
         while self.sink.is_alive() && !self.pool.is_closed() {
             self.listen(&mut backoff).await;
             // Whatever ended the connection, changes may now go unseen:
-            // entries fall back to the short lifetime until a new
-            // connection is listening and has dropped them all.
+            // entries loaded so far are not served again, and new ones
+            // live the short lifetime until a new connection is listening
+            // (and has dropped them all) and has proven itself fresh.
             self.sink.disconnected();
             if !self.sink.is_alive() || self.pool.is_closed() {
                 break;
@@ -151,9 +214,9 @@ impl Listener {
         }
     }
 
-    /// One connection's life: connect, listen, tell the sink, then deliver
-    /// notifications and send heartbeats until something fails. Resets
-    /// `backoff` once one of its heartbeats comes back.
+    /// One connection's life: connect, find the channel, listen, tell the
+    /// sink, then deliver notifications and send heartbeats until something
+    /// fails. Resets `backoff` once one of its heartbeats comes back.
     async fn listen(&self, backoff: &mut Duration) {
         let Ok(mut listener) = PgListener::connect_with(&self.pool).await else {
             return;
@@ -162,7 +225,12 @@ impl Listener {
         // `connected` again on the next one); sqlx must not reconnect on
         // its own and hide the gap.
         listener.eager_reconnect(false);
-        if listener.listen(&self.channel).await.is_err() {
+        // Resolved on the listening connection itself, so it names the
+        // schema whose triggers this connection will hear.
+        let Ok(channel) = channel(&mut listener, &self.prefix).await else {
+            return;
+        };
+        if listener.listen(&channel).await.is_err() {
             return;
         }
         // Listening from here on: whatever changed before is unknown.
@@ -172,12 +240,9 @@ impl Listener {
         let silence_limit = interval.saturating_mul(SILENT_INTERVALS);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut ping: Option<Ping<'_>> = None;
-        // When one of our heartbeats last came back (or we started).
-        let mut last_heard = Instant::now();
-        // When the oldest heartbeat Postgres accepted that has not come
-        // back (nor any later one) was sent.
-        let mut awaiting: Option<Instant> = None;
+        let mut ping: Option<Ping> = None;
+        // Only heartbeats sent after `LISTEN` on this connection count.
+        let mut pending: VecDeque<Pending> = VecDeque::new();
         loop {
             // The receive future lives across heartbeats, so a notification
             // half read is never abandoned.
@@ -188,23 +253,35 @@ impl Listener {
                     tokio::select! {
                         received = &mut receive => break received,
                         _ = ticker.tick() => {
-                            if !self.sink.is_alive()
-                                || awaiting.is_some_and(|sent| sent.elapsed() > silence_limit)
-                            {
+                            let silent = pending
+                                .iter()
+                                .any(|p| p.accepted && p.sent.elapsed() > silence_limit);
+                            if !self.sink.is_alive() || silent {
                                 return;
                             }
-                            if ping.is_none() {
-                                ping = Some(Box::pin(self.ping()));
+                            if ping.is_none() && let Some(beat) = self.heartbeat() {
+                                ping = Some(Box::pin(send(
+                                    self.pool.clone(),
+                                    channel.clone(),
+                                    beat.payload.clone(),
+                                )));
+                                pending.push_back(beat);
+                                if pending.len() > MAX_PENDING {
+                                    pending.pop_front();
+                                }
                             }
                         }
-                        accepted = in_flight(&mut ping) => {
+                        (payload, accepted) = in_flight(&mut ping) => {
                             ping = None;
                             // Unless it came back before the answer did.
-                            if let Some(sent) = accepted
-                                && sent > last_heard
-                                && awaiting.is_none()
-                            {
-                                awaiting = Some(sent);
+                            if let Some(at) = pending.iter().position(|p| p.payload == payload) {
+                                if accepted {
+                                    if let Some(beat) = pending.get_mut(at) {
+                                        beat.accepted = true;
+                                    }
+                                } else {
+                                    pending.remove(at);
+                                }
                             }
                         }
                     }
@@ -212,9 +289,7 @@ impl Listener {
             };
             match received {
                 Ok(Some(notification)) => {
-                    if self.deliver(notification.payload()) {
-                        last_heard = Instant::now();
-                        awaiting = None;
+                    if self.deliver(notification.payload(), &mut pending) {
                         *backoff = FIRST_BACKOFF;
                     }
                     if !self.sink.is_alive() {
@@ -229,37 +304,58 @@ impl Listener {
         }
     }
 
-    /// Sends a heartbeat stamped with the service's clock; when it was
-    /// sent, if Postgres took it.
-    async fn ping(&self) -> Option<Instant> {
-        let started = Instant::now();
-        let sent = self.sink.now().timestamp_micros();
-        let payload = format!("p:{}:{sent}", self.instance);
-        let accepted = notify(&self.pool, &self.channel, &payload).await;
-        accepted.is_ok().then_some(started)
+    /// A new heartbeat: the time first, then a nonce nobody could know
+    /// before it. `None` if the OS random source fails (the feed then
+    /// goes unproven, which is safe).
+    fn heartbeat(&self) -> Option<Pending> {
+        let sent_at = self.sink.now();
+        let sent = Instant::now();
+        let mut nonce = [0u8; 16];
+        OsRandom.fill(&mut nonce).ok()?;
+        let mut payload = String::with_capacity(HEARTBEAT.len() + 32);
+        payload.push_str(HEARTBEAT);
+        for byte in nonce {
+            payload.push(hex_digit(byte >> 4));
+            payload.push(hex_digit(byte & 0xf));
+        }
+        Some(Pending {
+            payload,
+            sent_at,
+            sent,
+            accepted: false,
+        })
     }
 
     /// Hands one notification to the sink. Whether it was one of our own
-    /// heartbeats.
-    fn deliver(&self, payload: &str) -> bool {
-        if let Some((instance, sent)) = payload
-            .strip_prefix("p:")
-            .and_then(|heartbeat| heartbeat.split_once(':'))
-            && let Ok(sent) = sent.parse::<i64>()
-        {
-            if instance != self.instance {
-                // Another process's heartbeat: nothing changed.
+    /// heartbeats, seen for the first time.
+    fn deliver(&self, payload: &str, pending: &mut VecDeque<Pending>) -> bool {
+        if payload.starts_with(HEARTBEAT) {
+            // Ours, or another process's, or forged: only a nonce we are
+            // waiting for counts, once. The ones sent before it were
+            // committed before it; if they have not arrived, they never will.
+            let Some(at) = pending.iter().position(|p| p.payload == payload) else {
                 return false;
-            }
-            return match DateTime::from_timestamp_micros(sent) {
-                Some(sent) => {
-                    self.sink.confirm(sent);
-                    true
-                }
-                None => false,
             };
+            let sent_at = pending.get(at).map(|p| p.sent_at);
+            pending.drain(..=at);
+            if let Some(sent_at) = sent_at {
+                self.sink.confirm(sent_at);
+            }
+            return sent_at.is_some();
         }
+        // A change, or garbage (read as "anything changed"): either way it
+        // can only drop entries.
         self.sink.apply(&Change::from_payload(payload));
         false
     }
+}
+
+/// Sends one heartbeat; its payload, and whether Postgres took it.
+async fn send(pool: PgPool, channel: String, payload: String) -> (String, bool) {
+    let accepted = notify(&pool, &channel, &payload).await.is_ok();
+    (payload, accepted)
+}
+
+fn hex_digit(value: u8) -> char {
+    char::from_digit(u32::from(value), 16).unwrap_or('0')
 }

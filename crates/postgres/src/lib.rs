@@ -28,20 +28,27 @@
 //! other changed, within [`CacheConfig::feed_bound`](keyward_core::CacheConfig::feed_bound)
 //! while the feed is fresh.
 //!
-//! - The second migration adds triggers on the keys and roles tables that
-//!   `NOTIFY` the channel `<prefix>changes` ([`PgStore::change_channel`])
-//!   with `k:<key id>` or `r:<role>` when a change commits, whoever made it:
-//!   an operator's `UPDATE keyward_keys SET state = 'revoked' …` reaches
-//!   every cache too. Updates of `last_used_at` alone (the usage flush)
-//!   notify nothing.
+//! - Migrations add triggers on the keys and roles tables that `NOTIFY`
+//!   the deployment's channel ([`PgStore::change_channel`]:
+//!   `<prefix>changes_` and 16 hex digits of the MD5 of the tables' schema
+//!   name, so two schemas with the same prefix never share one) with
+//!   `k:<key id>` or `r:<role>` when a change commits, whoever made it: an
+//!   operator's `UPDATE keyward_keys SET state = 'revoked' …` reaches every
+//!   cache too. Updates of `last_used_at` alone (the usage flush) notify
+//!   nothing.
 //! - Each service runs a listener task on one of the pool's connections. It
-//!   sends a heartbeat (`p:<instance>:<micros>`) every quarter of the feed
-//!   bound; when its own comes back, every change committed before it has
-//!   been applied, and the feed counts as fresh.
-//! - On a lost connection the listener reports the feed down (entries fall
-//!   back to [`CacheConfig::ttl`](keyward_core::CacheConfig::ttl)), and
-//!   reconnects after 100 ms, doubling up to 5 s; once listening again it
-//!   drops the whole cache, since what changed in between is unknown.
+//!   sends a heartbeat (`p:<nonce>`, 128 random bits) every quarter of the
+//!   feed bound; when a nonce it is waiting for comes back, every change
+//!   committed before it made that nonce has been applied, and the feed
+//!   counts as fresh. The send time is the listener's own record, never
+//!   read from the payload, and each nonce counts once, so no one else's
+//!   `NOTIFY` (forged, or a replayed heartbeat) can make the feed look
+//!   fresh; other payloads can only drop cache entries.
+//! - On a lost connection the listener reports the feed down (entries
+//!   loaded until then are not served again, later ones live
+//!   [`CacheConfig::ttl`](keyward_core::CacheConfig::ttl)), and reconnects
+//!   after 100 ms, doubling up to 5 s; once listening again it drops the
+//!   whole cache, since what changed in between is unknown.
 //!
 //! See `docs/adapters.md` (the `keyward` crate's `docs::adapters`) for the
 //! staleness of each deployment shape.
@@ -109,10 +116,14 @@ impl PgStore {
         &self.pool
     }
 
-    /// The `LISTEN`/`NOTIFY` channel of the [change feed](crate#the-change-feed):
-    /// `<prefix>changes` (`keyward_changes` by default).
-    pub fn change_channel(&self) -> String {
-        feed::channel(&self.prefix)
+    /// The `LISTEN`/`NOTIFY` channel of the [change feed](crate#the-change-feed)
+    /// for the tables this store's connections find on their `search_path`:
+    /// `<prefix>changes_` followed by the first 16 hex digits of the MD5 of
+    /// the tables' schema name (`keyward_changes_…`), at most 56 bytes. The
+    /// triggers compute the same name, so each deployment (schema and
+    /// prefix) has a channel of its own. Fails if the tables are not there.
+    pub async fn change_channel(&self) -> Result<String, Error> {
+        feed::channel(&self.pool, &self.prefix).await
     }
 }
 

@@ -20,6 +20,12 @@ const CHANGE_FEED_VERSION: i64 = 2026_1123_0000_0002;
 /// change-feed trigger on the table keeps announcing `r:<name>`.
 const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 
+/// The change-feed triggers notify a channel of the deployment's own,
+/// `<prefix>changes_<16 hex digits of md5(schema)>`, instead of the
+/// `<prefix>changes` every schema with the same prefix shared (see
+/// [`change_channel_per_schema_sql`]).
+const CHANNEL_PER_SCHEMA_VERSION: i64 = 2026_1203_0000_0001;
+
 /// keyward's migrations for `prefix`, to merge into the host's own
 /// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
 /// so they are applied and recorded with the host's. Once merged, every later
@@ -95,6 +101,13 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             AssertSqlSafe(owned_roles_sql(prefix)).into_sql_str(),
             false,
         ),
+        Migration::new(
+            CHANNEL_PER_SCHEMA_VERSION,
+            Cow::Borrowed("keyward: change feed channel per schema"),
+            MigrationType::Simple,
+            AssertSqlSafe(change_channel_per_schema_sql(prefix)).into_sql_str(),
+            false,
+        ),
     ]
 }
 
@@ -123,7 +136,10 @@ fn owned_roles_sql(prefix: &TablePrefix) -> String {
 ///
 /// [`Change::to_payload`]: keyward_core::Change::to_payload
 fn change_feed_sql(prefix: &TablePrefix) -> String {
-    let channel = crate::feed::channel(prefix);
+    // Shipped: this migration's text must never change. Migration
+    // `CHANNEL_PER_SCHEMA_VERSION` replaces the functions to notify the
+    // deployment's own channel.
+    let channel = prefix.table("changes");
     let function = |table: &str, column: &str, tag: &str| {
         format!(
             r#"CREATE FUNCTION {table}_changed() RETURNS trigger LANGUAGE plpgsql AS $body$
@@ -165,6 +181,45 @@ fn change_feed_sql(prefix: &TablePrefix) -> String {
         CREATE TRIGGER {roles}_truncated AFTER TRUNCATE ON {roles}
             FOR EACH STATEMENT EXECUTE FUNCTION {roles}_changed();"#
     )
+}
+
+/// Replaces the change-feed trigger functions so that they notify the
+/// channel of the schema their table lives in:
+/// `<prefix>changes_` || the first 16 hex digits of `md5(TG_TABLE_SCHEMA)`
+/// (at most 56 bytes, within Postgres's 63-byte identifiers). The listener
+/// computes the same name for the tables its `search_path` finds
+/// ([`PgStore::change_channel`](crate::PgStore::change_channel)), so two
+/// deployments with the same prefix in different schemas of one database
+/// no longer hear each other. The triggers stay as they are; the functions
+/// now qualify every call with `pg_catalog`.
+fn change_channel_per_schema_sql(prefix: &TablePrefix) -> String {
+    let stem = crate::feed::channel_stem(prefix);
+    let function = |table: &str, column: &str, tag: &str| {
+        format!(
+            r#"CREATE OR REPLACE FUNCTION {table}_changed() RETURNS trigger LANGUAGE plpgsql AS $body$
+            DECLARE
+                channel text := '{stem}' || pg_catalog.left(pg_catalog.md5(TG_TABLE_SCHEMA::text), 16);
+            BEGIN
+                IF TG_OP = 'TRUNCATE' THEN
+                    PERFORM pg_catalog.pg_notify(channel, '*');
+                    RETURN NULL;
+                END IF;
+                IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.{column} IS DISTINCT FROM NEW.{column}) THEN
+                    PERFORM pg_catalog.pg_notify(channel, CASE WHEN pg_catalog.octet_length(OLD.{column}) < 7990
+                        THEN '{tag}:' || OLD.{column} ELSE '*' END);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    PERFORM pg_catalog.pg_notify(channel, CASE WHEN pg_catalog.octet_length(NEW.{column}) < 7990
+                        THEN '{tag}:' || NEW.{column} ELSE '*' END);
+                END IF;
+                RETURN NULL;
+            END
+            $body$;"#
+        )
+    };
+    let keys_changed = function(&prefix.table("keys"), "id", "k");
+    let roles_changed = function(&prefix.table("roles"), "name", "r");
+    format!("{keys_changed}\n        {roles_changed}")
 }
 
 /// A standalone [`Migrator`] for keyward's tables, recording what it applied
