@@ -1332,7 +1332,8 @@ pub async fn a_requirement_naming_kinds_refuses_other_kinds(backend: Backend) {
 // ------------------------------------------------------ 7. enable is its own
 
 /// A management token holding only the revoke permission can disable an
-/// API key but not enable it again; one holding the enable permission can.
+/// API key but not enable it again; one holding the enable permission and
+/// what the key carries can, one holding the enable permission alone cannot.
 pub async fn enabling_needs_the_enable_permission(backend: Backend) {
     let clock = clock_at(2026, 7, 1, 9);
     let keyward = workspace_kinds(&backend, &clock);
@@ -1374,11 +1375,31 @@ pub async fn enabling_needs_the_enable_permission(backend: Backend) {
         .await;
     assert!(matches!(still, Err(Rejection::Disabled)), "{still:?}");
 
+    // Giving access back is granting it again: the enable permission alone
+    // does not bring back a key carrying what the enabler does not hold.
+    let narrow = keyward
+        .issue(
+            &operator,
+            IssueRequest::new("mgmt", workspace.clone(), "narrow enabler")
+                .scopes(perms(&["api_keys.enable"])),
+        )
+        .await
+        .unwrap();
+    let as_narrow = as_token(&keyward, &narrow).await;
+    let before = details(&keyward, &api_key.key.id).await;
+    let events = audit_count(&keyward).await;
+    refused(
+        keyward.enable(&as_narrow, &api_key.key.id).await,
+        "enabling a key carrying what the enabler does not hold",
+    );
+    assert_unchanged(&keyward, &before).await;
+    assert_one_refusal_audited(&keyward, events, AuditAction::Enable, &as_narrow).await;
+
     let enabler = keyward
         .issue(
             &operator,
             IssueRequest::new("mgmt", workspace.clone(), "enabler")
-                .scopes(perms(&["api_keys.enable"])),
+                .scopes(perms(&["api_keys.enable", "projects.view"])),
         )
         .await
         .unwrap();
@@ -2285,6 +2306,16 @@ async fn check_call(
             world.tokens.push(issued.token.expose_secret().to_owned());
         }
         Done::State { key, action } => {
+            // I1 for enable: giving access back is granting it again, so
+            // what the key can do again is within what the actor held.
+            if let (AuditAction::Enable, Some(held)) = (action, &acting.held) {
+                ensure!(
+                    held.covers_all(&key.permissions),
+                    "I1: {} holding [{held}] enabled a key that can do [{}]",
+                    acting.label(),
+                    key.permissions
+                );
+            }
             if acting.manages.is_some() {
                 ensure!(
                     acting.session_manages(&key.owner),

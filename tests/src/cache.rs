@@ -96,7 +96,7 @@ fn outcome(result: &Result<VerifiedKey, Rejection>) -> String {
 /// the uncached one, twice in a row (a fill, then a hit).
 async fn assert_same_answers(step: &str, cached: &Keyward, uncached: &Keyward, tokens: &[String]) {
     let requirements = [
-        Requirement::Nothing,
+        Requirement::nothing(),
         need("read"),
         need("deploy"),
         need("admin"),
@@ -224,7 +224,7 @@ pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
     let paused = counting.pause_next_read(&issued.key.id);
     let verify = tokio::spawn({
         let (keyward, token) = (keyward.clone(), token.clone());
-        async move { keyward.verify(&token, &Requirement::Nothing).await }
+        async move { keyward.verify(&token, &Requirement::nothing()).await }
     });
     paused.wait_until_read().await;
     keyward.revoke(&admin, &issued.key.id).await.unwrap();
@@ -235,7 +235,7 @@ pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
         "it read the key before the revoke: {overtaken:?}"
     );
 
-    let after = keyward.verify(&token, &Requirement::Nothing).await;
+    let after = keyward.verify(&token, &Requirement::nothing()).await;
     assert!(matches!(after, Err(Rejection::Revoked)), "{after:?}");
 }
 
@@ -259,10 +259,10 @@ pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
     counting.reset();
     for _ in 0..50 {
         keyward
-            .verify(issued.token.expose_secret(), &Requirement::Nothing)
+            .verify(issued.token.expose_secret(), &Requirement::nothing())
             .await
             .unwrap();
-        let rejected = keyward.verify(&unknown, &Requirement::Nothing).await;
+        let rejected = keyward.verify(&unknown, &Requirement::nothing()).await;
         assert!(matches!(rejected, Err(Rejection::NotFound)), "{rejected:?}");
     }
     assert_eq!(counting.calls(StoreCall::GetKey), 2, "one read per key id");
@@ -299,9 +299,12 @@ pub async fn entries_are_served_at_most_their_ttl(backend: Backend) {
         async move {
             clock.advance(TimeDelta::seconds(seconds));
             counting.reset();
-            keyward.verify(&token, &Requirement::Nothing).await.unwrap();
             keyward
-                .verify(&unknown, &Requirement::Nothing)
+                .verify(&token, &Requirement::nothing())
+                .await
+                .unwrap();
+            keyward
+                .verify(&unknown, &Requirement::nothing())
                 .await
                 .unwrap_err();
             counting.calls(StoreCall::GetKey)
@@ -337,7 +340,7 @@ pub async fn the_cache_holds_about_its_capacity(backend: Backend) {
             .await
             .unwrap();
         keyward
-            .verify(issued.token.expose_secret(), &Requirement::Nothing)
+            .verify(issued.token.expose_secret(), &Requirement::nothing())
             .await
             .unwrap();
     }

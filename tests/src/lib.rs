@@ -40,6 +40,7 @@ pub mod properties;
 mod records;
 pub mod resilience;
 pub mod scenarios;
+pub mod soundness;
 mod support;
 
 pub use support::Backend;
@@ -114,6 +115,15 @@ macro_rules! scenario_tests {
             a_role_edited_past_the_catalog_never_widens_the_key => $crate::authorization::a_role_edited_past_the_catalog_never_widens_the_key,
             a_requirement_naming_kinds_refuses_other_kinds => $crate::authorization::a_requirement_naming_kinds_refuses_other_kinds,
             enabling_needs_the_enable_permission => $crate::authorization::enabling_needs_the_enable_permission,
+            revoke_wins_against_flapping_enable_and_disable => $crate::soundness::revoke_wins_against_flapping_enable_and_disable,
+            issue_and_rotate_fail_before_writing_when_permissions_cannot_be_resolved => $crate::soundness::issue_and_rotate_fail_before_writing_when_permissions_cannot_be_resolved,
+            a_write_whose_answer_was_lost_after_commit_still_succeeds => $crate::soundness::a_write_whose_answer_was_lost_after_commit_still_succeeds,
+            a_wrong_secret_costs_no_roles_read_or_directory_call => $crate::soundness::a_wrong_secret_costs_no_roles_read_or_directory_call,
+            refused_reads_are_audited => $crate::soundness::refused_reads_are_audited,
+            extreme_durations_are_typed_errors_not_panics => $crate::soundness::extreme_durations_are_typed_errors_not_panics,
+            grant_sizes_are_capped => $crate::soundness::grant_sizes_are_capped,
+            a_token_hidden_anywhere_in_a_name_or_metadata_is_refused => $crate::soundness::a_token_hidden_anywhere_in_a_name_or_metadata_is_refused,
+            nested_prefixes_of_equal_length_both_work => $crate::soundness::nested_prefixes_of_equal_length_both_work,
         );
     };
     (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

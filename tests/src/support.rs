@@ -72,6 +72,28 @@ pub(crate) fn secret_part<'a>(keyward: &Keyward, token: &'a str) -> &'a str {
     &token[start..token.len() - CHECKSUM_LEN]
 }
 
+/// `signed` (a prefix, `_`, a key id and a secret) with its checksum: a
+/// well-formed token anyone can compute, since the checksum is a public CRC.
+pub(crate) fn checksummed(signed: &str) -> String {
+    let mut crc = crc32fast::hash(signed.as_bytes());
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut checksum = [b'0'; CHECKSUM_LEN];
+    for slot in checksum.iter_mut().rev() {
+        *slot = alphabet[(crc % 62) as usize];
+        crc /= 62;
+    }
+    format!("{signed}{}", String::from_utf8_lossy(&checksum))
+}
+
+/// `token` with the same key id and another secret, correctly checksummed:
+/// what an attacker who saw a key id (they are public) can present.
+pub(crate) fn with_wrong_secret(token: &str) -> String {
+    let signed = &token[..token.len() - CHECKSUM_LEN];
+    let (rest, last) = signed.split_at(signed.len() - 1);
+    let other = if last == "a" { "b" } else { "a" };
+    checksummed(&format!("{rest}{other}"))
+}
+
 /// A well-formed token of `kind` (valid checksum) that no store under test
 /// has ever seen: minted by a throwaway keyward over its own memory store.
 pub(crate) async fn foreign_token(kind: TokenKind) -> String {

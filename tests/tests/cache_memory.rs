@@ -48,7 +48,10 @@ async fn a_typical_cached_key_costs_at_most_512_bytes() {
 
     let before = live_bytes();
     for token in &tokens {
-        keyward.verify(token, &Requirement::Nothing).await.unwrap();
+        keyward
+            .verify(token, &Requirement::nothing())
+            .await
+            .unwrap();
     }
     let filled = live_bytes();
     keyward.flush_usage().await.unwrap();

@@ -44,13 +44,19 @@ async fn reloads_without_a_usage_flush_hold_memory_per_key_not_per_reload() {
         .await
         .unwrap();
     let token = issued.token.expose_secret();
-    keyward.verify(token, &Requirement::Nothing).await.unwrap();
+    keyward
+        .verify(token, &Requirement::nothing())
+        .await
+        .unwrap();
 
     let before = live_bytes();
     for _ in 0..RELOADS {
         // Past the entry's lifetime: every verify reloads the key.
         clock.advance(TimeDelta::seconds(2));
-        keyward.verify(token, &Requirement::Nothing).await.unwrap();
+        keyward
+            .verify(token, &Requirement::nothing())
+            .await
+            .unwrap();
     }
     let grown = live_bytes() - before;
     assert_eq!(keyward.pending_usage(), 1);

@@ -70,6 +70,15 @@ pub enum Error {
         /// Why, for the caller (never secret).
         reason: String,
     },
+    /// The key would carry permissions its kind's catalog does not offer
+    /// ([`crate::TokenKind::catalog`]).
+    #[error("the {kind} kind does not offer: {}", list_permissions(outside))]
+    OutsideCatalog {
+        /// The kind's prefix.
+        kind: String,
+        /// The requested grants the catalog does not cover.
+        outside: Vec<crate::permission::Permission>,
+    },
     /// The host's issue hook refused (for example plan gating).
     #[error("refused by policy: {reason}")]
     RefusedByPolicy {
@@ -113,6 +122,14 @@ impl Error {
             source: source.into(),
         }
     }
+}
+
+fn list_permissions(permissions: &[crate::permission::Permission]) -> String {
+    permissions
+        .iter()
+        .map(crate::permission::Permission::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn list_lifetimes(allowed: &[Lifetime]) -> String {

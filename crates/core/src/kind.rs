@@ -1,7 +1,7 @@
 //! Token kinds: what a deployment issues, and the rules per kind.
 
 use crate::error::Error;
-use crate::permission::Permission;
+use crate::permission::{MAX_GRANTS, Permission, PermissionSet};
 use crate::policy::ExpiryPolicy;
 
 /// The shortest allowed secret: 22 base62 characters carry 130 bits.
@@ -32,8 +32,12 @@ pub struct Manages {
     pub create: Permission,
     /// Needed to list and read details.
     pub view: Permission,
-    /// Needed to revoke, disable and enable.
+    /// Needed to revoke and disable: taking access away.
     pub revoke: Permission,
+    /// Needed to enable a disabled key again: giving access back is its own
+    /// permission, so a token that may only revoke cannot undo an
+    /// operator's disable.
+    pub enable: Permission,
 }
 
 /// One kind of token: its prefix, sizes, expiry policy, live-key limit and
@@ -59,6 +63,7 @@ pub struct TokenKind {
     expiry: ExpiryPolicy,
     live_limit: Option<u32>,
     manages: Vec<Manages>,
+    catalog: Option<PermissionSet>,
 }
 
 impl TokenKind {
@@ -74,6 +79,7 @@ impl TokenKind {
             expiry: ExpiryPolicy::never(),
             live_limit: None,
             manages: Vec::new(),
+            catalog: None,
         })
     }
 
@@ -118,6 +124,52 @@ impl TokenKind {
     pub fn manages(mut self, manages: Manages) -> Self {
         self.manages.push(manages);
         self
+    }
+
+    /// Bounds what any token of this kind may carry: issue and rotate refuse
+    /// a grant outside the catalog ([`Error::OutsideCatalog`]), and verify
+    /// never resolves a permission outside it, even if a role is later
+    /// edited to hold one. Entries may be wildcards (`billing.*`). At most
+    /// 256 entries.
+    ///
+    /// ```
+    /// use keyward_core::{PermissionSet, TokenKind};
+    /// let mgmt = TokenKind::new("mgmt")?.catalog(PermissionSet::parse([
+    ///     "projects.view", "projects.manage", "api_keys.view", "api_keys.delete", "api_keys.create",
+    /// ])?)?;
+    /// assert_eq!(mgmt.permission_catalog().map(|c| c.len()), Some(5));
+    /// Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn catalog(mut self, catalog: PermissionSet) -> Result<Self, Error> {
+        if catalog.len() > MAX_GRANTS {
+            return Err(Error::invalid(
+                "catalog",
+                format!("at most {MAX_GRANTS} permissions"),
+            ));
+        }
+        self.catalog = Some(catalog);
+        Ok(self)
+    }
+
+    /// The permission catalog, if the kind has one.
+    pub fn permission_catalog(&self) -> Option<&PermissionSet> {
+        self.catalog.as_ref()
+    }
+
+    /// The part of `grant` this kind's tokens may carry: all of it without
+    /// a catalog, else what the catalog covers.
+    pub(crate) fn bound(&self, grant: PermissionSet) -> PermissionSet {
+        match &self.catalog {
+            Some(catalog) => catalog.intersection(&grant),
+            None => grant,
+        }
+    }
+
+    /// The grants of `grant` outside the catalog (none without one).
+    pub(crate) fn outside_catalog(&self, grant: &PermissionSet) -> Vec<Permission> {
+        self.catalog
+            .as_ref()
+            .map_or_else(Vec::new, |catalog| catalog.uncovered(grant))
     }
 
     /// The prefix, which is also the kind's name.

@@ -2,6 +2,7 @@
 
 mod actor;
 mod audit;
+mod authorization;
 mod cache;
 mod clock;
 mod error;
@@ -37,12 +38,15 @@ pub use kind::{
     MIN_KEY_ID_LEN, MIN_SECRET_LEN, Manages, TokenKind,
 };
 pub use lifecycle::Transition;
-pub use permission::{Permission, PermissionSet, Requirement};
+pub use permission::{
+    MAX_GRANTS, MAX_PERMISSION_LEN, MAX_REQUIREMENT_DEPTH, MAX_REQUIREMENT_KINDS,
+    MAX_REQUIREMENT_PERMISSIONS, Permission, PermissionSet, Requirement,
+};
 pub use policy::{Decision, ExpiryPolicy, IssueContext, IssueHook, Lifetime};
 pub use secret::{HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
 pub use service::{
-    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, OwnerPermissions,
-    UsageFlusher,
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, MAX_ROLES_PER_KEY,
+    OwnerPermissions, UsageFlusher,
 };
 pub use sql::{TablePrefix, status_condition};
 pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, fold_name, name_contains};

@@ -7,7 +7,10 @@
 use crate::error::Error;
 use std::fmt;
 
-const MAX_PERMISSION_LEN: usize = 128;
+/// Longest permission, in bytes.
+pub const MAX_PERMISSION_LEN: usize = 128;
+/// Most grants a key may be issued with directly, and a role may hold.
+pub const MAX_GRANTS: usize = 256;
 
 /// A permission or a wildcard grant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,15 +27,19 @@ impl Permission {
     /// assert!(Permission::new("billing.*.read").is_err());
     /// ```
     pub fn new(value: &str) -> Result<Self, Error> {
-        let segments: Vec<&str> = value.split('.').collect();
-        let last = segments.len() - 1;
-        let valid = value.len() <= MAX_PERMISSION_LEN
-            && segments.iter().enumerate().all(|(i, s)| {
-                (*s == "*" && i == last)
+        // The length first: nothing is split or allocated for a huge input.
+        let valid = value.len() <= MAX_PERMISSION_LEN && {
+            let mut segments = value.split('.').peekable();
+            let mut ok = true;
+            while let Some(s) = segments.next() {
+                let last = segments.peek().is_none();
+                ok &= (s == "*" && last)
                     || (!s.is_empty()
                         && s.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-            });
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            }
+            ok
+        };
         if valid {
             Ok(Self(value.to_owned()))
         } else {
@@ -189,69 +196,192 @@ impl fmt::Display for PermissionSet {
     }
 }
 
-/// What a request needs: a permission, all of several, any of several, nested.
+/// Most levels of nesting a [`Requirement`] may have (`all_of(any_of(p))` is 2).
+pub const MAX_REQUIREMENT_DEPTH: usize = 16;
+/// Most permissions a [`Requirement`] may name in all.
+pub const MAX_REQUIREMENT_PERMISSIONS: usize = 256;
+/// Most kinds a [`Requirement`] may accept.
+pub const MAX_REQUIREMENT_KINDS: usize = 16;
+
+/// What a request needs: a permission, all of several, any of several,
+/// nested; optionally, which token kinds it accepts.
 ///
 /// Checking it against a key's effective permissions answers with what is
-/// missing, itself a requirement.
+/// missing, itself a requirement. Its size is capped when it is built
+/// ([`MAX_REQUIREMENT_DEPTH`] levels, [`MAX_REQUIREMENT_PERMISSIONS`]
+/// permissions), so checking one costs a bounded amount of stack and time.
 ///
 /// ```
 /// use keyward_core::{PermissionSet, Requirement};
 /// let need = Requirement::all([
 ///     Requirement::permission("files.write".parse()?),
 ///     Requirement::any_of(["billing.read", "billing.admin"])?,
-/// ]);
+/// ])?;
 /// let held = PermissionSet::parse(["files.*"])?;
 /// let missing = need.missing_from(&held).unwrap();
 /// assert_eq!(missing.to_string(), "any_of(billing.read, billing.admin)");
 /// assert!(need.missing_from(&PermissionSet::parse(["*"])?).is_none());
+///
+/// // A management route accepts management tokens only.
+/// let manage = Requirement::all_of(["projects.manage"])?.for_kinds(["mgmt"])?;
+/// assert!(manage.accepts_kind("mgmt") && !manage.accepts_kind("mt"));
 /// Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
-    /// Nothing is needed beyond a valid token.
+pub struct Requirement {
+    node: Node,
+    depth: usize,
+    size: usize,
+    /// The kinds accepted; `None`: any kind.
+    kinds: Option<Box<[String]>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
     Nothing,
-    /// One permission.
     Permission(Permission),
-    /// Every part.
-    AllOf(Vec<Requirement>),
-    /// At least one part.
-    AnyOf(Vec<Requirement>),
+    AllOf(Vec<Node>),
+    AnyOf(Vec<Node>),
 }
 
 impl Requirement {
+    /// Nothing is needed beyond a valid token.
+    pub const fn nothing() -> Self {
+        Self {
+            node: Node::Nothing,
+            depth: 0,
+            size: 0,
+            kinds: None,
+        }
+    }
+
     /// Needs `permission`.
     pub fn permission(permission: Permission) -> Self {
-        Self::Permission(permission)
+        Self {
+            node: Node::Permission(permission),
+            depth: 1,
+            size: 1,
+            kinds: None,
+        }
     }
 
-    /// Needs every part.
-    pub fn all(parts: impl IntoIterator<Item = Requirement>) -> Self {
-        Self::AllOf(parts.into_iter().collect())
+    /// Needs every part. Fails past [`MAX_REQUIREMENT_DEPTH`] levels or
+    /// [`MAX_REQUIREMENT_PERMISSIONS`] permissions.
+    pub fn all(parts: impl IntoIterator<Item = Requirement>) -> Result<Self, Error> {
+        Self::combine(parts, Node::AllOf)
     }
 
-    /// Needs at least one part.
-    pub fn any(parts: impl IntoIterator<Item = Requirement>) -> Self {
-        Self::AnyOf(parts.into_iter().collect())
+    /// Needs at least one part. Fails past [`MAX_REQUIREMENT_DEPTH`] levels
+    /// or [`MAX_REQUIREMENT_PERMISSIONS`] permissions.
+    pub fn any(parts: impl IntoIterator<Item = Requirement>) -> Result<Self, Error> {
+        Self::combine(parts, Node::AnyOf)
     }
 
     /// Needs every named permission.
     pub fn all_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, Error> {
-        Ok(Self::all(parse_all(names)?))
+        Self::all(parse_all(names)?)
     }
 
     /// Needs at least one named permission.
     pub fn any_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, Error> {
-        Ok(Self::any(parse_all(names)?))
+        Self::any(parse_all(names)?)
+    }
+
+    fn combine(
+        parts: impl IntoIterator<Item = Requirement>,
+        node: fn(Vec<Node>) -> Node,
+    ) -> Result<Self, Error> {
+        let (mut nodes, mut depth, mut size) = (Vec::new(), 0, 0);
+        for part in parts {
+            if part.kinds.is_some() {
+                return Err(Error::invalid(
+                    "requirement",
+                    "accepted kinds apply to a whole requirement, not to a part",
+                ));
+            }
+            depth = depth.max(part.depth);
+            size += part.size;
+            if size > MAX_REQUIREMENT_PERMISSIONS {
+                return Err(Error::invalid(
+                    "requirement",
+                    format!("names at most {MAX_REQUIREMENT_PERMISSIONS} permissions"),
+                ));
+            }
+            nodes.push(part.node);
+        }
+        if depth >= MAX_REQUIREMENT_DEPTH {
+            return Err(Error::invalid(
+                "requirement",
+                format!("nests at most {MAX_REQUIREMENT_DEPTH} levels"),
+            ));
+        }
+        Ok(Self {
+            node: node(nodes),
+            depth: depth + 1,
+            size,
+            kinds: None,
+        })
+    }
+
+    /// Accepts only tokens of these kinds (prefixes); any other kind is
+    /// refused with [`crate::Rejection::KindNotAccepted`], whatever it holds.
+    pub fn for_kinds<S: AsRef<str>>(
+        mut self,
+        kinds: impl IntoIterator<Item = S>,
+    ) -> Result<Self, Error> {
+        let kinds: Vec<String> = kinds.into_iter().map(|k| k.as_ref().to_owned()).collect();
+        if kinds.is_empty() || kinds.len() > MAX_REQUIREMENT_KINDS {
+            return Err(Error::invalid(
+                "requirement kinds",
+                format!("name 1..={MAX_REQUIREMENT_KINDS} kinds"),
+            ));
+        }
+        self.kinds = Some(kinds.into_boxed_slice());
+        Ok(self)
+    }
+
+    /// Whether a token of `kind` may meet this requirement.
+    pub fn accepts_kind(&self, kind: &str) -> bool {
+        self.kinds
+            .as_deref()
+            .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
+    }
+
+    /// The kinds accepted, if the requirement names them.
+    pub fn kinds(&self) -> Option<&[String]> {
+        self.kinds.as_deref()
     }
 
     /// What of this requirement `held` does not satisfy, or `None` when it is
-    /// satisfied. An empty `AnyOf` can never be satisfied; an empty `AllOf` always is.
+    /// satisfied. An empty `any` can never be satisfied; an empty `all` always is.
+    /// (Kinds are checked by [`Requirement::accepts_kind`].)
     pub fn missing_from(&self, held: &PermissionSet) -> Option<Requirement> {
+        self.node.missing_from(held).map(|node| {
+            let (depth, size) = node.measure();
+            Self {
+                node,
+                depth,
+                size,
+                kinds: None,
+            }
+        })
+    }
+
+    /// Every permission named in this requirement.
+    pub fn permissions(&self) -> Vec<&Permission> {
+        let mut out = Vec::with_capacity(self.size);
+        self.node.collect(&mut out);
+        out
+    }
+}
+
+impl Node {
+    fn missing_from(&self, held: &PermissionSet) -> Option<Node> {
         match self {
             Self::Nothing => None,
             Self::Permission(p) => (!held.covers(p)).then(|| self.clone()),
             Self::AllOf(parts) => {
-                let missing: Vec<Requirement> =
+                let missing: Vec<Node> =
                     parts.iter().filter_map(|p| p.missing_from(held)).collect();
                 match missing.len() {
                     0 => None,
@@ -269,13 +399,27 @@ impl Requirement {
         }
     }
 
-    /// Every permission named in this requirement.
-    pub fn permissions(&self) -> Vec<&Permission> {
+    /// (depth, permissions named).
+    fn measure(&self) -> (usize, usize) {
         match self {
-            Self::Nothing => Vec::new(),
-            Self::Permission(p) => vec![p],
+            Self::Nothing => (0, 0),
+            Self::Permission(_) => (1, 1),
             Self::AllOf(parts) | Self::AnyOf(parts) => {
-                parts.iter().flat_map(Requirement::permissions).collect()
+                let (depth, size) = parts
+                    .iter()
+                    .map(Node::measure)
+                    .fold((0, 0), |(depth, size), (d, s)| (depth.max(d), size + s));
+                (depth + 1, size)
+            }
+        }
+    }
+
+    fn collect<'a>(&'a self, out: &mut Vec<&'a Permission>) {
+        match self {
+            Self::Nothing => {}
+            Self::Permission(p) => out.push(p),
+            Self::AllOf(parts) | Self::AnyOf(parts) => {
+                parts.iter().for_each(|p| p.collect(out));
             }
         }
     }
@@ -284,19 +428,19 @@ impl Requirement {
 fn parse_all<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Vec<Requirement>, Error> {
     names
         .into_iter()
-        .map(|n| Permission::new(n.as_ref()).map(Requirement::Permission))
+        .map(|n| Permission::new(n.as_ref()).map(Requirement::permission))
         .collect()
 }
 
 impl From<Permission> for Requirement {
     fn from(p: Permission) -> Self {
-        Self::Permission(p)
+        Self::permission(p)
     }
 }
 
-impl fmt::Display for Requirement {
+impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |f: &mut fmt::Formatter<'_>, name: &str, parts: &[Requirement]| {
+        let list = |f: &mut fmt::Formatter<'_>, name: &str, parts: &[Node]| {
             let inner: Vec<String> = parts.iter().map(ToString::to_string).collect();
             write!(f, "{name}({})", inner.join(", "))
         };
@@ -305,6 +449,16 @@ impl fmt::Display for Requirement {
             Self::Permission(p) => f.write_str(p.as_str()),
             Self::AllOf(parts) => list(f, "all_of", parts),
             Self::AnyOf(parts) => list(f, "any_of", parts),
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.node.fmt(f)?;
+        match &self.kinds {
+            Some(kinds) => write!(f, " for kinds {}", kinds.join(", ")),
+            None => Ok(()),
         }
     }
 }
@@ -371,12 +525,84 @@ mod tests {
         let need = Requirement::all([
             Requirement::all_of(["a", "b"]).unwrap(),
             Requirement::any_of(["c", "d"]).unwrap(),
-        ]);
+        ])
+        .unwrap();
         let missing = need.missing_from(&set(&["a"])).unwrap();
         assert_eq!(missing.to_string(), "all_of(b, any_of(c, d))");
         assert!(need.missing_from(&set(&["a", "b", "d"])).is_none());
-        assert!(Requirement::Nothing.missing_from(&set(&[])).is_none());
-        assert!(Requirement::any([]).missing_from(&set(&["*"])).is_some());
+        assert!(Requirement::nothing().missing_from(&set(&[])).is_none());
+        assert!(
+            Requirement::any([])
+                .unwrap()
+                .missing_from(&set(&["*"]))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_huge_permission_is_refused_before_it_is_split() {
+        // 16 MiB of dots: refused by length, never split into 16 M segments.
+        let dots = ".".repeat(16 << 20);
+        assert!(Permission::new(&dots).is_err());
+        assert!(Permission::new(&"a".repeat(MAX_PERMISSION_LEN)).is_ok());
+    }
+
+    #[test]
+    fn requirements_nest_a_bounded_depth_without_overflowing_the_stack() {
+        let mut need = Requirement::permission(p("a"));
+        let mut refused_at = None;
+        for level in 1..10_000 {
+            match Requirement::all([need.clone()]) {
+                Ok(deeper) => need = deeper,
+                Err(e) => {
+                    assert!(matches!(e, Error::InvalidInput { .. }));
+                    refused_at = Some(level);
+                    break;
+                }
+            }
+        }
+        assert_eq!(refused_at, Some(MAX_REQUIREMENT_DEPTH));
+        assert!(need.missing_from(&set(&["a"])).is_none());
+        assert!(need.missing_from(&set(&["b"])).is_some());
+    }
+
+    #[test]
+    fn requirements_name_a_bounded_number_of_permissions() {
+        let names: Vec<String> = (0..=MAX_REQUIREMENT_PERMISSIONS)
+            .map(|i| format!("p{i}"))
+            .collect();
+        assert!(Requirement::all_of(&names).is_err());
+        assert!(Requirement::all_of(&names[..MAX_REQUIREMENT_PERMISSIONS]).is_ok());
+        let half = Requirement::all_of(&names[..200]).unwrap();
+        assert!(
+            Requirement::any([half.clone(), half]).is_err(),
+            "counted across parts"
+        );
+    }
+
+    #[test]
+    fn a_requirement_may_name_the_kinds_it_accepts() {
+        let need = Requirement::all_of(["projects.manage"])
+            .unwrap()
+            .for_kinds(["mgmt"])
+            .unwrap();
+        assert!(need.accepts_kind("mgmt"));
+        assert!(!need.accepts_kind("mt"));
+        assert!(Requirement::nothing().accepts_kind("mt"));
+        assert!(
+            Requirement::nothing()
+                .for_kinds(Vec::<&str>::new())
+                .is_err()
+        );
+        assert!(
+            Requirement::all([need.clone()]).is_err(),
+            "kinds bind the whole requirement"
+        );
+        assert_eq!(need.to_string(), "all_of(projects.manage) for kinds mgmt");
+        assert_eq!(
+            need.missing_from(&set(&[])).unwrap().to_string(),
+            "projects.manage"
+        );
     }
 
     proptest! {

@@ -2,9 +2,11 @@
 
 use crate::actor::Actor;
 use crate::error::Error;
-use crate::key::Owner;
+use crate::key::{KeyId, Metadata, Owner, RoleName};
 use crate::kind::TokenKind;
+use crate::permission::PermissionSet;
 use chrono::{DateTime, Days, Months, TimeDelta, Utc};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// How long a key lives: a calendar span from issue, a fixed date, or never.
@@ -124,6 +126,28 @@ impl ExpiryPolicy {
         &self.choices
     }
 
+    /// The latest expiry a key issued `now` may have under this policy
+    /// (`None`: it may never expire): the longest choice, or the maximum of
+    /// a fixed date.
+    pub fn latest_expiry(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+        let mut latest = match self.max {
+            Some(max) => Some(
+                now.checked_add_signed(max)
+                    .ok_or_else(|| Error::invalid("expiry", "out of the representable range"))?,
+            ),
+            None => None,
+        };
+        for choice in &self.choices {
+            match choice.expires_at(now)? {
+                None => return Ok(None),
+                Some(at) => latest = Some(latest.map_or(at, |l: DateTime<Utc>| l.max(at))),
+            }
+        }
+        latest
+            .map(Some)
+            .ok_or_else(|| Error::invalid("expiry", "the policy allows no lifetime"))
+    }
+
     /// The expiry time for a key issued `now` with `requested` (or the
     /// default), or [`Error::ExpiryNotAllowed`].
     pub fn resolve(
@@ -147,7 +171,8 @@ impl ExpiryPolicy {
     }
 }
 
-/// What the issue hook sees.
+/// What the issue hook sees: the whole request, on issue and on rotation
+/// (which hands out a new token too).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct IssueContext<'a> {
@@ -159,6 +184,20 @@ pub struct IssueContext<'a> {
     pub owner: &'a Owner,
     /// The key's name.
     pub name: &'a str,
+    /// Direct grants (the ceiling, for an inheriting key).
+    pub scopes: &'a PermissionSet,
+    /// Roles.
+    pub roles: &'a BTreeSet<RoleName>,
+    /// Whether the key inherits its owner's permissions.
+    pub inherits_owner: bool,
+    /// Everything the key will carry: scopes ∪ the roles' permissions now.
+    pub grant: &'a PermissionSet,
+    /// When the key will expire (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Host data.
+    pub metadata: &'a Metadata,
+    /// On rotation, the key being replaced; `None` on issue.
+    pub replaces: Option<&'a KeyId>,
 }
 
 /// The hook's answer.
@@ -171,8 +210,9 @@ pub enum Decision {
     Refuse(String),
 }
 
-/// A host check run before every issue (not on rotation, which replaces a key
-/// the owner already has): plan gating, quotas, feature flags.
+/// A host check run before every issue and every rotation (a rotation hands
+/// out a new token: [`IssueContext::replaces`] tells them apart): plan
+/// gating, quotas, feature flags.
 #[async_trait::async_trait]
 pub trait IssueHook: fmt::Debug + Send + Sync + 'static {
     /// Decides whether the key may be issued.
@@ -250,6 +290,27 @@ mod tests {
         assert!(
             p.resolve(Some(Lifetime::Until(now())), now()).is_err(),
             "not in the past"
+        );
+    }
+
+    #[test]
+    fn the_latest_expiry_is_the_longest_choice_or_never() {
+        assert_eq!(
+            product_a().latest_expiry(now()).unwrap(),
+            Some(Utc.with_ymd_and_hms(2026, 7, 31, 12, 0, 0).unwrap())
+        );
+        let with_until = product_a().allow_until(TimeDelta::days(400));
+        assert_eq!(
+            with_until.latest_expiry(now()).unwrap(),
+            Some(now() + TimeDelta::days(400))
+        );
+        assert_eq!(ExpiryPolicy::never().latest_expiry(now()).unwrap(), None);
+        assert!(
+            product_a()
+                .allow_until(TimeDelta::MAX)
+                .latest_expiry(now())
+                .is_err(),
+            "an overflowing maximum is an error, not a panic"
         );
     }
 

@@ -1,10 +1,9 @@
 //! [`Keyward`]: the service a host calls. Validates, authorizes, decides,
 //! then lets the store persist atomically.
 
-use crate::actor::{
-    Action, Actor, authorize, authorize_grant, authorize_owner, authorize_role_edit,
-};
+use crate::actor::Actor;
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
+use crate::authorization::{self, Grant, Operation, Permit};
 use crate::cache::{
     CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink, Lookup, Slot, UnknownId, VerifyCache,
 };
@@ -18,7 +17,7 @@ use crate::key::{
 };
 use crate::kind::TokenKind;
 use crate::lifecycle::Transition;
-use crate::permission::{PermissionSet, Requirement};
+use crate::permission::{MAX_GRANTS, PermissionSet, Requirement};
 use crate::policy::{Decision, IssueContext, IssueHook, Lifetime};
 use crate::secret::{OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
 use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page};
@@ -35,8 +34,11 @@ use std::time::Duration;
 
 /// How many times issue and rotate draw a new key id after a collision.
 const ID_ATTEMPTS: usize = 8;
-/// How many times a state change re-reads after losing a compare-and-set.
+/// How many times a state change or role edit re-reads after losing a
+/// compare-and-set.
 const CAS_ATTEMPTS: usize = 3;
+/// Most roles a key may hold.
+pub const MAX_ROLES_PER_KEY: usize = 32;
 
 /// Tells keyward what an owner (a user) holds *now*, for personal access
 /// tokens that inherit their owner's permissions.
@@ -317,12 +319,12 @@ impl KeywardBuilder {
             return Err(Error::invalid("kinds", "configure at least one token kind"));
         }
         let format = TokenFormat::new(self.kinds)?;
-        for kind in format.kinds() {
-            for managed in kind.managed_kinds() {
-                if format.kind(&managed.kind).is_none() {
-                    return Err(Error::invalid("kinds", "a kind manages an unknown kind"));
-                }
-            }
+        authorization::check_kinds(&format)?;
+        if self.max_overlap < TimeDelta::zero() {
+            return Err(Error::invalid(
+                "max_rotation_overlap",
+                "must not be negative",
+            ));
         }
         let cache_capacity = self.cache.as_ref().map_or(0, CacheConfig::keys);
         let cache = self
@@ -474,9 +476,14 @@ impl Keyward {
         };
         let hash = cache.hash(parsed.key_id());
         match cache.lookup(parsed.key_id(), hash, now) {
-            // A key loaded while not live has no permissions resolved; if
-            // it is live again (the clock went back), load it anew.
-            Lookup::Hit(snapshot) if snapshot.resolved || !snapshot.is_live(now) => {
+            // A key loaded while not live, or for a token that did not
+            // match, has no permissions resolved: answered from memory
+            // unless this token matches a live key (then load it anew).
+            Lookup::Hit(snapshot)
+                if snapshot.resolved
+                    || !snapshot.is_live(now)
+                    || !self.identifies(&snapshot, &parsed) =>
+            {
                 FromMemory::Answer(self.check(snapshot, &parsed, now, requirement))
             }
             Lookup::Unknown => FromMemory::Answer(Err(Rejection::NotFound)),
@@ -540,19 +547,16 @@ impl Keyward {
                 .expires_at
                 .is_none_or(|at| at.timestamp_micros() > now);
         let kind_index = self.inner.format.kind_index(&record.kind);
-        let permissions = if live {
-            match self.effective_permissions(&record).await {
-                Ok(permissions) => permissions,
-                // Answer "who are you" before "try again later", as if the
-                // permissions had never been needed.
-                Err(_)
-                    if !self.presented_matches(&record.digest, parsed)
-                        || kind_index != Some(parsed.kind_index()) =>
-                {
-                    return Err(Rejection::NotFound);
-                }
-                Err(e) => return Err(Rejection::Unavailable(e)),
-            }
+        // The presented token is checked before anything else is read: a
+        // wrong secret never costs a roles read or a call to the host's
+        // directory, so its cost cannot tell a live key from a dead one.
+        let presented = kind_index == Some(parsed.kind_index())
+            && self.presented_matches(&record.digest, parsed);
+        let resolved = live && presented;
+        let permissions = if resolved {
+            self.effective_permissions(&record)
+                .await
+                .map_err(Rejection::Unavailable)?
         } else {
             PermissionSet::new()
         };
@@ -560,9 +564,16 @@ impl Keyward {
             record,
             kind_index,
             permissions,
-            live,
+            resolved,
             now,
         ))))
+    }
+
+    /// Whether the presented token is the snapshot's key: same kind, and its
+    /// secret hashes to the digest (constant time).
+    fn identifies(&self, snapshot: &KeySnapshot, parsed: &ParsedToken<'_>) -> bool {
+        let same_kind = snapshot.kind_index == parsed.kind_index();
+        self.presented_matches(&snapshot.digest, parsed) & same_kind
     }
 
     /// Whether the presented secret hashes to `digest` (constant time).
@@ -583,8 +594,7 @@ impl Keyward {
         now: i64,
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
-        let same_kind = snapshot.kind_index == parsed.kind_index();
-        if !self.presented_matches(&snapshot.digest, parsed) || !same_kind {
+        if !self.identifies(&snapshot, parsed) {
             return Err(Rejection::NotFound);
         }
         match snapshot.state {
@@ -594,6 +604,9 @@ impl Keyward {
                 return Err(Rejection::Expired);
             }
             KeyState::Active => {}
+        }
+        if !requirement.accepts_kind(&snapshot.kind) {
+            return Err(Rejection::KindNotAccepted);
         }
         if let Some(missing) = requirement.missing_from(&snapshot.permissions) {
             return Err(Rejection::InsufficientPermissions { missing });
@@ -625,49 +638,81 @@ impl Keyward {
         Ok(resolved.pop().unwrap_or_default())
     }
 
-    /// The effective permissions of each record, loading every role they
-    /// name in one store call and each inheriting owner's permissions once.
+    /// The effective permissions of each record, loading every owner's
+    /// roles in one store call and each inheriting owner's permissions once.
     async fn resolve_permissions(
         &self,
         records: &[KeyRecord],
     ) -> Result<Vec<PermissionSet>, Error> {
-        let mut wanted: BTreeMap<&Owner, BTreeSet<&RoleName>> = BTreeMap::new();
+        let mut wanted: BTreeMap<&Owner, BTreeSet<RoleName>> = BTreeMap::new();
         for record in records {
             wanted
                 .entry(&record.owner)
                 .or_default()
-                .extend(&record.roles);
+                .extend(record.roles.iter().cloned());
         }
         let mut roles = BTreeMap::new();
-        for (owner, names) in wanted.into_iter().filter(|(_, n)| !n.is_empty()) {
-            let names: Vec<RoleName> = names.into_iter().cloned().collect();
-            let of_owner: BTreeMap<RoleName, PermissionSet> = self
-                .inner
-                .store
-                .get_roles(owner, &names)
-                .await?
-                .into_iter()
-                .map(|role| (role.name, role.permissions))
-                .collect();
-            roles.insert(owner.clone(), of_owner);
+        for (owner, names) in wanted {
+            roles.insert(owner.clone(), self.owner_roles(owner, &names).await?);
         }
         let mut owners = BTreeMap::new();
         for record in records.iter().filter(|r| r.inherits_owner) {
             if !owners.contains_key(&record.owner) {
-                let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
-                    Error::invalid(
-                        "owner_permissions",
-                        "inheriting keys need an OwnerPermissions resolver",
-                    )
-                })?;
-                let held = resolver.permissions_of(&record.owner).await?;
-                owners.insert(record.owner.clone(), held);
+                let held = self.owner_now(&record.owner, true).await?;
+                owners.insert(record.owner.clone(), held.unwrap_or_default());
             }
         }
+        let none = BTreeMap::new();
         Ok(records
             .iter()
-            .map(|r| effective(r, &roles, owners.get(&r.owner)))
+            .map(|r| {
+                let carries = carried(&r.scopes, &r.roles, roles.get(&r.owner).unwrap_or(&none));
+                can_do(
+                    self.inner.format.kind(&r.kind),
+                    carries,
+                    r.inherits_owner,
+                    owners.get(&r.owner),
+                )
+            })
             .collect())
+    }
+
+    /// `owner`'s roles among `names` that exist (no store call for none).
+    async fn owner_roles(
+        &self,
+        owner: &Owner,
+        names: &BTreeSet<RoleName>,
+    ) -> Result<BTreeMap<RoleName, PermissionSet>, Error> {
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let names: Vec<RoleName> = names.iter().cloned().collect();
+        Ok(self
+            .inner
+            .store
+            .get_roles(owner, &names)
+            .await?
+            .into_iter()
+            .map(|role| (role.name, role.permissions))
+            .collect())
+    }
+
+    /// What `owner` holds now, for an inheriting key (`None` otherwise).
+    async fn owner_now(
+        &self,
+        owner: &Owner,
+        inherits: bool,
+    ) -> Result<Option<PermissionSet>, Error> {
+        if !inherits {
+            return Ok(None);
+        }
+        let resolver = self.inner.resolver.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "owner_permissions",
+                "inheriting keys need an OwnerPermissions resolver",
+            )
+        })?;
+        resolver.permissions_of(owner).await.map(Some)
     }
 
     /// Details of each record, permissions resolved.
@@ -684,20 +729,58 @@ impl Keyward {
             .collect())
     }
 
-    /// Details of one record.
-    async fn detail(&self, record: KeyRecord, now: DateTime<Utc>) -> Result<KeyDetails, Error> {
-        let permissions = self.effective_permissions(&record).await?;
-        Ok(KeyDetails::new(record, permissions, now))
+    /// Asks the one decision point whether `actor` may perform `operation`;
+    /// the permit is the management calls' only way to the store.
+    fn decide(&self, actor: &Actor, operation: &Operation<'_>) -> Result<Permit<'_>, Error> {
+        authorization::decide(
+            actor,
+            operation,
+            &self.inner.format,
+            self.inner.store.as_ref(),
+        )
+    }
+
+    /// After a write failed with a backend error, the record as it is if
+    /// the write committed anyway (a connection can drop after the commit,
+    /// before its answer): nothing reports failure for a write that
+    /// committed. Any other error, or a read-back that fails or finds the
+    /// write absent, is returned as it was.
+    async fn committed(
+        &self,
+        error: Error,
+        id: &KeyId,
+        took_effect: impl Fn(&KeyRecord) -> bool,
+    ) -> Result<KeyRecord, Error> {
+        if !matches!(error, Error::Backend { .. }) {
+            return Err(error);
+        }
+        match self.inner.store.get_key(id).await {
+            Ok(Some(record)) if took_effect(&record) => Ok(record),
+            _ => Err(error),
+        }
+    }
+
+    /// The issue hook's answer for a request (issue or rotation).
+    async fn ask_hook(&self, context: IssueContext<'_>) -> Result<(), Error> {
+        let Some(hook) = &self.inner.hook else {
+            return Ok(());
+        };
+        match hook.check(&context).await? {
+            Decision::Allow => Ok(()),
+            Decision::Refuse(reason) => Err(Error::RefusedByPolicy { reason }),
+        }
     }
 
     // ----------------------------------------------------------------- issue
 
     /// Issues a key. The token is in the result and nowhere else.
     ///
-    /// Checks, in order: kind, name and metadata, that `actor` may manage the
-    /// owner's keys of this kind, that the roles exist, that the actor holds
-    /// what it grants, the expiry policy, the issue hook, then the live-key
-    /// limit (atomically, in the store). Every refusal is audited.
+    /// Checks, in order: kind; name, metadata and sizes; then the decision
+    /// point (the actor may create keys of this kind for this owner, holds
+    /// everything the key will carry, within the kind's catalog); that the
+    /// roles exist; the expiry policy; the issue hook; then the live-key
+    /// limit (atomically, in the store). Everything that can fail runs
+    /// before the write. Every refusal is audited.
     pub async fn issue(&self, actor: &Actor, request: IssueRequest) -> Result<IssuedKey, Error> {
         let now = self.now();
         let mut event =
@@ -705,7 +788,7 @@ impl Keyward {
         if self.check_name(&request.name).is_ok() {
             event.key_name = Some(request.name.clone());
         }
-        match self.try_issue(actor, &request, now, &event).await {
+        match self.try_issue(actor, request, now, &event).await {
             Ok(issued) => Ok(issued),
             Err(e) => Err(self.audit_refusal(event, e).await),
         }
@@ -714,54 +797,60 @@ impl Keyward {
     async fn try_issue(
         &self,
         actor: &Actor,
-        request: &IssueRequest,
+        mut request: IssueRequest,
         now: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<IssuedKey, Error> {
         let kind = self.kind(&request.kind)?;
         self.check_name(&request.name)?;
-        validate_metadata(&request.metadata)?;
-        if request.metadata.values().any(|v| self.holds_token(v)) {
-            return Err(Error::invalid(
-                "metadata",
-                "a value holds a token; never store a token in metadata",
-            ));
-        }
-        authorize(
-            actor,
-            Action::Issue,
-            kind,
-            &request.owner,
-            &self.inner.format,
-        )?;
-        let mut granted = request.scopes.clone();
-        if !request.roles.is_empty() {
-            let names: Vec<RoleName> = request.roles.iter().cloned().collect();
-            let roles = self.inner.store.get_roles(&request.owner, &names).await?;
-            if roles.len() != names.len() {
-                return Err(Error::invalid("roles", "a role does not exist"));
+        self.check_metadata(&request.metadata)?;
+        check_grant_size(&request.scopes, &request.roles)?;
+        if request.inherits_owner && request.scopes == PermissionSet::all() {
+            // "No cap beyond the owner's own" is still within the catalog.
+            if let Some(catalog) = kind.permission_catalog() {
+                request.scopes = catalog.clone();
             }
-            roles.iter().for_each(|r| granted.extend(&r.permissions));
         }
-        if request.inherits_owner && self.inner.resolver.is_none() {
-            return Err(Error::invalid(
-                "inherit_owner",
-                "inheriting keys need an OwnerPermissions resolver",
-            ));
-        }
-        authorize_grant(actor, &request.owner, request.inherits_owner, &granted)?;
-        let expires_at = kind.expiry_policy().resolve(request.expires, now)?;
-        if let Some(hook) = &self.inner.hook {
-            let context = IssueContext {
-                actor,
+        let roles = self.owner_roles(&request.owner, &request.roles).await?;
+        let owner_now = self
+            .owner_now(&request.owner, request.inherits_owner)
+            .await?;
+        let carries = carried(&request.scopes, &request.roles, &roles);
+        let permit = self.decide(
+            actor,
+            &Operation::Issue {
                 kind,
                 owner: &request.owner,
-                name: &request.name,
-            };
-            if let Decision::Refuse(reason) = hook.check(&context).await? {
-                return Err(Error::RefusedByPolicy { reason });
-            }
+                grant: Grant {
+                    carries: &carries,
+                    owner_now: owner_now.as_ref(),
+                },
+            },
+        )?;
+        if roles.len() != request.roles.len() {
+            return Err(Error::invalid("roles", "a role does not exist"));
         }
+        let expires_at = kind.expiry_policy().resolve(request.expires, now)?;
+        self.ask_hook(IssueContext {
+            actor,
+            kind,
+            owner: &request.owner,
+            name: &request.name,
+            scopes: &request.scopes,
+            roles: &request.roles,
+            inherits_owner: request.inherits_owner,
+            grant: &carries,
+            expires_at,
+            metadata: &request.metadata,
+            replaces: None,
+        })
+        .await?;
+        let permissions = can_do(
+            Some(kind),
+            carries,
+            request.inherits_owner,
+            owner_now.as_ref(),
+        );
         for _ in 0..ID_ATTEMPTS {
             let (token, mut record) = self.new_record(kind, actor, now)?;
             record.owner = request.owner.clone();
@@ -771,21 +860,21 @@ impl Keyward {
             record.inherits_owner = request.inherits_owner;
             record.metadata = request.metadata.clone();
             record.expires_at = expires_at;
-            let mut event = event.clone();
-            event.key_id = Some(record.id.clone());
-            match self
-                .inner
-                .store
+            let event = keyed(event.clone(), &record.id);
+            let written = permit
+                .store()
                 .insert_key(&record, kind.limit(), now, &event)
-                .await
-            {
-                Ok(()) => {
-                    let key = self.detail(record, now).await?;
-                    return Ok(IssuedKey { token, key });
-                }
+                .await;
+            let record = match written {
+                Ok(()) => record,
                 Err(Error::AlreadyExists) => continue,
-                Err(e) => return Err(e),
-            }
+                Err(e) => {
+                    self.committed(e, &record.id, |r| r.digest.matches(&record.digest))
+                        .await?
+                }
+            };
+            let key = KeyDetails::new(record, permissions, now);
+            return Ok(IssuedKey { token, key });
         }
         Err(Error::AlreadyExists)
     }
@@ -803,8 +892,25 @@ impl Keyward {
         Ok(())
     }
 
+    /// Valid metadata with no token in any key or value.
+    fn check_metadata(&self, metadata: &Metadata) -> Result<(), Error> {
+        validate_metadata(metadata)?;
+        if metadata
+            .iter()
+            .any(|(k, v)| self.holds_token(k) || self.holds_token(v))
+        {
+            return Err(Error::invalid(
+                "metadata",
+                "holds a token; never store a token in metadata",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `text` hides a token of the format anywhere (glued to other
+    /// words, with invisible characters inside, its prefix in capitals).
     fn holds_token(&self, text: &str) -> bool {
-        !self.inner.format.scan(text).is_empty()
+        self.inner.format.contains_token(text)
     }
 
     /// A fresh token and a record holding its digest, owned by nobody yet.
@@ -850,13 +956,22 @@ impl Keyward {
     /// metadata, and schedules this key to expire `overlap` from now, so both
     /// verify during the handover.
     ///
+    /// Rotation hands out a new token, so it is decided as issuing one: the
+    /// actor must be allowed to create keys of this kind for the owner, hold
+    /// everything the successor will carry (its scopes and its roles'
+    /// permissions now; for an inheriting key, its ceiling), within the
+    /// kind's catalog, and the issue hook is asked
+    /// ([`IssueContext::replaces`] names this key). A token actor also needs
+    /// the permission to revoke, since the predecessor is taken away.
+    ///
     /// The successor lives as long as the original did (`expires_at −
-    /// created_at`; never-expiring stays never). Rotation does not count
-    /// against the live-key limit: the successor takes the predecessor's
-    /// place. Only an active key that was not already rotated can be rotated,
-    /// and only once the key it replaced has stopped working (its overlap
-    /// ended, or it was revoked): one handover at a time, so rotation can
-    /// never grow an owner's working keys past the limit plus one per key.
+    /// created_at`; never-expiring stays never), but never past the latest
+    /// expiry the kind's policy allows now. Rotation does not count against
+    /// the live-key limit: the successor takes the predecessor's place. Only
+    /// an active key that was not already rotated can be rotated, and only
+    /// once the key it replaced has stopped working (its overlap ended, or
+    /// it was revoked): one handover at a time, so rotation can never grow
+    /// an owner's working keys past the limit plus one per key.
     pub async fn rotate(
         &self,
         actor: &Actor,
@@ -886,7 +1001,20 @@ impl Keyward {
         event: &AuditEvent,
     ) -> Result<IssuedKey, Error> {
         let kind = self.kind(&old.kind)?;
-        authorize(actor, Action::Rotate, kind, &old.owner, &self.inner.format)?;
+        let roles = self.owner_roles(&old.owner, &old.roles).await?;
+        let owner_now = self.owner_now(&old.owner, old.inherits_owner).await?;
+        let carries = carried(&old.scopes, &old.roles, &roles);
+        let permit = self.decide(
+            actor,
+            &Operation::Rotate {
+                kind,
+                owner: &old.owner,
+                grant: Grant {
+                    carries: &carries,
+                    owner_now: owner_now.as_ref(),
+                },
+            },
+        )?;
         let status = old.status(now);
         if status != Status::Active {
             return Err(Error::InvalidTransition {
@@ -904,7 +1032,7 @@ impl Keyward {
         // (or can be re-enabled), another rotation would add yet another
         // working key, and a chain of rotations would outgrow the limit.
         if let Some(previous) = &old.rotated_from
-            && let Some(previous) = self.inner.store.get_key(previous).await?
+            && let Some(previous) = permit.store().get_key(previous).await?
             && previous.is_live(now)
         {
             return Err(Error::invalid(
@@ -918,10 +1046,28 @@ impl Keyward {
                 "must be between zero and the configured maximum",
             ));
         }
-        let old_expires_at = match old.expires_at {
-            Some(at) => (now + overlap).min(at),
-            None => now + overlap,
-        };
+        let handover_ends = now
+            .checked_add_signed(overlap)
+            .ok_or_else(|| Error::invalid("overlap", "out of the representable range"))?;
+        let old_expires_at = old
+            .expires_at
+            .map_or(handover_ends, |at| at.min(handover_ends));
+        let expires_at = successor_expiry(kind, old, now)?;
+        self.ask_hook(IssueContext {
+            actor,
+            kind,
+            owner: &old.owner,
+            name: &old.name,
+            scopes: &old.scopes,
+            roles: &old.roles,
+            inherits_owner: old.inherits_owner,
+            grant: &carries,
+            expires_at,
+            metadata: &old.metadata,
+            replaces: Some(&old.id),
+        })
+        .await?;
+        let permissions = can_do(Some(kind), carries, old.inherits_owner, owner_now.as_ref());
         for _ in 0..ID_ATTEMPTS {
             let (token, mut new) = self.new_record(kind, actor, now)?;
             new.owner = old.owner.clone();
@@ -930,22 +1076,23 @@ impl Keyward {
             new.roles = old.roles.clone();
             new.inherits_owner = old.inherits_owner;
             new.metadata = old.metadata.clone();
-            new.expires_at = old.expires_at.map(|at| now + (at - old.created_at));
+            new.expires_at = expires_at;
             new.rotated_from = Some(old.id.clone());
             let event = event.clone().with_detail(format!("successor {}", new.id));
-            match self
-                .inner
-                .store
+            let written = permit
+                .store()
                 .rotate_key(&old.id, KeyState::Active, old_expires_at, &new, &event)
-                .await
-            {
-                Ok(()) => {
-                    let key = self.detail(new, now).await?;
-                    return Ok(IssuedKey { token, key });
-                }
+                .await;
+            match written {
+                Ok(()) => {}
                 Err(Error::AlreadyExists) => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.committed(e, &old.id, |r| r.rotated_to.as_ref() == Some(&new.id))
+                        .await?;
+                }
             }
+            let key = KeyDetails::new(new, permissions, now);
+            return Ok(IssuedKey { token, key });
         }
         Err(Error::AlreadyExists)
     }
@@ -953,16 +1100,26 @@ impl Keyward {
     // ---------------------------------------------------------- transitions
 
     /// Revokes a key: final, effective on the next verify.
+    ///
+    /// One unconditional write in the store, so a revoke never loses to a
+    /// racing disable or enable. The details returned carry no permissions
+    /// (a revoked key can do nothing), and no role or owner lookup runs, so
+    /// neither can keep a revoke from taking effect.
     pub async fn revoke(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
         self.transition(actor, id, Transition::Revoke).await
     }
 
-    /// Disables a key until [`Keyward::enable`]; the same token then works again.
+    /// Disables a key until [`Keyward::enable`]; the same token then works
+    /// again. Needs the permission to revoke. The details returned carry no
+    /// permissions (a disabled key can do nothing).
     pub async fn disable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
         self.transition(actor, id, Transition::Disable).await
     }
 
-    /// Re-enables a disabled key. A revoked key can never be enabled.
+    /// Re-enables a disabled key. A revoked key can never be enabled. Giving
+    /// access back is granting it again: it needs its own permission
+    /// ([`crate::Manages::enable`]) and, as for issuing, that the actor holds
+    /// what the key carries.
     pub async fn enable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
         self.transition(actor, id, Transition::Enable).await
     }
@@ -983,7 +1140,7 @@ impl Keyward {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut record = match self.inner.store.get_key(id).await {
+            let record = match self.inner.store.get_key(id).await {
                 Ok(Some(record)) => record,
                 Ok(None) => {
                     return Err(self.audit_refusal(keyed(event, id), Error::NotFound).await);
@@ -993,38 +1150,93 @@ impl Keyward {
             let event = event
                 .clone()
                 .with_key(&record.id, &record.name, &record.owner);
-            let decided = self.kind(&record.kind).and_then(|kind| {
-                authorize(
-                    actor,
-                    Action::ChangeState,
-                    kind,
-                    &record.owner,
-                    &self.inner.format,
-                )?;
-                transition.target(record.status(now))
-            });
-            let to = match decided {
-                Ok(to) => to,
-                Err(e) => return Err(self.audit_refusal(event, e).await),
-            };
             match self
-                .inner
-                .store
-                .set_state(id, record.state, to, now, &event)
+                .try_transition(actor, record, transition, now, &event)
                 .await
             {
-                Ok(()) => {
-                    record.state = to;
-                    if to == KeyState::Revoked {
-                        record.revoked_at = Some(now);
-                    }
-                    return self.detail(record, now).await;
-                }
+                Ok(details) => return Ok(details),
                 // Lost a race: re-read and decide again from the new state.
                 Err(Error::Conflict { .. }) if attempt < CAS_ATTEMPTS => continue,
                 Err(e) => return Err(self.audit_refusal(event, e).await),
             }
         }
+    }
+
+    async fn try_transition(
+        &self,
+        actor: &Actor,
+        mut record: KeyRecord,
+        transition: Transition,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<KeyDetails, Error> {
+        let kind = self.kind(&record.kind)?;
+        let owner = &record.owner;
+        // Taking access away reads nothing more; giving it back is granting
+        // it again, so it is decided on what the key carries now.
+        let (carries, owner_now) = match transition {
+            Transition::Enable => {
+                let roles = self.owner_roles(owner, &record.roles).await?;
+                let owner_now = self.owner_now(owner, record.inherits_owner).await?;
+                (carried(&record.scopes, &record.roles, &roles), owner_now)
+            }
+            Transition::Revoke | Transition::Disable => (PermissionSet::new(), None),
+        };
+        let operation = match transition {
+            Transition::Revoke | Transition::Disable => Operation::Revoke { kind, owner },
+            Transition::Enable => Operation::Enable {
+                kind,
+                owner,
+                grant: Grant {
+                    carries: &carries,
+                    owner_now: owner_now.as_ref(),
+                },
+            },
+        };
+        let permit = self.decide(actor, &operation)?;
+        let to = transition.target(record.status(now))?;
+        if to == KeyState::Revoked {
+            let revoked = match permit.store().revoke_key(&record.id, now, event).await {
+                Ok(revoked) => revoked,
+                Err(e) => {
+                    record = self
+                        .committed(e, &record.id, |r| r.state == KeyState::Revoked)
+                        .await?;
+                    true
+                }
+            };
+            if !revoked {
+                // Revoked by another call between our read and our write.
+                return Err(Error::InvalidTransition {
+                    from: Status::Revoked,
+                    action: transition.as_str(),
+                });
+            }
+            record.state = KeyState::Revoked;
+            record.revoked_at = record.revoked_at.or(Some(now));
+            return Ok(KeyDetails::new(record, PermissionSet::new(), now));
+        }
+        // What an enabled key can do was resolved before the write, so the
+        // call cannot fail after it committed.
+        let permissions = if to == KeyState::Active {
+            can_do(
+                Some(kind),
+                carries,
+                record.inherits_owner,
+                owner_now.as_ref(),
+            )
+        } else {
+            PermissionSet::new()
+        };
+        let written = permit
+            .store()
+            .set_state(&record.id, record.state, to, now, event)
+            .await;
+        if let Err(e) = written {
+            self.committed(e, &record.id, |r| r.state == to).await?;
+        }
+        record.state = to;
+        Ok(KeyDetails::new(record, permissions, now))
     }
 
     // ---------------------------------------------------------------- reads
@@ -1038,13 +1250,20 @@ impl Keyward {
             None => return Err(self.audit_refusal(event, Error::NotFound).await),
         };
         let allowed = self.kind(&record.kind).and_then(|kind| {
-            authorize(actor, Action::View, kind, &record.owner, &self.inner.format)
+            self.decide(
+                actor,
+                &Operation::View {
+                    kind: Some(kind),
+                    owner: &record.owner,
+                },
+            )
         });
         if let Err(e) = allowed {
             let event = event.with_key(&record.id, &record.name, &record.owner);
             return Err(self.audit_refusal(event, e).await);
         }
-        self.detail(record, now).await
+        let mut details = self.details(vec![record], now).await?;
+        details.pop().ok_or(Error::NotFound)
     }
 
     /// One page of an owner's keys, newest first.
@@ -1058,90 +1277,124 @@ impl Keyward {
         let now = self.now();
         let event =
             AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(&request.owner);
-        if let Err(e) = self.check_list(actor, &request) {
-            return Err(self.audit_refusal(event, e).await);
-        }
+        let permit = match self.check_list(actor, &request) {
+            Ok(permit) => permit,
+            Err(e) => return Err(self.audit_refusal(event, e).await),
+        };
         let mut query = ListQuery::new(request.owner, now, request.limit);
         query.name_contains = request.name_contains;
         query.kind = request.kind;
         query.statuses = request.statuses;
         query.after = request.after;
-        let page = self.inner.store.list_keys(&query).await?;
+        let page = permit.store().list_keys(&query).await?;
         Ok(Page {
             items: self.details(page.items, now).await?,
             next: page.next,
         })
     }
 
-    fn check_list(&self, actor: &Actor, request: &ListRequest) -> Result<(), Error> {
-        if request.limit == 0 || request.limit > MAX_PAGE_SIZE {
-            return Err(Error::invalid("limit", "must be 1..=1000"));
-        }
+    fn check_list(&self, actor: &Actor, request: &ListRequest) -> Result<Permit<'_>, Error> {
+        check_page_size(request.limit)?;
         let filter_len = request.name_contains.as_ref().map_or(0, String::len);
         if filter_len > crate::key::MAX_NAME_LEN {
             return Err(Error::invalid("name filter", "at most 16384 bytes"));
         }
         let kind = request.kind.as_deref().map(|k| self.kind(k)).transpose()?;
-        match (actor, kind) {
-            (_, Some(kind)) => authorize(
-                actor,
-                Action::View,
+        self.decide(
+            actor,
+            &Operation::View {
                 kind,
-                &request.owner,
-                &self.inner.format,
-            ),
-            (Actor::Token(_), None) => Err(Error::not_authorized(
-                "a token must name the kind of keys it lists",
-            )),
-            (_, None) => authorize_owner(actor, &request.owner),
-        }
+                owner: &request.owner,
+            },
+        )
     }
 
     /// Live keys of every owner expiring within `within` from now, soonest
-    /// first: for reminder e-mails. Operators only.
+    /// first: for reminder e-mails. Operators only; a refusal is audited.
+    /// A window past the end of representable time means "ever".
     pub async fn expiring_keys(
         &self,
         actor: &Actor,
         within: TimeDelta,
         limit: usize,
     ) -> Result<Vec<KeyDetails>, Error> {
-        if !matches!(actor, Actor::Operator(_)) {
-            return Err(Error::not_authorized(
-                "only operators list keys across owners",
-            ));
-        }
         let now = self.now();
-        let records = self
-            .inner
-            .store
-            .keys_expiring(now, now + within, limit.min(MAX_PAGE_SIZE))
+        let event = AuditEvent::new(now, actor.label(), AuditAction::View)
+            .with_detail("keys expiring, every owner".to_owned());
+        let decided = if within < TimeDelta::zero() {
+            Err(Error::invalid("within", "must not be negative"))
+        } else {
+            self.decide(actor, &Operation::ViewAllOwners)
+        };
+        let permit = match decided {
+            Ok(permit) => permit,
+            Err(e) => return Err(self.audit_refusal(event, e).await),
+        };
+        let before = now
+            .checked_add_signed(within)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let records = permit
+            .store()
+            .keys_expiring(now, before, limit.min(MAX_PAGE_SIZE))
             .await?;
         self.details(records, now).await
     }
 
     // ---------------------------------------------------------------- roles
 
-    /// Creates or replaces a role. Every key holding it changes with it.
+    /// Creates or replaces `role` in its owner's namespace. Every key of
+    /// that owner holding it changes with it.
+    ///
+    /// Editing a role is granting: the actor must manage the role's owner
+    /// and hold both the permissions the role grants now (if it exists) and
+    /// those it will grant. Tokens never edit roles. The store writes it
+    /// only if it is still as read (compare-and-set), so a racing edit
+    /// cannot slip permissions past the check.
     pub async fn put_role(&self, actor: &Actor, role: Role) -> Result<(), Error> {
         let now = self.now();
-        let event = AuditEvent::new(now, actor.label(), AuditAction::PutRole).with_role(&role.name);
-        if let Err(e) = authorize_role_edit(actor, &role.permissions) {
-            return Err(self.audit_refusal(event, e).await);
+        let event = AuditEvent::new(now, actor.label(), AuditAction::PutRole)
+            .with_role(&role.name)
+            .with_owner(&role.owner);
+        match self.try_put_role(actor, &role, &event).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.audit_refusal(event, e).await),
         }
-        let existing = self
-            .inner
-            .store
-            .get_roles(&role.owner, std::slice::from_ref(&role.name))
-            .await?
-            .into_iter()
-            .next();
-        self.inner
-            .store
-            .put_role(&role, existing.as_ref().map(|r| &r.permissions), &event)
-            .await
+    }
+
+    async fn try_put_role(
+        &self,
+        actor: &Actor,
+        role: &Role,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        if role.permissions.len() > MAX_GRANTS {
+            return Err(Error::invalid(
+                "role",
+                format!("grants at most {MAX_GRANTS} permissions"),
+            ));
+        }
+        let names = BTreeSet::from([role.name.clone()]);
+        for _ in 0..CAS_ATTEMPTS {
+            let old = self.owner_roles(&role.owner, &names).await?;
+            let old = old.get(&role.name);
+            let permit = self.decide(
+                actor,
+                &Operation::PutRole {
+                    owner: &role.owner,
+                    old,
+                    new: &role.permissions,
+                },
+            )?;
+            match permit.store().put_role(role, old, event).await {
+                Err(Error::RoleChanged) => continue,
+                done => return done,
+            }
+        }
+        Err(Error::RoleChanged)
     }
 
     /// Deletes `owner`'s role `name`; keys that held it lose its permissions.
+    /// The actor must manage `owner` and hold what the role grants.
     pub async fn delete_role(
         &self,
         actor: &Actor,
@@ -1149,51 +1402,81 @@ impl Keyward {
         name: &RoleName,
     ) -> Result<(), Error> {
         let now = self.now();
-        let event = AuditEvent::new(now, actor.label(), AuditAction::DeleteRole).with_role(name);
-        let existing = self
-            .inner
-            .store
-            .get_roles(owner, std::slice::from_ref(name))
-            .await?;
-        let Some(role) = existing.into_iter().next() else {
-            return Err(self.audit_refusal(event, Error::NotFound).await);
-        };
-        if let Err(e) = authorize_role_edit(actor, &role.permissions) {
-            return Err(self.audit_refusal(event, e).await);
+        let event = AuditEvent::new(now, actor.label(), AuditAction::DeleteRole)
+            .with_role(name)
+            .with_owner(owner);
+        match self.try_delete_role(actor, owner, name, &event).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.audit_refusal(event, e).await),
         }
-        self.inner
-            .store
-            .delete_role(&role.owner, name, &role.permissions, &event)
-            .await
     }
 
-    /// `owner`'s roles with these names.
-    pub async fn roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.store.get_roles(owner, names).await
+    async fn try_delete_role(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        name: &RoleName,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let names = BTreeSet::from([name.clone()]);
+        for _ in 0..CAS_ATTEMPTS {
+            let old = self.owner_roles(owner, &names).await?;
+            let Some(old) = old.get(name) else {
+                // Tell only those who may see the owner's roles that it is absent.
+                self.decide(actor, &Operation::ViewRoles { owner })?;
+                return Err(Error::NotFound);
+            };
+            let permit = self.decide(actor, &Operation::DeleteRole { owner, old })?;
+            match permit.store().delete_role(owner, name, old, event).await {
+                Err(Error::RoleChanged) => continue,
+                done => return done,
+            }
+        }
+        Err(Error::RoleChanged)
+    }
+
+    /// `owner`'s roles with these names (operators, and users who manage
+    /// `owner`; a refusal is audited).
+    pub async fn roles(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        names: &[RoleName],
+    ) -> Result<Vec<Role>, Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(owner);
+        match self.decide(actor, &Operation::ViewRoles { owner }) {
+            Ok(permit) => permit.store().get_roles(owner, names).await,
+            Err(e) => Err(self.audit_refusal(event, e).await),
+        }
     }
 
     // ---------------------------------------------------------------- audit
 
     /// Audit events, newest first. Operators read everything; a user reads
-    /// the events of an owner whose keys they manage (the query must name it).
+    /// the events of an owner whose keys they manage (the query must name
+    /// it). A refusal is itself audited.
     pub async fn audit_events(
         &self,
         actor: &Actor,
         query: AuditQuery,
     ) -> Result<Vec<crate::audit::AuditEvent>, Error> {
-        if query.limit == 0 || query.limit > MAX_PAGE_SIZE {
-            return Err(Error::invalid("limit", "must be 1..=1000"));
+        let now = self.now();
+        let mut event = AuditEvent::new(now, actor.label(), AuditAction::View)
+            .with_detail("audit events".to_owned());
+        event.owner = query.owner.clone();
+        let decided = check_page_size(query.limit).and_then(|()| {
+            self.decide(
+                actor,
+                &Operation::ReadAudit {
+                    owner: query.owner.as_ref(),
+                },
+            )
+        });
+        match decided {
+            Ok(permit) => permit.store().list_audit(&query).await,
+            Err(e) => Err(self.audit_refusal(event, e).await),
         }
-        match (actor, &query.owner) {
-            (Actor::Operator(_), _) => {}
-            (Actor::Session(_), Some(owner)) => authorize_owner(actor, owner)?,
-            _ => {
-                return Err(Error::not_authorized(
-                    "audit events are read by operators, or by users for an owner they manage",
-                ));
-            }
-        }
-        self.inner.store.list_audit(&query).await
     }
 
     // ---------------------------------------------------------------- cache
@@ -1268,24 +1551,82 @@ impl Keyward {
     }
 }
 
-/// scopes ∪ role permissions; for an inheriting key, that ∩ what the owner
-/// holds now (nothing, if the owner's permissions are unknown).
-fn effective(
-    record: &KeyRecord,
-    roles: &BTreeMap<Owner, BTreeMap<RoleName, PermissionSet>>,
-    owner_holds: Option<&PermissionSet>,
+/// scopes ∪ the permissions of the named roles that exist.
+fn carried(
+    scopes: &PermissionSet,
+    names: &BTreeSet<RoleName>,
+    roles: &BTreeMap<RoleName, PermissionSet>,
 ) -> PermissionSet {
-    let mut grant = record.scopes.clone();
-    if let Some(of_owner) = roles.get(&record.owner) {
-        for permissions in record.roles.iter().filter_map(|name| of_owner.get(name)) {
-            grant.extend(permissions);
-        }
+    let mut grant = scopes.clone();
+    for permissions in names.iter().filter_map(|name| roles.get(name)) {
+        grant.extend(permissions);
     }
-    match (record.inherits_owner, owner_holds) {
-        (false, _) => grant,
-        (true, Some(held)) => held.intersection(&grant),
+    grant
+}
+
+/// What a key carrying `carries` can do: for an inheriting key only what
+/// its owner holds now (nothing, if that is unknown), and never beyond its
+/// kind's catalog.
+fn can_do(
+    kind: Option<&TokenKind>,
+    carries: PermissionSet,
+    inherits_owner: bool,
+    owner_now: Option<&PermissionSet>,
+) -> PermissionSet {
+    let effective = match (inherits_owner, owner_now) {
+        (false, _) => carries,
+        (true, Some(held)) => held.intersection(&carries),
         (true, None) => PermissionSet::new(),
+    };
+    match kind {
+        Some(kind) => kind.bound(effective),
+        None => effective,
     }
+}
+
+/// A rotation's successor lives as long as its predecessor did, but never
+/// past the latest expiry the kind's policy allows now.
+fn successor_expiry(
+    kind: &TokenKind,
+    old: &KeyRecord,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let wanted = match old.expires_at {
+        None => None,
+        Some(at) => Some(
+            now.checked_add_signed(at - old.created_at)
+                .ok_or_else(|| Error::invalid("expiry", "out of the representable range"))?,
+        ),
+    };
+    Ok(match (wanted, kind.expiry_policy().latest_expiry(now)?) {
+        (wanted, None) => wanted,
+        (None, Some(latest)) => Some(latest),
+        (Some(wanted), Some(latest)) => Some(wanted.min(latest)),
+    })
+}
+
+/// Sizes are capped before any work is done on them.
+fn check_grant_size(scopes: &PermissionSet, roles: &BTreeSet<RoleName>) -> Result<(), Error> {
+    if scopes.len() > MAX_GRANTS {
+        return Err(Error::invalid(
+            "scopes",
+            format!("at most {MAX_GRANTS} per key"),
+        ));
+    }
+    if roles.len() > MAX_ROLES_PER_KEY {
+        return Err(Error::invalid(
+            "roles",
+            format!("at most {MAX_ROLES_PER_KEY} per key"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_page_size(limit: usize) -> Result<(), Error> {
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(Error::invalid("limit", "must be 1..=1000"));
+    }
+    Ok(())
 }
 
 fn keyed(mut event: AuditEvent, id: &KeyId) -> AuditEvent {

@@ -200,6 +200,10 @@ pub enum Rejection {
     /// The key expired.
     #[error("token expired")]
     Expired,
+    /// The token is valid, but of a kind the requirement does not accept
+    /// ([`Requirement::for_kinds`]): an API key on a management route.
+    #[error("token kind not accepted here")]
+    KindNotAccepted,
     /// The token is valid but lacks permissions.
     #[error("insufficient permissions: missing {missing}")]
     InsufficientPermissions {
@@ -223,7 +227,7 @@ impl Rejection {
     /// ```
     pub fn public_answer(&self) -> PublicAnswer {
         match self {
-            Self::InsufficientPermissions { .. } => PublicAnswer {
+            Self::InsufficientPermissions { .. } | Self::KindNotAccepted => PublicAnswer {
                 status: 403,
                 www_authenticate: r#"Bearer error="insufficient_scope""#,
                 body: r#"{"error":"insufficient_scope","error_description":"The token lacks a permission this request needs."}"#,
@@ -339,9 +343,13 @@ mod tests {
         .map(|r| r.public_answer());
         assert!(answers.iter().all(|a| *a == answers[0] && a.status == 401));
         let forbidden = Rejection::InsufficientPermissions {
-            missing: Requirement::Nothing,
+            missing: Requirement::nothing(),
         };
         assert_eq!(forbidden.public_answer().status, 403);
+        assert_eq!(
+            Rejection::KindNotAccepted.public_answer(),
+            forbidden.public_answer()
+        );
         let down = Rejection::Unavailable(Error::NotFound).public_answer();
         assert_eq!(down.status, 503);
     }

@@ -14,7 +14,7 @@
 //! let owner = Owner::new("account:42")?;
 //! let actor = Actor::operator("docs");
 //! let issued = keyward.issue(&actor, IssueRequest::new("mt", owner, "CI")).await?;
-//! let verified = keyward.verify(issued.token.expose_secret(), &Requirement::Nothing).await?;
+//! let verified = keyward.verify(issued.token.expose_secret(), &Requirement::nothing()).await?;
 //! assert_eq!(verified.name(), "CI");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;

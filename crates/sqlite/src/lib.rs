@@ -10,7 +10,7 @@
 //! let issued = keyward
 //!     .issue(&Actor::operator("docs"), IssueRequest::new("mt", Owner::new("account:1")?, "CI"))
 //!     .await?;
-//! keyward.verify(issued.token.expose_secret(), &Requirement::Nothing).await?;
+//! keyward.verify(issued.token.expose_secret(), &Requirement::nothing()).await?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

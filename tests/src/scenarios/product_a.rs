@@ -196,7 +196,7 @@ pub async fn product_a(backend: Backend) {
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let header = format!("{scheme} {token}");
         let verified = keyward
-            .verify_bearer(Some(&header), &Requirement::Nothing)
+            .verify_bearer(Some(&header), &Requirement::nothing())
             .await
             .unwrap();
         assert_eq!(verified.key_id(), &zapier.key.id);
@@ -205,7 +205,7 @@ pub async fn product_a(backend: Backend) {
         assert_eq!(verified.expires_at(), Some(at(2026, 4, 30, 9)));
     }
     let no_header = keyward
-        .verify_bearer(None, &Requirement::Nothing)
+        .verify_bearer(None, &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -215,7 +215,7 @@ pub async fn product_a(backend: Backend) {
     assert_eq!(no_header.public_answer().status, 401);
     let basic = format!("Basic {token}");
     let wrong_scheme = keyward
-        .verify_bearer(Some(&basic), &Requirement::Nothing)
+        .verify_bearer(Some(&basic), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -238,7 +238,7 @@ pub async fn product_a(backend: Backend) {
     clock.advance(TimeDelta::hours(23));
     for t in [&token, &new_token] {
         keyward
-            .verify_bearer(Some(&bearer(t)), &Requirement::Nothing)
+            .verify_bearer(Some(&bearer(t)), &Requirement::nothing())
             .await
             .expect("both keys verify during the overlap");
     }
@@ -254,12 +254,12 @@ pub async fn product_a(backend: Backend) {
     );
     clock.advance(TimeDelta::hours(1) + TimeDelta::seconds(1));
     let old = keyward
-        .verify_bearer(Some(&bearer(&token)), &Requirement::Nothing)
+        .verify_bearer(Some(&bearer(&token)), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(old, Rejection::Expired), "{old:?}");
     let new = keyward
-        .verify_bearer(Some(&bearer(&new_token)), &Requirement::Nothing)
+        .verify_bearer(Some(&bearer(&new_token)), &Requirement::nothing())
         .await
         .unwrap();
     assert_eq!(new.key_id(), &replacement.key.id);
@@ -270,13 +270,13 @@ pub async fn product_a(backend: Backend) {
     // --- Revoke takes effect on the very next request, with the same 401 as an unknown key.
     keyward.revoke(&admin, &replacement.key.id).await.unwrap();
     let revoked = keyward
-        .verify_bearer(Some(&bearer(&new_token)), &Requirement::Nothing)
+        .verify_bearer(Some(&bearer(&new_token)), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(revoked, Rejection::Revoked), "{revoked:?}");
     let stranger = foreign_token(TokenKind::new("mt").unwrap()).await;
     let unknown = keyward
-        .verify_bearer(Some(&bearer(&stranger)), &Requirement::Nothing)
+        .verify_bearer(Some(&bearer(&stranger)), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(unknown, Rejection::NotFound), "{unknown:?}");
@@ -320,11 +320,11 @@ pub async fn product_a(backend: Backend) {
 
     // The account's other keys are untouched.
     keyward
-        .verify(billing.token.expose_secret(), &Requirement::Nothing)
+        .verify(billing.token.expose_secret(), &Requirement::nothing())
         .await
         .unwrap();
     keyward
-        .verify(webhooks.token.expose_secret(), &Requirement::Nothing)
+        .verify(webhooks.token.expose_secret(), &Requirement::nothing())
         .await
         .unwrap();
 }

@@ -158,7 +158,7 @@ pub async fn product_b(backend: Backend) {
     // --- Disable, then enable: the same value works again.
     keyward.disable(&admin, &id).await.unwrap();
     let disabled = keyward
-        .verify(&token, &Requirement::Nothing)
+        .verify(&token, &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(disabled, Rejection::Disabled), "{disabled:?}");
@@ -201,7 +201,7 @@ pub async fn product_b(backend: Backend) {
         .unwrap();
     clock.advance(TimeDelta::minutes(31));
     let old = keyward
-        .verify(&token, &Requirement::Nothing)
+        .verify(&token, &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(old, Rejection::Expired), "{old:?}");

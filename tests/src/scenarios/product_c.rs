@@ -32,11 +32,15 @@ pub async fn product_c(backend: Backend) {
             TokenKind::new("mgmt")
                 .unwrap()
                 .expiry(ExpiryPolicy::never())
+                .catalog(perms(&MANAGEMENT))
+                .unwrap()
                 .manages(Manages {
                     kind: "tak".to_owned(),
                     create: "api_keys.create".parse().unwrap(),
                     view: "api_keys.view".parse().unwrap(),
                     revoke: "api_keys.delete".parse().unwrap(),
+                    // Giving a disabled key back is like creating one.
+                    enable: "api_keys.create".parse().unwrap(),
                 }),
         )
         .clock(clock.clone())
@@ -70,16 +74,22 @@ pub async fn product_c(backend: Backend) {
         matches!(expiring, Err(Error::ExpiryNotAllowed { .. })),
         "{expiring:?}"
     );
-    assert_not_authorized(
-        keyward
+    // The kind's catalog bounds every management token, whoever asks: even
+    // an operator cannot mint one holding anything else.
+    for asker in [admin.clone(), Actor::operator("console")] {
+        let outside = keyward
             .issue(
-                &admin,
+                &asker,
                 IssueRequest::new("mgmt", workspace.clone(), "Billing")
-                    .scopes(perms(&["billing.manage"])),
+                    .scopes(perms(&["projects.view", "billing.manage"])),
             )
-            .await,
-        "a permission outside the management set",
-    );
+            .await;
+        assert!(
+            matches!(&outside, Err(Error::OutsideCatalog { kind, outside })
+                if kind == "mgmt" && outside == &vec!["billing.manage".parse().unwrap()]),
+            "{outside:?}"
+        );
+    }
 
     // --- Details: name, key prefix, last used ("never"), permissions, created.
     let created = clock.now();
@@ -190,7 +200,7 @@ pub async fn product_c(backend: Backend) {
         "disabling without api_keys.delete",
     );
     keyward
-        .verify(ci.token.expose_secret(), &Requirement::Nothing)
+        .verify(ci.token.expose_secret(), &Requirement::nothing())
         .await
         .expect("the refused revoke changed nothing");
 
@@ -205,7 +215,7 @@ pub async fn product_c(backend: Backend) {
         .unwrap();
     let as_janitor = Actor::Token(
         keyward
-            .verify(janitor.token.expose_secret(), &Requirement::Nothing)
+            .verify(janitor.token.expose_secret(), &Requirement::nothing())
             .await
             .unwrap(),
     );
@@ -225,7 +235,7 @@ pub async fn product_c(backend: Backend) {
     let revoked = keyward.revoke(&as_janitor, &ci.key.id).await.unwrap();
     assert_eq!(revoked.status, Status::Revoked);
     let gone = keyward
-        .verify(ci.token.expose_secret(), &Requirement::Nothing)
+        .verify(ci.token.expose_secret(), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(gone, Rejection::Revoked), "{gone:?}");
@@ -241,7 +251,7 @@ pub async fn product_c(backend: Backend) {
         .unwrap();
     let as_api_key = Actor::Token(
         keyward
-            .verify(reporter.token.expose_secret(), &Requirement::Nothing)
+            .verify(reporter.token.expose_secret(), &Requirement::nothing())
             .await
             .unwrap(),
     );
@@ -264,7 +274,7 @@ pub async fn product_c(backend: Backend) {
     // --- Revoke is final.
     keyward.revoke(&admin, &terraform.key.id).await.unwrap();
     let after = keyward
-        .verify(terraform.token.expose_secret(), &Requirement::Nothing)
+        .verify(terraform.token.expose_secret(), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(after, Rejection::Revoked), "{after:?}");
@@ -280,7 +290,7 @@ pub async fn product_c(backend: Backend) {
         "{enable:?}"
     );
     let still = keyward
-        .verify(terraform.token.expose_secret(), &Requirement::Nothing)
+        .verify(terraform.token.expose_secret(), &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(still, Rejection::Revoked), "{still:?}");

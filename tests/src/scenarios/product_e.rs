@@ -121,7 +121,12 @@ pub async fn product_e(backend: Backend) {
     assert!(!format!("{record:?}").contains(&token));
 
     // --- Tokens cannot create or revoke tokens; only a signed-in session can.
-    let as_token = Actor::Token(keyward.verify(&token, &Requirement::Nothing).await.unwrap());
+    let as_token = Actor::Token(
+        keyward
+            .verify(&token, &Requirement::nothing())
+            .await
+            .unwrap(),
+    );
     assert_not_authorized(
         keyward
             .issue(
@@ -160,7 +165,7 @@ pub async fn product_e(backend: Backend) {
     let rejected = keyward.verify(&token, &need("publish")).await.unwrap_err();
     assert!(matches!(rejected, Rejection::Revoked), "{rejected:?}");
     let unknown = keyward
-        .verify(&foreign_token(mm_pat()).await, &Requirement::Nothing)
+        .verify(&foreign_token(mm_pat()).await, &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(unknown, Rejection::NotFound), "{unknown:?}");
@@ -184,7 +189,7 @@ pub async fn product_e(backend: Backend) {
         );
     }
     let again = keyward
-        .verify(&token, &Requirement::Nothing)
+        .verify(&token, &Requirement::nothing())
         .await
         .unwrap_err();
     assert!(matches!(again, Rejection::Revoked), "{again:?}");
