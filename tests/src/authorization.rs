@@ -1498,13 +1498,13 @@ pub struct Pick {
 pub enum Call {
     /// Issue a key of `KINDS[kind]` for `owner`.
     Issue {
-        /// Index into [`KINDS`].
+        /// Index into `KINDS`.
         kind: usize,
         /// The owner.
         owner: usize,
         /// Direct scopes.
         scopes: Vec<&'static str>,
-        /// Roles (indexes into [`ROLE_NAMES`]).
+        /// Roles (indexes into `ROLE_NAMES`).
         roles: Vec<usize>,
         /// Inheritance.
         inherit: Inherit,
@@ -1528,7 +1528,7 @@ pub enum Call {
     PutRole {
         /// The owner.
         owner: usize,
-        /// Index into [`ROLE_NAMES`].
+        /// Index into `ROLE_NAMES`.
         role: usize,
         /// What it grants.
         grants: Vec<&'static str>,
@@ -1537,7 +1537,7 @@ pub enum Call {
     DeleteRole {
         /// The owner.
         owner: usize,
-        /// Index into [`ROLE_NAMES`].
+        /// Index into `ROLE_NAMES`.
         role: usize,
     },
     /// Read an owner's roles.
@@ -1548,7 +1548,7 @@ pub enum Call {
     List {
         /// The owner.
         owner: usize,
-        /// Index into [`KINDS`].
+        /// Index into `KINDS`.
         kind: Option<usize>,
     },
     /// Read audit events, of one owner or all.

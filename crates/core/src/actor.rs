@@ -55,7 +55,7 @@ pub enum Actor {
     /// A logged-in user.
     Session(Session),
     /// A token that just verified. Only tokens of a kind configured with
-    /// [`TokenKind::manages`] may manage tokens, and only those kinds.
+    /// [`crate::TokenKind::manages`] may manage tokens, and only those kinds.
     Token(VerifiedKey),
     /// The host itself or a human operator at the console: may do anything,
     /// and is audited by name.
