@@ -533,3 +533,185 @@ pub async fn audit_events_never_hold_the_token(backend: Backend) {
         }
     }
 }
+
+/// What the store holds of a key is its digest (32 bytes with an algorithm
+/// tag), its public id and a short preview: never the token nor its secret.
+/// Every record and audit event the store gives back after a whole
+/// lifecycle (issue, verify, flush, rotate, revoke) is searched for both.
+pub async fn the_store_never_holds_the_token(backend: Backend) {
+    let clock = clock_at(2026, 7, 2, 9);
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("at-rest");
+    let first = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", workspace.clone(), "at rest")
+                .scopes(PermissionSet::parse(["read"]).unwrap())
+                .metadata("team", "storage"),
+        )
+        .await
+        .unwrap();
+    keyward
+        .verify(first.token.expose_secret(), &Requirement::nothing())
+        .await
+        .unwrap();
+    keyward.flush_usage().await.unwrap();
+    let second = keyward
+        .rotate(&admin, &first.key.id, TimeDelta::hours(1))
+        .await
+        .unwrap();
+    keyward.revoke(&admin, &first.key.id).await.unwrap();
+
+    let store = keyward.store();
+    let mut held = Vec::new();
+    for issued in [&first, &second] {
+        let token = issued.token.expose_secret();
+        let secret = secret_part(&keyward, token);
+        let record = store
+            .get_key(&issued.key.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(record.digest.as_bytes().len(), 32);
+        assert_eq!(
+            record.digest.algorithm(),
+            keyward_core::HashAlgorithm::Sha256
+        );
+        assert!(
+            keyward_core::TokenHasher::sha256()
+                .digest(secret)
+                .matches(&record.digest),
+            "the digest is the SHA-256 of the secret part"
+        );
+        assert_ne!(&record.digest.as_bytes()[..], secret.as_bytes());
+        assert!(
+            record.preview.len() < token.len() / 2,
+            "the preview is short: {}",
+            record.preview
+        );
+        held.push((token.to_owned(), secret.to_owned()));
+    }
+    let mut rows: Vec<String> = Vec::new();
+    for id in [&first.key.id, &second.key.id] {
+        let record = store.get_key(id).await.unwrap().expect("stored");
+        rows.push(format!(
+            "{record:?} {} {} {:?} {:?}",
+            record.preview,
+            record.name,
+            record.metadata,
+            record.digest.as_bytes()
+        ));
+    }
+    let listed = store
+        .list_keys(&keyward_core::ListQuery::new(
+            workspace.clone(),
+            clock.now(),
+            100,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 2);
+    rows.extend(listed.items.iter().map(|r| format!("{r:?}")));
+    let events = store
+        .list_audit(&AuditQuery::newest(1000).owner(&workspace))
+        .await
+        .unwrap();
+    assert!(events.len() >= 3, "{events:?}");
+    rows.extend(events.iter().map(|e| format!("{e:?}")));
+    for row in &rows {
+        for (token, secret) in &held {
+            assert!(
+                !row.contains(token.as_str()),
+                "the store holds a token: {row}"
+            );
+            assert!(
+                !row.contains(secret.as_str()),
+                "the store holds a secret: {row}"
+            );
+        }
+    }
+}
+
+/// A store outage while verifying is `Rejection::Unavailable`, answered
+/// `503`, never a `401` that would make a client drop a good token; the
+/// same token verifies once the store is back.
+pub async fn a_store_outage_is_503_never_401(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("outage"),
+            IssueRequest::new("tak", owner("workspace"), "outage"),
+        )
+        .await
+        .unwrap();
+    counting.fail(StoreCall::GetKey, Some(crate::counting::Failure::Before));
+    let down = keyward
+        .verify(issued.token.expose_secret(), &Requirement::nothing())
+        .await
+        .unwrap_err();
+    assert!(matches!(down, Rejection::Unavailable(_)), "{down:?}");
+    assert_eq!(down.public_answer().status, 503);
+    let header = format!("Bearer {}", issued.token.expose_secret());
+    let down = keyward
+        .verify_bearer(Some(&header), &Requirement::nothing())
+        .await
+        .unwrap_err();
+    assert_eq!(down.public_answer().status, 503, "{down:?}");
+    counting.fail(StoreCall::GetKey, None);
+    keyward
+        .verify(issued.token.expose_secret(), &Requirement::nothing())
+        .await
+        .unwrap();
+}
+
+/// A usage flush that fails keeps its batch: nothing is lost, and the next
+/// flush writes it.
+pub async fn a_failed_usage_flush_keeps_its_batch(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let clock = clock_at(2026, 7, 3, 9);
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("flush"),
+            IssueRequest::new("tak", owner("workspace"), "flushed later"),
+        )
+        .await
+        .unwrap();
+    keyward
+        .verify(issued.token.expose_secret(), &Requirement::nothing())
+        .await
+        .unwrap();
+    let used = clock.now();
+    counting.fail(
+        StoreCall::RecordUsage,
+        Some(crate::counting::Failure::Before),
+    );
+    assert!(keyward.flush_usage().await.is_err());
+    assert_eq!(keyward.pending_usage(), 1, "the failed batch is kept");
+    counting.fail(StoreCall::RecordUsage, None);
+    assert_eq!(keyward.flush_usage().await.unwrap(), 1);
+    assert_eq!(keyward.pending_usage(), 0);
+    let stored = keyward
+        .store()
+        .get_key(&issued.key.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.last_used_at, Some(used));
+}

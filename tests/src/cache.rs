@@ -595,3 +595,115 @@ pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step
         assert_same_answers(&format!("step {at}: {step:?}"), &cached, &uncached, &tokens).await;
     }
 }
+
+/// A cache hit skips only the store read: the digest compare, the state
+/// and expiry checks (against the clock now) and the permission check run
+/// on the cached snapshot, with no store read.
+pub async fn a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let clock = clock_at(2026, 3, 3, 9);
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(
+            TokenKind::new("tak")
+                .unwrap()
+                .expiry(keyward_core::ExpiryPolicy::never().allow_until(TimeDelta::days(1))),
+        )
+        .clock(clock.clone())
+        .verify_cache(long_lived())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("hit");
+    let issued = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", owner("workspace"), "checked")
+                .scopes(perms(&["read"]))
+                .expires(keyward_core::Lifetime::Until(
+                    clock.now() + TimeDelta::minutes(30),
+                )),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    let read = need("read");
+    keyward.verify(token, &read).await.unwrap();
+    counting.reset();
+
+    keyward.verify(token, &read).await.unwrap();
+    let wrong = crate::support::with_wrong_secret(token);
+    let answer = keyward.verify(&wrong, &read).await;
+    assert!(matches!(answer, Err(Rejection::NotFound)), "{answer:?}");
+    let answer = keyward.verify(token, &need("write")).await;
+    assert!(
+        matches!(answer, Err(Rejection::InsufficientPermissions { .. })),
+        "{answer:?}"
+    );
+    assert_eq!(counting.reads(), 0, "all answered from the cached snapshot");
+
+    keyward.disable(&admin, &issued.key.id).await.unwrap();
+    let answer = keyward.verify(token, &read).await;
+    assert!(matches!(answer, Err(Rejection::Disabled)), "{answer:?}");
+    counting.reset();
+    let answer = keyward.verify(token, &read).await;
+    assert!(
+        matches!(answer, Err(Rejection::Disabled)),
+        "a hit: {answer:?}"
+    );
+    keyward.enable(&admin, &issued.key.id).await.unwrap();
+    keyward.verify(token, &read).await.unwrap();
+
+    // Past its expiry, well within the entry's hour: refused from memory.
+    clock.advance(TimeDelta::minutes(31));
+    counting.reset();
+    let answer = keyward.verify(token, &read).await;
+    assert!(matches!(answer, Err(Rejection::Expired)), "{answer:?}");
+    assert_eq!(counting.reads(), 0, "the expiry is checked on the hit");
+}
+
+/// An id remembered as unknown is dropped the moment a key with that id is
+/// written through the service: the key verifies at once, though the
+/// negative entry would have lived an hour.
+pub async fn inserting_a_key_drops_its_unknown_id(backend: Backend) {
+    let keyward = Keyward::builder_arc(backend.store())
+        .kind(TokenKind::new("tak").unwrap())
+        .verify_cache(long_lived())
+        .build()
+        .unwrap();
+    // A key issued elsewhere, then written into this service's store.
+    let mint = Keyward::builder(keyward_memory::MemoryStore::new())
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let issued = mint
+        .issue(
+            &Actor::operator("mint"),
+            IssueRequest::new("tak", owner("workspace"), "late"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    for _ in 0..2 {
+        let answer = keyward.verify(token, &Requirement::nothing()).await;
+        assert!(matches!(answer, Err(Rejection::NotFound)), "{answer:?}");
+    }
+    assert!(
+        keyward.cache_status().unwrap().entries >= 1,
+        "remembered as unknown"
+    );
+    let record = mint.store().get_key(&issued.key.id).await.unwrap().unwrap();
+    let event = keyward_core::AuditEvent::new(
+        record.created_at,
+        "operator:late".to_owned(),
+        keyward_core::AuditAction::Issue,
+    );
+    keyward
+        .store()
+        .insert_key(&record, None, record.created_at, &event)
+        .await
+        .unwrap();
+    let verified = keyward
+        .verify(token, &Requirement::nothing())
+        .await
+        .unwrap();
+    assert_eq!(verified.key_id(), &issued.key.id);
+}

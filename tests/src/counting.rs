@@ -125,7 +125,8 @@ impl CountingStore {
 
     /// From now on `method` fails as `failure` says (`None`: works again).
     /// Implemented for the writes that hand out or take away a token
-    /// (insert, set_state, revoke, rotate) and for the roles read.
+    /// (insert, set_state, revoke, rotate), the usage flush, and for the
+    /// key and roles reads (a read fails only [`Failure::Before`]).
     pub fn fail(&self, method: StoreCall, failure: Option<Failure>) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         match failure {
@@ -236,6 +237,9 @@ impl KeyStore for CountingStore {
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         self.count(StoreCall::GetKey);
+        if self.failure(StoreCall::GetKey).is_some() {
+            return Err(dropped());
+        }
         let record = self.inner.get_key(id).await;
         let pause = {
             let mut pause = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
@@ -295,12 +299,12 @@ impl KeyStore for CountingStore {
     }
 
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
-        self.count(StoreCall::RecordUsage);
         self.usage_batches
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(batch.to_vec());
-        self.inner.record_usage(batch).await
+        self.failing(StoreCall::RecordUsage, self.inner.record_usage(batch))
+            .await
     }
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {

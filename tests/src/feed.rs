@@ -966,3 +966,78 @@ async fn pipe(
         }
     }
 }
+
+/// The channel is `<prefix>changes_` and the first 16 hex digits of the MD5
+/// of the tables' schema, at most 56 bytes; the triggers notify on it
+/// whatever the `search_path` of the session that changes the table (they
+/// call only `pg_catalog` functions), and a payload Postgres would refuse
+/// (8000 bytes or more) goes out as `*`, so the change is not lost and the
+/// write does not fail.
+pub async fn the_triggers_notify_the_schemas_channel_whatever_the_search_path() {
+    let Some(store) = backends::postgres().await else {
+        return;
+    };
+    let pool = store.pool().clone();
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let hash: String = sqlx::query_scalar("SELECT left(md5($1), 16)")
+        .bind(&schema)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let channel = store.change_channel().await.unwrap();
+    assert_eq!(channel, format!("keyward_changes_{hash}"));
+    let longest = TablePrefix::new(&"p".repeat(32)).unwrap();
+    assert!(
+        longest.table("changes_").len() + 16 <= 56,
+        "the longest prefix gives a channel of at most 56 bytes"
+    );
+
+    let mut listener = PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(&channel).await.unwrap();
+    let issued = Keyward::builder(store.clone())
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap()
+        .issue(&Actor::operator("sql"), data_key(&owner("account")))
+        .await
+        .unwrap();
+    heard_until_marker(&mut listener, &pool, &channel).await;
+
+    // An operator's session with an empty search_path, naming the schema.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET search_path = ''")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".keyward_keys SET state = 'revoked' WHERE id = $1"
+    )))
+    .bind(issued.key.id.as_str())
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let huge = "r".repeat(9000);
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".keyward_roles (owner, name, permissions) VALUES ('o', $1, '{{}}')"
+    )))
+    .bind(&huge)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("RESET search_path")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(
+        heard_until_marker(&mut listener, &pool, &channel).await,
+        [
+            format!("k:{}", issued.key.id),
+            "*".to_owned(),
+            "marker".to_owned()
+        ]
+    );
+}

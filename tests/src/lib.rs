@@ -124,6 +124,15 @@ macro_rules! scenario_tests {
             grant_sizes_are_capped => $crate::soundness::grant_sizes_are_capped,
             a_token_hidden_anywhere_in_a_name_or_metadata_is_refused => $crate::soundness::a_token_hidden_anywhere_in_a_name_or_metadata_is_refused,
             nested_prefixes_of_equal_length_both_work => $crate::soundness::nested_prefixes_of_equal_length_both_work,
+            the_store_never_holds_the_token => $crate::behaviour::the_store_never_holds_the_token,
+            a_store_outage_is_503_never_401 => $crate::behaviour::a_store_outage_is_503_never_401,
+            a_failed_usage_flush_keeps_its_batch => $crate::behaviour::a_failed_usage_flush_keeps_its_batch,
+            revoke_and_disable_read_no_roles_and_ask_no_directory => $crate::soundness::revoke_and_disable_read_no_roles_and_ask_no_directory,
+            store_failures_are_not_audited_as_refusals => $crate::soundness::store_failures_are_not_audited_as_refusals,
+            page_sizes_are_1_to_1000 => $crate::soundness::page_sizes_are_1_to_1000,
+            the_rotation_overlap_is_at_most_30_days_by_default => $crate::soundness::the_rotation_overlap_is_at_most_30_days_by_default,
+            a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks => $crate::cache::a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks,
+            inserting_a_key_drops_its_unknown_id => $crate::cache::inserting_a_key_drops_its_unknown_id,
         );
     };
     (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

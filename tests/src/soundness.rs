@@ -351,7 +351,7 @@ pub async fn a_wrong_secret_costs_no_roles_read_or_directory_call(backend: Backe
 
 /// Refused reads are audited like refused writes: reading audit events
 /// without naming a managed owner, listing expiring keys as a user, reading
-/// another owner's roles or keys.
+/// another owner's roles, key details or keys.
 pub async fn refused_reads_are_audited(backend: Backend) {
     let keyward = backend
         .builder()
@@ -365,8 +365,16 @@ pub async fn refused_reads_are_audited(backend: Backend) {
         Actor::Session(s) => format!("session:{}", s.subject()),
         _ => unreachable!(),
     };
+    let their_key = keyward
+        .issue(
+            &Actor::operator("setup"),
+            IssueRequest::new("tak", theirs.clone(), "theirs"),
+        )
+        .await
+        .unwrap();
 
     let refused = [
+        keyward.get(&user, &their_key.key.id).await.map(drop),
         keyward
             .audit_events(&user, AuditQuery::newest(10))
             .await
@@ -658,4 +666,259 @@ pub async fn nested_prefixes_of_equal_length_both_work(backend: Backend) {
     let forged = checksummed(&format!("sk_live_{}", "A".repeat(37)));
     let answer = keyward.verify(&forged, &Requirement::nothing()).await;
     assert!(matches!(answer, Err(Rejection::NotFound)), "{answer:?}");
+}
+
+/// A directory that can go down, counting how often it is asked.
+#[derive(Debug, Clone, Default)]
+struct FlakyDirectory {
+    inner: Directory,
+    down: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl OwnerPermissions for FlakyDirectory {
+    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::backend("directory", "the user directory is down"));
+        }
+        self.inner.permissions_of(owner).await
+    }
+}
+
+/// Taking access away depends on nothing that can fail: revoke and disable
+/// read no roles and ask no directory, so with the roles read failing and
+/// the host's directory down, they still take effect, for keys holding
+/// roles and for inheriting keys, by an operator and by an admin session.
+pub async fn revoke_and_disable_read_no_roles_and_ask_no_directory(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let directory = FlakyDirectory::default();
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .kind(TokenKind::new("pat").unwrap())
+        .owner_permissions(directory.clone())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("ops");
+    let workspace = owner("workspace");
+    let user = owner("user");
+    directory.inner.set(&user, &["repo.read"]);
+    let reader = role("reader");
+    keyward
+        .put_role(
+            &admin,
+            Role::new(workspace.clone(), reader.clone(), perms(&["docs.read"])),
+        )
+        .await
+        .unwrap();
+    let session = Actor::from(
+        Session::new(owner("user"), perms(&["*"]))
+            .admin_of(workspace.clone())
+            .admin_of(user.clone()),
+    );
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let roled = keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), "roles").roles([reader.clone()]),
+            )
+            .await
+            .unwrap();
+        let inheriting = keyward
+            .issue(
+                &admin,
+                IssueRequest::new("pat", user.clone(), "pat").inherit_owner(None),
+            )
+            .await
+            .unwrap();
+        keys.push((roled.key.id, roled.token));
+        keys.push((inheriting.key.id, inheriting.token));
+    }
+
+    counting.fail(StoreCall::GetRoles, Some(Failure::Before));
+    directory.down.store(true, Ordering::SeqCst);
+    counting.reset();
+    directory.calls.store(0, Ordering::SeqCst);
+    for (n, (id, _)) in keys.iter().enumerate() {
+        let actor = if n < 2 { &admin } else { &session };
+        let disabled = keyward.disable(actor, id).await;
+        assert!(
+            matches!(&disabled, Ok(d) if d.status == Status::Disabled),
+            "{disabled:?}"
+        );
+        let revoked = keyward.revoke(actor, id).await;
+        assert!(
+            matches!(&revoked, Ok(d) if d.status == Status::Revoked),
+            "{revoked:?}"
+        );
+    }
+    assert_eq!(counting.calls(StoreCall::GetRoles), 0, "no roles read");
+    assert_eq!(
+        directory.calls.load(Ordering::SeqCst),
+        0,
+        "no directory call"
+    );
+    counting.fail(StoreCall::GetRoles, None);
+    directory.down.store(false, Ordering::SeqCst);
+    for (_, token) in &keys {
+        let answer = keyward
+            .verify(token.expose_secret(), &Requirement::nothing())
+            .await;
+        assert!(matches!(answer, Err(Rejection::Revoked)), "{answer:?}");
+    }
+}
+
+/// A call that fails because the store (or the host's directory) failed is
+/// reported as a backend error and recorded as nothing: not as a refusal,
+/// not as a success. Refusals are decisions; an outage is not one.
+pub async fn store_failures_are_not_audited_as_refusals(backend: Backend) {
+    let counting = CountingStore::new(backend.store());
+    let keyward = backend
+        .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("ops");
+    let reader = role("reader");
+    keyward
+        .put_role(
+            &admin,
+            Role::new(workspace.clone(), reader.clone(), perms(&["docs.read"])),
+        )
+        .await
+        .unwrap();
+    let key = keyward
+        .issue(&admin, IssueRequest::new("tak", workspace.clone(), "kept"))
+        .await
+        .unwrap();
+    let before = events_of(&keyward, &workspace).await;
+
+    counting.fail(StoreCall::GetRoles, Some(Failure::Before));
+    let issued = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", workspace.clone(), "roles down").roles([reader.clone()]),
+        )
+        .await;
+    assert!(matches!(issued, Err(Error::Backend { .. })), "{issued:?}");
+    counting.fail(StoreCall::GetRoles, None);
+    for (call, attempt) in [
+        (StoreCall::InsertKey, "issue"),
+        (StoreCall::RotateKey, "rotate"),
+        (StoreCall::SetState, "disable"),
+        (StoreCall::RevokeKey, "revoke"),
+    ] {
+        counting.fail(call, Some(Failure::Before));
+        let result = match attempt {
+            "issue" => keyward
+                .issue(&admin, IssueRequest::new("tak", workspace.clone(), "down"))
+                .await
+                .map(drop),
+            "rotate" => keyward
+                .rotate(&admin, &key.key.id, TimeDelta::zero())
+                .await
+                .map(drop),
+            "disable" => keyward.disable(&admin, &key.key.id).await.map(drop),
+            _ => keyward.revoke(&admin, &key.key.id).await.map(drop),
+        };
+        assert!(
+            matches!(result, Err(Error::Backend { .. })),
+            "{attempt}: {result:?}"
+        );
+        counting.fail(call, None);
+    }
+    let after = events_of(&keyward, &workspace).await;
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "store failures appended audit events: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|e| !matches!(e.outcome, AuditOutcome::Refused(_)))
+    );
+    let kept = keyward.get(&admin, &key.key.id).await.unwrap();
+    assert_eq!(kept.status, Status::Active);
+}
+
+/// Pages are 1..=1000 items: a list or an audit read asking for none or
+/// for more is refused with `InvalidInput` on `limit`.
+pub async fn page_sizes_are_1_to_1000(backend: Backend) {
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("ops");
+    for (size, allowed) in [(0, false), (1, true), (1000, true), (1001, false)] {
+        let listed = keyward
+            .list(&admin, ListRequest::new(workspace.clone()).limit(size))
+            .await
+            .map(drop);
+        let audit = keyward
+            .audit_events(&admin, AuditQuery::newest(size).owner(&workspace))
+            .await
+            .map(drop);
+        for (what, result) in [("list", listed), ("audit read", audit)] {
+            match (allowed, result) {
+                (true, Ok(())) | (false, Err(Error::InvalidInput { field: "limit", .. })) => {}
+                (_, other) => panic!("{what} of {size}: {other:?}"),
+            }
+        }
+    }
+}
+
+/// A rotation's overlap is at most `max_rotation_overlap`, 30 days unless
+/// the service sets another: the predecessor of a rotation never works
+/// longer than that after it.
+pub async fn the_rotation_overlap_is_at_most_30_days_by_default(backend: Backend) {
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let workspace = owner("workspace");
+    let admin = Actor::operator("ops");
+    let issue = || async {
+        keyward
+            .issue(
+                &admin,
+                IssueRequest::new("tak", workspace.clone(), "rotated"),
+            )
+            .await
+            .unwrap()
+    };
+    let key = issue().await;
+    let too_long = keyward
+        .rotate(
+            &admin,
+            &key.key.id,
+            TimeDelta::days(30) + TimeDelta::seconds(1),
+        )
+        .await;
+    assert!(
+        matches!(
+            too_long,
+            Err(Error::InvalidInput {
+                field: "overlap",
+                ..
+            })
+        ),
+        "{too_long:?}"
+    );
+    let successor = keyward
+        .rotate(&admin, &key.key.id, TimeDelta::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        successor.key.rotated_from.as_ref(),
+        Some(&key.key.id),
+        "30 days is allowed"
+    );
 }

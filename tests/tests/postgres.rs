@@ -117,6 +117,7 @@ mod change_feed {
         a_forged_heartbeat_does_not_make_a_stalled_feed_fresh,
         a_replayed_heartbeat_does_not_make_a_stalled_feed_fresh,
         two_schemas_with_the_same_prefix_do_not_hear_each_other,
+        the_triggers_notify_the_schemas_channel_whatever_the_search_path,
     );
 }
 
@@ -218,5 +219,95 @@ mod owned_roles_migration {
         .await
         .unwrap();
         assert_eq!(primary_key, "PRIMARY KEY (owner, name)");
+    }
+}
+
+/// keyward's transactions run at READ COMMITTED whatever the host's
+/// default: with every connection of the pool defaulting to REPEATABLE
+/// READ (whose snapshot would be taken before the advisory lock is
+/// granted, and miss a concurrent insert), twenty concurrent issues
+/// against a limit of 3 still leave exactly 3 keys.
+mod isolation {
+    use keyward_postgres::PgStore;
+    use keyward_postgres::sqlx::postgres::PgPoolOptions;
+    use keyward_tests::backends::postgres;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_live_key_limit_holds_when_the_host_defaults_to_repeatable_read() {
+        let Some(fresh) = postgres().await else {
+            return;
+        };
+        let options = (*fresh.pool().connect_options())
+            .clone()
+            .options([("default_transaction_isolation", "repeatable read")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let default: String =
+            keyward_postgres::sqlx::query_scalar("SHOW default_transaction_isolation")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(default, "repeatable read", "the host's default");
+        let store = PgStore::new(pool);
+        keyward_core::testkit::cases::limit_holds_under_concurrent_inserts(&store).await;
+    }
+}
+
+/// The database holds the digest, never the token or its secret: every
+/// row of every keyward table, as text, after a whole lifecycle.
+mod at_rest {
+    use keyward_core::chrono::TimeDelta;
+    use keyward_core::{Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind};
+    use keyward_postgres::sqlx::{self, AssertSqlSafe};
+    use keyward_tests::backends::postgres;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_postgres_tables_never_hold_the_token() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        let pool = store.pool().clone();
+        let keyward = Keyward::builder(store)
+            .kind(TokenKind::new("tak").unwrap())
+            .build()
+            .unwrap();
+        let admin = Actor::operator("at-rest");
+        let owner = Owner::new("account:at-rest").unwrap();
+        let first = keyward
+            .issue(&admin, IssueRequest::new("tak", owner.clone(), "at rest"))
+            .await
+            .unwrap();
+        keyward
+            .verify(first.token.expose_secret(), &Requirement::nothing())
+            .await
+            .unwrap();
+        keyward.flush_usage().await.unwrap();
+        let second = keyward
+            .rotate(&admin, &first.key.id, TimeDelta::hours(1))
+            .await
+            .unwrap();
+        keyward.revoke(&admin, &first.key.id).await.unwrap();
+        let mut rows = String::new();
+        for table in ["keyward_keys", "keyward_roles", "keyward_audit"] {
+            let text: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT row_to_json(t)::text FROM {table} t"
+            )))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows.push_str(&text.join("\n"));
+        }
+        assert!(rows.contains(first.key.id.as_str()), "the rows were read");
+        for issued in [&first, &second] {
+            let token = issued.token.expose_secret();
+            let secret = &token[4 + issued.key.id.as_str().len()..token.len() - 6];
+            assert!(secret.len() >= 22, "{secret}");
+            assert!(!rows.contains(token), "a table holds the token");
+            assert!(!rows.contains(secret), "a table holds the secret");
+        }
     }
 }

@@ -309,3 +309,171 @@ mod owned_roles_migration {
         assert_eq!(owner, "", "the old role's owner");
     }
 }
+
+/// The database file holds the digest, never the token or its secret: the
+/// file and its write-ahead log, byte for byte, after a whole lifecycle.
+mod at_rest {
+    use keyward_core::chrono::TimeDelta;
+    use keyward_core::{Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind};
+    use keyward_sqlite::SqliteStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sqlite_file_never_holds_the_token() {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("at-rest-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let mut stale = path.clone().into_os_string();
+            stale.push(suffix);
+            drop(std::fs::remove_file(stale));
+        }
+        let keyward = Keyward::builder(SqliteStore::open(&path).unwrap())
+            .kind(TokenKind::new("tak").unwrap())
+            .build()
+            .unwrap();
+        let admin = Actor::operator("at-rest");
+        let owner = Owner::new("account:at-rest").unwrap();
+        let first = keyward
+            .issue(&admin, IssueRequest::new("tak", owner.clone(), "at rest"))
+            .await
+            .unwrap();
+        keyward
+            .verify(first.token.expose_secret(), &Requirement::nothing())
+            .await
+            .unwrap();
+        keyward.flush_usage().await.unwrap();
+        let second = keyward
+            .rotate(&admin, &first.key.id, TimeDelta::hours(1))
+            .await
+            .unwrap();
+        keyward.revoke(&admin, &first.key.id).await.unwrap();
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            bytes.extend(std::fs::read(&file).unwrap_or_default());
+        }
+        let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(holds(first.key.id.as_str()), "the file was read");
+        for issued in [&first, &second] {
+            let token = issued.token.expose_secret();
+            let secret = &token[4 + issued.key.id.as_str().len()..token.len() - 6];
+            assert!(secret.len() >= 22, "{secret}");
+            assert!(!holds(token), "the file holds the token");
+            assert!(!holds(secret), "the file holds the secret");
+        }
+    }
+}
+
+/// Several stores opening one new file at the same moment (as several
+/// processes starting at once would) all succeed: each migration runs in
+/// its own `BEGIN IMMEDIATE` and is applied once.
+mod concurrent_migration {
+    use keyward_sqlite::SqliteStore;
+    use keyward_sqlite::rusqlite::Connection;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn several_stores_opening_a_new_file_at_once_migrate_it_once() {
+        for round in 0..5 {
+            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("migrate-{}-{round}.db", std::process::id()));
+            for suffix in ["", "-wal", "-shm"] {
+                let mut stale = path.clone().into_os_string();
+                stale.push(suffix);
+                drop(std::fs::remove_file(stale));
+            }
+            let barrier = Arc::new(Barrier::new(4));
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        SqliteStore::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for handle in opened {
+                let result = handle.join().unwrap();
+                assert!(result.is_ok(), "round {round}: {result:?}");
+            }
+            let conn = Connection::open(&path).unwrap();
+            let versions: Vec<i64> = conn
+                .prepare("SELECT version FROM keyward_migrations ORDER BY version")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(versions, [2026_1123_0000_0001, 2026_1202_0000_0001]);
+        }
+    }
+}
+
+/// keyward never edits a migration it has shipped (a host's migration tool
+/// would refuse the changed checksum, or skip the change): the SQL of every
+/// shipped version, SQLite and Postgres, hashes as it did when released.
+/// A change to the schema is a new version, added to this list.
+mod shipped_migrations {
+    use keyward_core::{TablePrefix, TokenHasher};
+
+    fn sha256(text: &str) -> String {
+        TokenHasher::sha256()
+            .digest(text)
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn shipped_migrations_never_change() {
+        let prefix = TablePrefix::default();
+        let sqlite: Vec<(i64, String)> = keyward_sqlite::migrations(&prefix)
+            .iter()
+            .map(|m| (m.version, sha256(&m.sql)))
+            .collect();
+        let postgres: Vec<(i64, String)> = keyward_postgres::migrations(&prefix)
+            .iter()
+            .map(|m| (m.version, sha256(m.sql.as_ref())))
+            .collect();
+        let shipped_sqlite: &[(i64, &str)] = &[
+            (
+                2026_1123_0000_0001,
+                "aa317274200a02dd1b9ce593c4aac721da772abd22e3d2182b4feb370abdd66d",
+            ),
+            (
+                2026_1202_0000_0001,
+                "0c99437895082235f2bd4148be204527ec298ba2c7c9b002106d8f86e498b9c5",
+            ),
+        ];
+        let shipped_postgres: &[(i64, &str)] = &[
+            (
+                2026_1123_0000_0001,
+                "9342575d871d74de2ab36394df1a536e99b23e8b30b686d4439fa9cc1cc767d8",
+            ),
+            (
+                2026_1123_0000_0002,
+                "6bc3f9d9d1639755d7a8b46908f8aee02a00712e035dfd8776f84e3dcb76ffa1",
+            ),
+            (
+                2026_1202_0000_0001,
+                "5b02eaf1d401f00ada83ef9e0702b173d20ab743b444d85d804e6f124465b982",
+            ),
+            (
+                2026_1203_0000_0001,
+                "0bad84fe5ee507ee8f4046d9ce5b8e1cef2468d5c9be891a28db864b4f9d89df",
+            ),
+        ];
+        for (what, now, shipped) in [
+            ("SQLite", &sqlite, shipped_sqlite),
+            ("Postgres", &postgres, shipped_postgres),
+        ] {
+            let pinned: Vec<(i64, String)> =
+                shipped.iter().map(|(v, h)| (*v, (*h).to_owned())).collect();
+            assert_eq!(
+                now, &pinned,
+                "{what}: a shipped migration was edited, or a new one is not pinned here yet"
+            );
+        }
+    }
+}

@@ -741,6 +741,34 @@ mod tests {
         ));
     }
 
+    /// The defaults docs/caching.md's settings table promises.
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let c = CacheConfig::new();
+        assert_eq!(c.capacity, 100_000);
+        assert_eq!(c.ttl, Duration::from_secs(5));
+        assert_eq!(c.ttl_with_feed, Duration::from_secs(600));
+        assert_eq!(c.negative_ttl, Duration::from_secs(5));
+        assert_eq!(c.feed_bound, Duration::from_secs(2));
+        let d = CacheConfig::default();
+        assert_eq!(
+            (
+                d.capacity,
+                d.ttl,
+                d.ttl_with_feed,
+                d.negative_ttl,
+                d.feed_bound
+            ),
+            (
+                c.capacity,
+                c.ttl,
+                c.ttl_with_feed,
+                c.negative_ttl,
+                c.feed_bound
+            )
+        );
+    }
+
     #[test]
     fn payloads_round_trip_and_anything_else_drops_everything() {
         let changes = [

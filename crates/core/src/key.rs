@@ -397,6 +397,51 @@ mod tests {
         assert_eq!(time_ago(Some(now - TimeDelta::hours(1)), now), "1 hour ago");
     }
 
+    /// The caps of docs/security.md's input table, at the edge: the largest
+    /// value passes, one byte (or entry) more is refused, and no refusal
+    /// echoes the input.
+    #[test]
+    fn inputs_are_capped_at_the_documented_sizes_and_never_echoed() {
+        let echoes = |error: Error, input: &str| {
+            let shown = format!("{error} {error:?}");
+            assert!(
+                !shown.contains(input),
+                "the refusal echoes its input: {shown}"
+            );
+        };
+        assert_eq!(MAX_NAME_LEN, 16_384);
+        assert!(validate_name(&"n".repeat(16_384)).is_ok());
+        echoes(
+            validate_name(&"n".repeat(16_385)).unwrap_err(),
+            &"n".repeat(64),
+        );
+        echoes(validate_name("secret\u{7}name").unwrap_err(), "secret");
+        assert!(Owner::new(&"o".repeat(256)).is_ok());
+        echoes(Owner::new(&"o".repeat(257)).unwrap_err(), &"o".repeat(64));
+        echoes(Owner::new("secret\nowner").unwrap_err(), "secret");
+        assert!(RoleName::new(&"r".repeat(64)).is_ok());
+        assert!(RoleName::new("Ops_1.deploy:eu-west").is_ok());
+        echoes(RoleName::new(&"r".repeat(65)).unwrap_err(), &"r".repeat(64));
+        assert!(RoleName::new("").is_err());
+        echoes(RoleName::new("secret/role").unwrap_err(), "secret");
+
+        let mut m: Metadata = (0..64).map(|n| (format!("k{n}"), String::new())).collect();
+        assert!(validate_metadata(&m).is_ok());
+        m.insert("one-more".into(), String::new());
+        assert!(validate_metadata(&m).is_err(), "65 entries");
+        let one = |k: &str, v: &str| Metadata::from([(k.to_owned(), v.to_owned())]);
+        assert!(validate_metadata(&one(&"k".repeat(128), "")).is_ok());
+        echoes(
+            validate_metadata(&one(&"k".repeat(129), "")).unwrap_err(),
+            &"k".repeat(64),
+        );
+        assert!(validate_metadata(&one("k", &"v".repeat(16_384))).is_ok());
+        echoes(
+            validate_metadata(&one("k", &"v".repeat(16_385))).unwrap_err(),
+            &"v".repeat(64),
+        );
+    }
+
     #[test]
     fn metadata_limits() {
         let mut m = Metadata::new();

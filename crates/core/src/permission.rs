@@ -545,6 +545,17 @@ mod tests {
         let dots = ".".repeat(16 << 20);
         assert!(Permission::new(&dots).is_err());
         assert!(Permission::new(&"a".repeat(MAX_PERMISSION_LEN)).is_ok());
+        assert!(Permission::new(&"a".repeat(MAX_PERMISSION_LEN + 1)).is_err());
+        assert_eq!(MAX_PERMISSION_LEN, 128);
+    }
+
+    /// A requirement names 1..=16 kinds.
+    #[test]
+    fn a_requirement_names_at_most_16_kinds() {
+        assert_eq!(MAX_REQUIREMENT_KINDS, 16);
+        let kinds: Vec<String> = (0..17).map(|n| format!("k{n}")).collect();
+        assert!(Requirement::nothing().for_kinds(&kinds[..16]).is_ok());
+        assert!(Requirement::nothing().for_kinds(&kinds).is_err());
     }
 
     #[test]

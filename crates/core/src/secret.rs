@@ -235,6 +235,45 @@ mod tests {
         assert_eq!(token.expose_secret(), "tak_secretvalue");
     }
 
+    /// Whether a type implements a trait, decided at compile time: the
+    /// inherent constant applies only when the bound holds, the trait's
+    /// default otherwise.
+    trait Fallback {
+        const CLONE: bool = false;
+        const PARTIAL_EQ: bool = false;
+    }
+    struct CloneProbe<T>(std::marker::PhantomData<T>);
+    impl<T> Fallback for CloneProbe<T> {}
+    impl<T: Clone> CloneProbe<T> {
+        const CLONE: bool = true;
+    }
+    struct EqProbe<T>(std::marker::PhantomData<T>);
+    impl<T> Fallback for EqProbe<T> {}
+    impl<T: PartialEq> EqProbe<T> {
+        const PARTIAL_EQ: bool = true;
+    }
+
+    /// The plaintext token exists once: it cannot be cloned or compared
+    /// (no copy, no timing-leaking `==`), and it lives in a `Zeroizing`
+    /// buffer, wiped when it is dropped.
+    #[test]
+    fn the_plaintext_token_is_zeroized_and_neither_clone_nor_partial_eq() {
+        // The probes see the traits (a String is both).
+        assert!(CloneProbe::<String>::CLONE && EqProbe::<String>::PARTIAL_EQ);
+        assert!(
+            !CloneProbe::<PlaintextToken>::CLONE,
+            "PlaintextToken is Clone"
+        );
+        assert!(
+            !EqProbe::<PlaintextToken>::PARTIAL_EQ,
+            "PlaintextToken is PartialEq"
+        );
+        let token = PlaintextToken::new(Zeroizing::new("tak_secretvalue".to_owned()));
+        // Fails to compile if the buffer stops being wiped on drop.
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        wiped_on_drop(&token.0);
+    }
+
     #[test]
     fn sha256_matches_the_known_vector() {
         let d = TokenHasher::sha256().digest("abc");

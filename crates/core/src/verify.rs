@@ -117,6 +117,14 @@ impl KeySnapshot {
 /// Only [`crate::Keyward::verify`] makes one, so an [`crate::Actor::Token`]
 /// always stands for a token that really verified. Cloning is cheap (it
 /// shares the cached snapshot).
+///
+/// Nothing outside keyward can build one (its only field is private):
+///
+/// ```compile_fail
+/// fn forge(snapshot: std::sync::Arc<()>) -> keyward_core::VerifiedKey {
+///     keyward_core::VerifiedKey { snapshot }
+/// }
+/// ```
 #[derive(Clone)]
 pub struct VerifiedKey {
     snapshot: Arc<KeySnapshot>,
@@ -328,6 +336,27 @@ mod tests {
             Err(BearerError::WrongScheme)
         );
         assert_eq!(bearer_token(Some("Token t")), Err(BearerError::WrongScheme));
+    }
+
+    trait NotDefault {
+        const DEFAULT: bool = false;
+    }
+    struct DefaultProbe<T>(std::marker::PhantomData<T>);
+    impl<T> NotDefault for DefaultProbe<T> {}
+    impl<T: Default> DefaultProbe<T> {
+        const DEFAULT: bool = true;
+    }
+
+    /// `Actor::Token` stands for a token that verified: a `VerifiedKey`
+    /// has one private field and no public constructor (the compiler
+    /// enforces both), and no `Default` that would make one from nothing.
+    #[test]
+    fn a_verified_key_cannot_be_made_outside_verify() {
+        assert!(DefaultProbe::<String>::DEFAULT, "the probe sees Default");
+        assert!(
+            !DefaultProbe::<VerifiedKey>::DEFAULT,
+            "VerifiedKey is Default"
+        );
     }
 
     #[test]
