@@ -715,3 +715,88 @@ pub async fn a_failed_usage_flush_keeps_its_batch(backend: Backend) {
         .unwrap();
     assert_eq!(stored.last_used_at, Some(used));
 }
+
+/// The SQL adapters keep times to the microsecond and truncate anything
+/// finer (docs/adapters.md, "Timestamps"): a key expiring at
+/// …:00.123456789 reads back as …:00.123456. Not for the memory store,
+/// which keeps the value as given.
+pub async fn times_are_truncated_to_the_microsecond(store: Arc<dyn KeyStore>) {
+    let mint = keyward_core::Keyward::builder(keyward_memory::MemoryStore::new())
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let issued = mint
+        .issue(
+            &Actor::operator("mint"),
+            IssueRequest::new("tak", owner("workspace"), "precise"),
+        )
+        .await
+        .unwrap();
+    let mut record = mint.store().get_key(&issued.key.id).await.unwrap().unwrap();
+    let whole = keyward_core::chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    record.expires_at = Some(whole + TimeDelta::nanoseconds(123_456_789));
+    let event = keyward_core::AuditEvent::new(whole, "operator:precise", AuditAction::Issue);
+    store
+        .insert_key(&record, None, record.created_at, &event)
+        .await
+        .unwrap();
+    let stored = store.get_key(&record.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.expires_at,
+        Some(whole + TimeDelta::microseconds(123_456)),
+        "truncated to the microsecond"
+    );
+}
+
+/// A service that moves to a server-side pepper keeps verifying the keys
+/// issued before with plain SHA-256 (each digest carries its algorithm
+/// tag), and stores new keys as HMAC-SHA-256 under the pepper.
+pub async fn a_peppered_service_verifies_older_sha256_keys(backend: Backend) {
+    let workspace = owner("workspace");
+    let admin = Actor::operator("pepper");
+    let plain = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let old = plain
+        .issue(
+            &admin,
+            IssueRequest::new("tak", workspace.clone(), "before"),
+        )
+        .await
+        .unwrap();
+    let peppered = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .hasher(keyward_core::TokenHasher::hmac_sha256(&[42u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let new = peppered
+        .issue(&admin, IssueRequest::new("tak", workspace.clone(), "after"))
+        .await
+        .unwrap();
+    let stored = peppered
+        .store()
+        .get_key(&new.key.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.digest.algorithm(),
+        keyward_core::HashAlgorithm::HmacSha256
+    );
+    let secret = secret_part(&peppered, new.token.expose_secret());
+    assert!(
+        !keyward_core::TokenHasher::sha256()
+            .digest(secret)
+            .matches(&stored.digest),
+        "not a plain SHA-256: the database alone cannot confirm a guess"
+    );
+    for token in [&old.token, &new.token] {
+        peppered
+            .verify(token.expose_secret(), &Requirement::nothing())
+            .await
+            .unwrap();
+    }
+}

@@ -133,6 +133,7 @@ macro_rules! scenario_tests {
             the_rotation_overlap_is_at_most_30_days_by_default => $crate::soundness::the_rotation_overlap_is_at_most_30_days_by_default,
             a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks => $crate::cache::a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks,
             inserting_a_key_drops_its_unknown_id => $crate::cache::inserting_a_key_drops_its_unknown_id,
+            a_peppered_service_verifies_older_sha256_keys => $crate::behaviour::a_peppered_service_verifies_older_sha256_keys,
         );
     };
     (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

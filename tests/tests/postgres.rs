@@ -311,3 +311,12 @@ mod at_rest {
         }
     }
 }
+
+/// Times keep microseconds and drop anything finer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_truncated_to_the_microsecond() {
+    let Some(store) = keyward_tests::backends::postgres_dyn().await else {
+        return;
+    };
+    keyward_tests::behaviour::times_are_truncated_to_the_microsecond(store).await;
+}

@@ -364,48 +364,109 @@ mod at_rest {
     }
 }
 
-/// Several stores opening one new file at the same moment (as several
-/// processes starting at once would) all succeed: each migration runs in
-/// its own `BEGIN IMMEDIATE` and is applied once.
+/// `migrate` and `SqliteStore::open` from several processes at once (here:
+/// threads with connections of their own, released together): every
+/// migration runs in its own `BEGIN IMMEDIATE` and is applied once, and
+/// every open succeeds.
+#[allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed expectation is a failed test"
+)]
 mod concurrent_migration {
+    use keyward_core::TablePrefix;
     use keyward_sqlite::SqliteStore;
     use keyward_sqlite::rusqlite::Connection;
+    use std::path::{Path, PathBuf};
     use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    const ROUNDS: usize = 40;
+    const AT_ONCE: usize = 4;
+
+    fn new_file(what: &str, round: usize) -> PathBuf {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{what}-{}-{round}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let mut stale = path.clone().into_os_string();
+            stale.push(suffix);
+            drop(std::fs::remove_file(stale));
+        }
+        path
+    }
+
+    /// Runs `open` on `AT_ONCE` threads released together; the errors.
+    fn at_once(path: &Path, open: fn(&Path) -> Result<(), String>) -> Vec<String> {
+        let barrier = Arc::new(Barrier::new(AT_ONCE));
+        let threads: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (path, barrier) = (path.to_owned(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    open(&path)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap().err())
+            .collect()
+    }
+
+    fn versions(path: &Path) -> Vec<i64> {
+        Connection::open(path)
+            .unwrap()
+            .prepare("SELECT version FROM keyward_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
 
     #[test]
-    fn several_stores_opening_a_new_file_at_once_migrate_it_once() {
-        for round in 0..5 {
-            let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("migrate-{}-{round}.db", std::process::id()));
-            for suffix in ["", "-wal", "-shm"] {
-                let mut stale = path.clone().into_os_string();
-                stale.push(suffix);
-                drop(std::fs::remove_file(stale));
-            }
-            let barrier = Arc::new(Barrier::new(4));
-            let opened: Vec<_> = (0..4)
-                .map(|_| {
-                    let (path, barrier) = (path.clone(), Arc::clone(&barrier));
-                    std::thread::spawn(move || {
-                        barrier.wait();
-                        SqliteStore::open(&path).map(drop)
-                    })
-                })
-                .collect();
-            for handle in opened {
-                let result = handle.join().unwrap();
-                assert!(result.is_ok(), "round {round}: {result:?}");
-            }
+    fn migrate_runs_once_from_several_connections_at_once() {
+        for round in 0..ROUNDS {
+            let path = new_file("migrate", round);
             let conn = Connection::open(&path).unwrap();
-            let versions: Vec<i64> = conn
-                .prepare("SELECT version FROM keyward_migrations ORDER BY version")
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert_eq!(versions, [2026_1123_0000_0001, 2026_1202_0000_0001]);
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            drop(conn);
+            let failed = at_once(&path, |path| {
+                let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
+                conn.busy_timeout(Duration::from_secs(5))
+                    .map_err(|e| e.to_string())?;
+                keyward_sqlite::migrate(&mut conn, &TablePrefix::default())
+                    .map_err(|e| format!("{e:?}"))
+            });
+            assert!(failed.is_empty(), "round {round}: {failed:?}");
+            assert_eq!(versions(&path), [2026_1123_0000_0001, 2026_1202_0000_0001]);
         }
+    }
+
+    /// Fails today: the first opens of a new file race to switch it to WAL,
+    /// and SQLite answers `PRAGMA journal_mode = WAL` with "database is
+    /// locked" (SQLITE_BUSY, without waiting for the busy timeout) to a
+    /// few of them, about one open in thirty.
+    #[test]
+    fn several_stores_opening_a_new_file_at_once_all_succeed() {
+        let mut failed = Vec::new();
+        for round in 0..ROUNDS {
+            let path = new_file("open", round);
+            let errors = at_once(&path, |path| {
+                SqliteStore::open(path)
+                    .map(drop)
+                    .map_err(|e| format!("{e:?}"))
+            });
+            failed.extend(errors.into_iter().map(|e| format!("round {round}: {e}")));
+            if failed.is_empty() {
+                assert_eq!(versions(&path), [2026_1123_0000_0001, 2026_1202_0000_0001]);
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "{} of {} simultaneous opens of a new file failed: {failed:#?}",
+            failed.len(),
+            ROUNDS * AT_ONCE
+        );
     }
 }
 
@@ -476,4 +537,13 @@ mod shipped_migrations {
             );
         }
     }
+}
+
+/// Times keep microseconds and drop anything finer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_truncated_to_the_microsecond() {
+    keyward_tests::behaviour::times_are_truncated_to_the_microsecond(
+        keyward_tests::backends::sqlite_file_dyn(env!("CARGO_TARGET_TMPDIR")),
+    )
+    .await;
 }

@@ -255,6 +255,23 @@ mod tests {
     }
 
     #[test]
+    fn a_catalog_holds_at_most_256_permissions() {
+        assert_eq!(MAX_GRANTS, 256);
+        let names: Vec<String> = (0..=MAX_GRANTS).map(|n| format!("p{n}")).collect();
+        let kind = TokenKind::new("mgmt").unwrap();
+        let most = PermissionSet::parse(&names[..MAX_GRANTS]).unwrap();
+        assert!(kind.clone().catalog(most).is_ok());
+        let too_many = PermissionSet::parse(&names).unwrap();
+        assert!(matches!(
+            kind.catalog(too_many),
+            Err(Error::InvalidInput {
+                field: "catalog",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn lengths_are_bounded_to_keep_128_bits_and_one_hash_block() {
         let kind = TokenKind::new("mm_pat").unwrap();
         assert!(kind.clone().lengths(4, 21).is_err(), "125 bits is too few");

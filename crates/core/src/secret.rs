@@ -259,15 +259,21 @@ mod tests {
     #[test]
     fn the_plaintext_token_is_zeroized_and_neither_clone_nor_partial_eq() {
         // The probes see the traits (a String is both).
-        assert!(CloneProbe::<String>::CLONE && EqProbe::<String>::PARTIAL_EQ);
-        assert!(
-            !CloneProbe::<PlaintextToken>::CLONE,
-            "PlaintextToken is Clone"
-        );
-        assert!(
-            !EqProbe::<PlaintextToken>::PARTIAL_EQ,
-            "PlaintextToken is PartialEq"
-        );
+        const {
+            assert!(CloneProbe::<String>::CLONE && EqProbe::<String>::PARTIAL_EQ);
+        };
+        const {
+            assert!(
+                !CloneProbe::<PlaintextToken>::CLONE,
+                "PlaintextToken is Clone"
+            );
+        };
+        const {
+            assert!(
+                !EqProbe::<PlaintextToken>::PARTIAL_EQ,
+                "PlaintextToken is PartialEq"
+            );
+        };
         let token = PlaintextToken::new(Zeroizing::new("tak_secretvalue".to_owned()));
         // Fails to compile if the buffer stops being wiped on drop.
         fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
@@ -316,6 +322,8 @@ mod tests {
     #[test]
     fn short_peppers_are_refused() {
         assert!(TokenHasher::hmac_sha256(b"short").is_err());
+        assert!(TokenHasher::hmac_sha256(&[1u8; 31]).is_err(), "31 bytes");
+        assert!(TokenHasher::hmac_sha256(&[1u8; 32]).is_ok(), "32 bytes");
     }
 
     #[test]

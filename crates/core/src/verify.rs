@@ -120,9 +120,9 @@ impl KeySnapshot {
 ///
 /// Nothing outside keyward can build one (its only field is private):
 ///
-/// ```compile_fail
-/// fn forge(snapshot: std::sync::Arc<()>) -> keyward_core::VerifiedKey {
-///     keyward_core::VerifiedKey { snapshot }
+/// ```compile_fail,E0451
+/// fn forge() -> keyward_core::VerifiedKey {
+///     keyward_core::VerifiedKey { snapshot: unimplemented!() }
 /// }
 /// ```
 #[derive(Clone)]
@@ -352,11 +352,15 @@ mod tests {
     /// enforces both), and no `Default` that would make one from nothing.
     #[test]
     fn a_verified_key_cannot_be_made_outside_verify() {
-        assert!(DefaultProbe::<String>::DEFAULT, "the probe sees Default");
-        assert!(
-            !DefaultProbe::<VerifiedKey>::DEFAULT,
-            "VerifiedKey is Default"
-        );
+        const {
+            assert!(DefaultProbe::<String>::DEFAULT, "the probe sees Default");
+        };
+        const {
+            assert!(
+                !DefaultProbe::<VerifiedKey>::DEFAULT,
+                "VerifiedKey is Default"
+            );
+        };
     }
 
     #[test]

@@ -359,3 +359,29 @@ async fn send(pool: PgPool, channel: String, payload: String) -> (String, bool) 
 fn hex_digit(value: u8) -> char {
     char::from_digit(u32::from(value), 16).unwrap_or('0')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The listener's timings docs/adapters.md states: reconnect after
+    /// 100 ms, doubling up to 5 s; a connection whose accepted heartbeat
+    /// has not come back after four feed bounds (sixteen heartbeat
+    /// intervals of a quarter bound each) is given up.
+    #[test]
+    fn the_reconnect_backoff_and_silence_limit_are_the_documented_ones() {
+        assert_eq!(FIRST_BACKOFF, Duration::from_millis(100));
+        assert_eq!(MAX_BACKOFF, Duration::from_secs(5));
+        let mut backoff = FIRST_BACKOFF;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            waits.push(backoff.as_millis());
+            backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        let feed_bound = Duration::from_secs(2);
+        let interval = feed_bound / 4;
+        assert_eq!(interval.saturating_mul(SILENT_INTERVALS), feed_bound * 4);
+        assert_eq!(MAX_PAYLOAD, 8000);
+    }
+}
