@@ -122,6 +122,30 @@ struct Inner {
     sql: store::Statements,
 }
 
+/// Switches a file database to WAL. The switch needs an exclusive lock, and
+/// SQLite answers "busy" at once there rather than calling the busy handler
+/// (several processes opening a new file race for it), so it is retried
+/// until the busy timeout has passed.
+fn switch_to_wal(connection: &Connection, busy_timeout: Duration) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(sqlite_error(e)),
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) a database file with the default options:
     /// WAL, a 5 s busy timeout, 4 readers, migrations applied.
@@ -134,9 +158,7 @@ impl SqliteStore {
         let path = path.as_ref();
         let mut writer = Connection::open(path).map_err(sqlite_error)?;
         configure(&writer, &options)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite_error)?;
+        switch_to_wal(&writer, options.busy_timeout)?;
         if options.migrate {
             migrate(&mut writer, &options.table_prefix)?;
         }
