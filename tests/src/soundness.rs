@@ -258,6 +258,20 @@ pub async fn a_write_whose_answer_was_lost_after_commit_still_succeeds(backend: 
         ]
     );
 
+    // When the read-back fails too, the outcome is unknown: reported as the
+    // backend error, never as a success it cannot prove.
+    counting.fail(StoreCall::InsertKey, Some(Failure::AfterCommit));
+    counting.fail(StoreCall::GetKey, Some(Failure::Before));
+    let unknown = keyward
+        .issue(
+            &admin,
+            IssueRequest::new("tak", owner("workspace"), "unknown"),
+        )
+        .await;
+    assert!(matches!(unknown, Err(Error::Backend { .. })), "{unknown:?}");
+    counting.fail(StoreCall::InsertKey, None);
+    counting.fail(StoreCall::GetKey, None);
+
     // A write that failed before committing is reported as failed.
     counting.fail(StoreCall::InsertKey, Some(Failure::Before));
     let failed = keyward
