@@ -89,7 +89,11 @@ pub async fn revoke_wins_a_race_with_enable(backend: Backend) {
                 panic!("round {round}: {first:?} went first, enable returned {enabled:?}")
             }
         }
-        let stored = keyward.store().get_key(&id).await.unwrap().expect("stored");
+        let stored = keyward_core::dangerous::store(&keyward)
+            .get_key(&id)
+            .await
+            .unwrap()
+            .expect("stored");
         assert_eq!(stored.state, KeyState::Revoked, "round {round}");
         assert!(stored.revoked_at.is_some(), "round {round}");
         let verify = keyward
@@ -214,7 +218,7 @@ pub async fn usage_is_flushed_newest_and_forward_only(backend: Backend) {
         .unwrap();
     let token = issued.token.expose_secret();
     let id = &issued.key.id;
-    let store = keyward.store();
+    let store = keyward_core::dangerous::store(&keyward);
     let last_used = move || async move {
         store
             .get_key(id)
@@ -281,7 +285,7 @@ pub async fn usage_flusher_persists_on_shutdown(backend: Backend) {
         .unwrap();
     let token = issued.token.expose_secret();
     let id = &issued.key.id;
-    let store = keyward.store();
+    let store = keyward_core::dangerous::store(&keyward);
     let last_used = move || async move {
         store
             .get_key(id)
@@ -568,7 +572,7 @@ pub async fn the_store_never_holds_the_token(backend: Backend) {
         .unwrap();
     keyward.revoke(&admin, &first.key.id).await.unwrap();
 
-    let store = keyward.store();
+    let store = keyward_core::dangerous::store(&keyward);
     let mut held = Vec::new();
     for issued in [&first, &second] {
         let token = issued.token.expose_secret();
@@ -707,8 +711,7 @@ pub async fn a_failed_usage_flush_keeps_its_batch(backend: Backend) {
     counting.fail(StoreCall::RecordUsage, None);
     assert_eq!(keyward.flush_usage().await.unwrap(), 1);
     assert_eq!(keyward.pending_usage(), 0);
-    let stored = keyward
-        .store()
+    let stored = keyward_core::dangerous::store(&keyward)
         .get_key(&issued.key.id)
         .await
         .unwrap()
@@ -732,7 +735,11 @@ pub async fn times_are_truncated_to_the_microsecond(store: Arc<dyn KeyStore>) {
         )
         .await
         .unwrap();
-    let mut record = mint.store().get_key(&issued.key.id).await.unwrap().unwrap();
+    let mut record = keyward_core::dangerous::store(&mint)
+        .get_key(&issued.key.id)
+        .await
+        .unwrap()
+        .unwrap();
     let whole = keyward_core::chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     record.expires_at = Some(whole + TimeDelta::nanoseconds(123_456_789));
     let event = keyward_core::AuditEvent::new(whole, "operator:precise", AuditAction::Issue);
@@ -776,8 +783,7 @@ pub async fn a_peppered_service_verifies_older_sha256_keys(backend: Backend) {
         .issue(&admin, IssueRequest::new("tak", workspace.clone(), "after"))
         .await
         .unwrap();
-    let stored = peppered
-        .store()
+    let stored = keyward_core::dangerous::store(&peppered)
         .get_key(&new.key.id)
         .await
         .unwrap()

@@ -181,8 +181,7 @@ pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Back
         "operator:cache".to_owned(),
         keyward_core::AuditAction::Disable,
     );
-    cached
-        .store()
+    keyward_core::dangerous::store(&cached)
         .set_state(
             &successor.key.id,
             KeyState::Active,
@@ -690,14 +689,17 @@ pub async fn inserting_a_key_drops_its_unknown_id(backend: Backend) {
         keyward.cache_status().unwrap().entries >= 1,
         "remembered as unknown"
     );
-    let record = mint.store().get_key(&issued.key.id).await.unwrap().unwrap();
+    let record = keyward_core::dangerous::store(&mint)
+        .get_key(&issued.key.id)
+        .await
+        .unwrap()
+        .unwrap();
     let event = keyward_core::AuditEvent::new(
         record.created_at,
         "operator:late".to_owned(),
         keyward_core::AuditAction::Issue,
     );
-    keyward
-        .store()
+    keyward_core::dangerous::store(&keyward)
         .insert_key(&record, None, record.created_at, &event)
         .await
         .unwrap();

@@ -124,6 +124,8 @@ macro_rules! scenario_tests {
             grant_sizes_are_capped => $crate::soundness::grant_sizes_are_capped,
             a_token_hidden_anywhere_in_a_name_or_metadata_is_refused => $crate::soundness::a_token_hidden_anywhere_in_a_name_or_metadata_is_refused,
             nested_prefixes_of_equal_length_both_work => $crate::soundness::nested_prefixes_of_equal_length_both_work,
+            the_dangerous_store_is_the_service_store => $crate::soundness::the_dangerous_store_is_the_service_store,
+            an_operator_name_cannot_forge_audit_lines => $crate::soundness::an_operator_name_cannot_forge_audit_lines,
             the_store_never_holds_the_token => $crate::behaviour::the_store_never_holds_the_token,
             a_store_outage_is_503_never_401 => $crate::behaviour::a_store_outage_is_503_never_401,
             a_failed_usage_flush_keeps_its_batch => $crate::behaviour::a_failed_usage_flush_keeps_its_batch,

@@ -936,3 +936,75 @@ pub async fn the_rotation_overlap_is_at_most_30_days_by_default(backend: Backend
         "30 days is allowed"
     );
 }
+
+/// `dangerous::store` hands out the store the service itself uses, behind
+/// its cache's invalidating wrapper: a write through it (which skips
+/// authorization and audit) is seen by the very next verify, even with a
+/// cache whose entries live an hour.
+pub async fn the_dangerous_store_is_the_service_store(backend: Backend) {
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let admin = Actor::operator("ops");
+    let workspace = owner("workspace");
+    let issued = keyward
+        .issue(&admin, IssueRequest::new("tak", workspace.clone(), "raw"))
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    keyward
+        .verify(token, &Requirement::nothing())
+        .await
+        .unwrap();
+    let raw = keyward_core::dangerous::store(&keyward);
+    let event = keyward_core::AuditEvent::new(Utc::now(), "operator:repair", AuditAction::Revoke);
+    assert!(
+        raw.revoke_key(&issued.key.id, Utc::now(), &event)
+            .await
+            .unwrap()
+    );
+    let answer = keyward.verify(token, &Requirement::nothing()).await;
+    assert!(matches!(answer, Err(Rejection::Revoked)), "{answer:?}");
+    assert_eq!(
+        backend
+            .store()
+            .get_key(&issued.key.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        KeyState::Revoked
+    );
+}
+
+/// An operator's name is cleaned when the actor is made, and the actor
+/// cannot be made any other way: no control character reaches an audit line.
+pub async fn an_operator_name_cannot_forge_audit_lines(backend: Backend) {
+    let keyward = backend
+        .builder()
+        .kind(TokenKind::new("tak").unwrap())
+        .build()
+        .unwrap();
+    let forger = Actor::operator("night-job\noperator:root\u{7}");
+    let Actor::Operator(name) = &forger else {
+        panic!("an operator");
+    };
+    assert_eq!(name.as_str(), "night-joboperator:root");
+    let long = Actor::operator(&"x".repeat(1000));
+    assert_eq!(long.label().len(), "operator:".len() + 128);
+    let workspace = owner("workspace");
+    keyward
+        .issue(&forger, IssueRequest::new("tak", workspace.clone(), "job"))
+        .await
+        .unwrap();
+    for event in events_of(&keyward, &workspace).await {
+        assert!(
+            !event.actor.chars().any(char::is_control),
+            "{:?}",
+            event.actor
+        );
+        assert_eq!(event.actor, "operator:night-joboperator:root");
+    }
+}

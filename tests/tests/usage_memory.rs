@@ -66,8 +66,7 @@ async fn reloads_without_a_usage_flush_hold_memory_per_key_not_per_reload() {
     assert!(grown < 3_000_000, "{grown} bytes after {RELOADS} reloads");
 
     assert_eq!(keyward.flush_usage().await.unwrap(), 1);
-    let stored = keyward
-        .store()
+    let stored = keyward_core::dangerous::store(&keyward)
         .get_key(&issued.key.id)
         .await
         .unwrap()

@@ -59,7 +59,7 @@ pub enum Actor {
     Token(VerifiedKey),
     /// The host itself or a human operator at the console: may do anything,
     /// and is audited by name.
-    Operator(String),
+    Operator(OperatorName),
 }
 
 impl Actor {
@@ -67,7 +67,9 @@ impl Actor {
     /// characters are dropped from the name, so it cannot forge audit lines;
     /// it is cut to 128 characters.
     pub fn operator(name: &str) -> Self {
-        Self::Operator(name.chars().filter(|c| !c.is_control()).take(128).collect())
+        Self::Operator(OperatorName(
+            name.chars().filter(|c| !c.is_control()).take(128).collect(),
+        ))
     }
 
     /// The label written to audit events and `created_by`.
@@ -75,11 +77,21 @@ impl Actor {
         match self {
             Self::Session(s) => format!("session:{}", s.subject),
             Self::Token(v) => format!("token:{}", v.key_id()),
-            Self::Operator(name) => {
-                let clean: String = name.chars().filter(|c| !c.is_control()).take(128).collect();
-                format!("operator:{clean}")
-            }
+            Self::Operator(name) => format!("operator:{}", name.0),
         }
+    }
+}
+
+/// An operator's name, as [`Actor::operator`] cleaned it: no control
+/// characters, at most 128 characters. It can only be made there, so every
+/// operator in an audit log has a clean name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorName(String);
+
+impl OperatorName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod authorization;
 mod cache;
 mod clock;
+pub mod dangerous;
 mod error;
 mod format;
 mod invalidating;
@@ -23,7 +24,7 @@ mod verify;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use actor::{Actor, Session};
+pub use actor::{Actor, OperatorName, Session};
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 pub use cache::{CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink};
 pub use clock::{Clock, SystemClock};

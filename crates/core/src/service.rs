@@ -419,8 +419,9 @@ impl Keyward {
         &self.inner.format
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn KeyStore> {
+    /// The store as the service holds it (behind the cache's invalidating
+    /// wrapper, if any), for [`crate::dangerous::store`] only.
+    pub(crate) fn raw_store(&self) -> &Arc<dyn KeyStore> {
         &self.inner.store
     }
 

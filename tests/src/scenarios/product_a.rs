@@ -165,8 +165,7 @@ pub async fn product_a(backend: Backend) {
     assert!(!format!("{details:?}").contains(secret));
 
     // --- SHA-256 at rest: the store holds the digest of the secret, never the secret.
-    let record = keyward
-        .store()
+    let record = keyward_core::dangerous::store(&keyward)
         .get_key(&zapier.key.id)
         .await
         .unwrap()

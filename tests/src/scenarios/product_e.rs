@@ -108,8 +108,7 @@ pub async fn product_e(backend: Backend) {
     );
 
     // --- Only a digest and a short prefix are stored.
-    let record = keyward
-        .store()
+    let record = keyward_core::dangerous::store(&keyward)
         .get_key(&ci.key.id)
         .await
         .unwrap()
