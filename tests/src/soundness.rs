@@ -506,7 +506,8 @@ pub async fn extreme_durations_are_typed_errors_not_panics(backend: Backend) {
 }
 
 /// Sizes are capped before any work is done: at most [`MAX_GRANTS`] scopes
-/// per key and permissions per role, [`MAX_ROLES_PER_KEY`] roles per key.
+/// per key and permissions per role, [`MAX_ROLES_PER_KEY`] roles per key,
+/// 1000 role names per read.
 pub async fn grant_sizes_are_capped(backend: Backend) {
     let keyward = backend
         .builder()
@@ -545,6 +546,13 @@ pub async fn grant_sizes_are_capped(backend: Backend) {
         .put_role(&admin, Role::new(workspace.clone(), role("wide"), too_many))
         .await;
     assert!(matches!(put, Err(Error::InvalidInput { .. })), "{put:?}");
+    let names: Vec<RoleName> = (0..=1000).map(|_| role("r")).collect();
+    let read = keyward.roles(&admin, &workspace, &names).await;
+    assert!(matches!(read, Err(Error::InvalidInput { .. })), "{read:?}");
+    keyward
+        .roles(&admin, &workspace, &names[..1000])
+        .await
+        .unwrap();
     let roles: Vec<RoleName> = (0..=MAX_ROLES_PER_KEY).map(|_| role("r")).collect();
     let issued = keyward
         .issue(

@@ -1436,8 +1436,8 @@ impl Keyward {
         Err(Error::RoleChanged)
     }
 
-    /// `owner`'s roles with these names (operators, and users who manage
-    /// `owner`; a refusal is audited).
+    /// `owner`'s roles with these names, at most 1000 (operators, and users
+    /// who manage `owner`; a refusal is audited).
     pub async fn roles(
         &self,
         actor: &Actor,
@@ -1446,7 +1446,12 @@ impl Keyward {
     ) -> Result<Vec<Role>, Error> {
         let now = self.now();
         let event = AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(owner);
-        match self.decide(actor, &Operation::ViewRoles { owner }) {
+        let decided = if names.len() > MAX_PAGE_SIZE {
+            Err(Error::invalid("roles", "name at most 1000 roles"))
+        } else {
+            self.decide(actor, &Operation::ViewRoles { owner })
+        };
+        match decided {
             Ok(permit) => permit.store().get_roles(owner, names).await,
             Err(e) => Err(self.audit_refusal(event, e).await),
         }
