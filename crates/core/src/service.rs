@@ -633,10 +633,34 @@ impl Keyward {
 
     /// The effective permissions of one key.
     async fn effective_permissions(&self, record: &KeyRecord) -> Result<PermissionSet, Error> {
-        let mut resolved = self
-            .resolve_permissions(std::slice::from_ref(record))
+        let carried = self
+            .carried_by(
+                &record.owner,
+                &record.scopes,
+                &record.roles,
+                record.inherits_owner,
+            )
             .await?;
-        Ok(resolved.pop().unwrap_or_default())
+        Ok(carried.can_do(self.inner.format.kind(&record.kind)))
+    }
+
+    /// What a key with these parts carries (scopes ∪ its owner's roles that
+    /// exist) and, if it inherits, what its owner holds now: the inputs of
+    /// a grant decision and of what the key can do.
+    async fn carried_by(
+        &self,
+        owner: &Owner,
+        scopes: &PermissionSet,
+        roles: &BTreeSet<RoleName>,
+        inherits_owner: bool,
+    ) -> Result<Carried, Error> {
+        let found = self.owner_roles(owner, roles).await?;
+        Ok(Carried {
+            carries: carried(scopes, roles, &found),
+            owner_now: self.owner_now(owner, inherits_owner).await?,
+            inherits_owner,
+            roles_found: found.len(),
+        })
     }
 
     /// The effective permissions of each record, loading every owner's
@@ -812,23 +836,23 @@ impl Keyward {
                 request.scopes = catalog.clone();
             }
         }
-        let roles = self.owner_roles(&request.owner, &request.roles).await?;
-        let owner_now = self
-            .owner_now(&request.owner, request.inherits_owner)
+        let carried = self
+            .carried_by(
+                &request.owner,
+                &request.scopes,
+                &request.roles,
+                request.inherits_owner,
+            )
             .await?;
-        let carries = carried(&request.scopes, &request.roles, &roles);
         let permit = self.decide(
             actor,
             &Operation::Issue {
                 kind,
                 owner: &request.owner,
-                grant: Grant {
-                    carries: &carries,
-                    owner_now: owner_now.as_ref(),
-                },
+                grant: carried.grant(),
             },
         )?;
-        if roles.len() != request.roles.len() {
+        if carried.roles_found != request.roles.len() {
             return Err(Error::invalid("roles", "a role does not exist"));
         }
         let expires_at = kind.expiry_policy().resolve(request.expires, now)?;
@@ -840,18 +864,13 @@ impl Keyward {
             scopes: &request.scopes,
             roles: &request.roles,
             inherits_owner: request.inherits_owner,
-            grant: &carries,
+            grant: &carried.carries,
             expires_at,
             metadata: &request.metadata,
             replaces: None,
         })
         .await?;
-        let permissions = can_do(
-            Some(kind),
-            carries,
-            request.inherits_owner,
-            owner_now.as_ref(),
-        );
+        let permissions = carried.can_do(Some(kind));
         for _ in 0..ID_ATTEMPTS {
             let (token, mut record) = self.new_record(kind, actor, now)?;
             record.owner = request.owner.clone();
@@ -1002,18 +1021,15 @@ impl Keyward {
         event: &AuditEvent,
     ) -> Result<IssuedKey, Error> {
         let kind = self.kind(&old.kind)?;
-        let roles = self.owner_roles(&old.owner, &old.roles).await?;
-        let owner_now = self.owner_now(&old.owner, old.inherits_owner).await?;
-        let carries = carried(&old.scopes, &old.roles, &roles);
+        let carried = self
+            .carried_by(&old.owner, &old.scopes, &old.roles, old.inherits_owner)
+            .await?;
         let permit = self.decide(
             actor,
             &Operation::Rotate {
                 kind,
                 owner: &old.owner,
-                grant: Grant {
-                    carries: &carries,
-                    owner_now: owner_now.as_ref(),
-                },
+                grant: carried.grant(),
             },
         )?;
         let status = old.status(now);
@@ -1062,13 +1078,13 @@ impl Keyward {
             scopes: &old.scopes,
             roles: &old.roles,
             inherits_owner: old.inherits_owner,
-            grant: &carries,
+            grant: &carried.carries,
             expires_at,
             metadata: &old.metadata,
             replaces: Some(&old.id),
         })
         .await?;
-        let permissions = can_do(Some(kind), carries, old.inherits_owner, owner_now.as_ref());
+        let permissions = carried.can_do(Some(kind));
         for _ in 0..ID_ATTEMPTS {
             let (token, mut new) = self.new_record(kind, actor, now)?;
             new.owner = old.owner.clone();
@@ -1175,24 +1191,20 @@ impl Keyward {
         let owner = &record.owner;
         // Taking access away reads nothing more; giving it back is granting
         // it again, so it is decided on what the key carries now.
-        let (carries, owner_now) = match transition {
-            Transition::Enable => {
-                let roles = self.owner_roles(owner, &record.roles).await?;
-                let owner_now = self.owner_now(owner, record.inherits_owner).await?;
-                (carried(&record.scopes, &record.roles, &roles), owner_now)
-            }
-            Transition::Revoke | Transition::Disable => (PermissionSet::new(), None),
+        let carried = match transition {
+            Transition::Enable => Some(
+                self.carried_by(owner, &record.scopes, &record.roles, record.inherits_owner)
+                    .await?,
+            ),
+            Transition::Revoke | Transition::Disable => None,
         };
-        let operation = match transition {
-            Transition::Revoke | Transition::Disable => Operation::Revoke { kind, owner },
-            Transition::Enable => Operation::Enable {
+        let operation = match &carried {
+            Some(carried) => Operation::Enable {
                 kind,
                 owner,
-                grant: Grant {
-                    carries: &carries,
-                    owner_now: owner_now.as_ref(),
-                },
+                grant: carried.grant(),
             },
+            None => Operation::Revoke { kind, owner },
         };
         let permit = self.decide(actor, &operation)?;
         let to = transition.target(record.status(now))?;
@@ -1219,15 +1231,9 @@ impl Keyward {
         }
         // What an enabled key can do was resolved before the write, so the
         // call cannot fail after it committed.
-        let permissions = if to == KeyState::Active {
-            can_do(
-                Some(kind),
-                carries,
-                record.inherits_owner,
-                owner_now.as_ref(),
-            )
-        } else {
-            PermissionSet::new()
+        let permissions = match carried {
+            Some(carried) if to == KeyState::Active => carried.can_do(Some(kind)),
+            _ => PermissionSet::new(),
         };
         let written = permit
             .store()
@@ -1554,6 +1560,35 @@ impl Keyward {
         // The refusal stands even if recording it fails.
         drop(self.inner.store.append_audit(&event).await);
         error
+    }
+}
+
+/// What [`Keyward::carried_by`] resolved for one key.
+struct Carried {
+    /// Scopes ∪ the permissions of its roles that exist.
+    carries: PermissionSet,
+    /// What its owner holds now, for an inheriting key.
+    owner_now: Option<PermissionSet>,
+    inherits_owner: bool,
+    /// How many of its roles exist.
+    roles_found: usize,
+}
+
+impl Carried {
+    fn grant(&self) -> Grant<'_> {
+        Grant {
+            carries: &self.carries,
+            owner_now: self.owner_now.as_ref(),
+        }
+    }
+
+    fn can_do(self, kind: Option<&TokenKind>) -> PermissionSet {
+        can_do(
+            kind,
+            self.carries,
+            self.inherits_owner,
+            self.owner_now.as_ref(),
+        )
     }
 }
 
