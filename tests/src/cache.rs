@@ -4,7 +4,9 @@
 //! time and size.
 
 use crate::counting::{CountingStore, StoreCall};
-use crate::support::{Backend, Directory, clock_at, foreign_token, need, owner, perms, role};
+use crate::support::{
+    Backend, Directory, base62, checksummed, clock_at, foreign_token, need, owner, perms, role,
+};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
@@ -347,41 +349,10 @@ pub async fn the_cache_holds_about_its_capacity(backend: Backend) {
     assert!((1..=64).contains(&entries), "{entries} entries");
 }
 
-/// CRC32 (IEEE), as the token checksum uses it: public, so anyone can
-/// compute it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// `value` as `width` base62 digits, most significant first.
-fn base62(mut value: u64, width: usize) -> String {
-    let mut digits = vec![b'0'; width];
-    for digit in digits.iter_mut().rev() {
-        *digit = BASE62[(value % 62) as usize];
-        value /= 62;
-    }
-    String::from_utf8(digits).unwrap()
-}
-
 /// A well-formed `tak_` token nobody issued, minted without keyward: the
 /// `n`-th of a series with distinct key ids, and a valid checksum.
 fn forged_token(n: u64) -> String {
-    let unsigned = format!("tak_Zz{}{}", base62(n, 8), "f".repeat(27));
-    let checksum = base62(u64::from(crc32(unsigned.as_bytes())), 6);
-    format!("{unsigned}{checksum}")
+    checksummed(&format!("tak_Zz{}{}", base62(n, 8), "f".repeat(27)))
 }
 
 /// Anyone can mint well-formed tokens with fresh ids (the checksum is a

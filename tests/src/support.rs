@@ -72,17 +72,23 @@ pub(crate) fn secret_part<'a>(keyward: &Keyward, token: &'a str) -> &'a str {
     &token[start..token.len() - CHECKSUM_LEN]
 }
 
+/// `value` as `width` base62 digits (the token alphabet), most significant
+/// first.
+pub(crate) fn base62(mut value: u64, width: usize) -> String {
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut digits = vec![b'0'; width];
+    for digit in digits.iter_mut().rev() {
+        *digit = alphabet[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits).unwrap()
+}
+
 /// `signed` (a prefix, `_`, a key id and a secret) with its checksum: a
 /// well-formed token anyone can compute, since the checksum is a public CRC.
 pub(crate) fn checksummed(signed: &str) -> String {
-    let mut crc = crc32fast::hash(signed.as_bytes());
-    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut checksum = [b'0'; CHECKSUM_LEN];
-    for slot in checksum.iter_mut().rev() {
-        *slot = alphabet[(crc % 62) as usize];
-        crc /= 62;
-    }
-    format!("{signed}{}", String::from_utf8_lossy(&checksum))
+    let crc = crc32fast::hash(signed.as_bytes());
+    format!("{signed}{}", base62(u64::from(crc), CHECKSUM_LEN))
 }
 
 /// `token` with the same key id and another secret, correctly checksummed:
