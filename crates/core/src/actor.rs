@@ -2,8 +2,8 @@
 //! one place, [`crate::authorization`]'s rules.
 
 use crate::key::Owner;
+use crate::outcome::VerifiedKey;
 use crate::permission::PermissionSet;
-use crate::verify::VerifiedKey;
 use std::collections::BTreeSet;
 
 /// A logged-in user, as the host's own authentication established it.

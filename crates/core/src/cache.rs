@@ -14,7 +14,7 @@
 //!
 //! Invalidation is immediate in-process (the service wraps its store so that
 //! every mutation drops the affected entries before it returns), and across
-//! processes through a [`ChangeFeed`](crate::ChangeFeed), whose freshness is
+//! processes through a [`ChangeFeed`](crate::feed::ChangeFeed), whose freshness is
 //! proven by the feed's own heartbeats. Without a proven-fresh feed, entries
 //! live at most [`CacheConfig::ttl`], and an entry loaded while the feed was
 //! fresh is not served once that freshness can no longer be proven (see
@@ -22,8 +22,9 @@
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::key::{KeyId, Owner, RoleName};
-use crate::verify::KeySnapshot;
+use crate::feed::{Change, FeedSink, FeedTarget};
+use crate::key::KeyId;
+use crate::snapshot::KeySnapshot;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -168,55 +169,6 @@ impl CacheConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// What changed, as the cache and change feeds see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Change {
-    /// A key was issued, changed state, rotated or edited.
-    Key(KeyId),
-    /// A role was created, replaced or deleted.
-    Role(RoleName),
-    /// The host reported that an owner's own permissions changed (for
-    /// keys that inherit them).
-    Owner(Owner),
-    /// Anything may have changed.
-    All,
-}
-
-impl Change {
-    /// The text a change feed carries: `k:<key id>`, `r:<role>`, `o:<owner>`
-    /// or `*`.
-    pub fn to_payload(&self) -> String {
-        match self {
-            Self::Key(id) => format!("k:{id}"),
-            Self::Role(name) => format!("r:{name}"),
-            Self::Owner(owner) => format!("o:{owner}"),
-            Self::All => "*".to_owned(),
-        }
-    }
-
-    /// Reads [`Change::to_payload`]'s output. Anything else is
-    /// [`Change::All`]: a feed that cannot tell what changed must drop
-    /// everything.
-    ///
-    /// ```
-    /// use keyward_core::{Change, KeyId};
-    /// let change = Change::Key(KeyId::parse("AbCd1234")?);
-    /// assert_eq!(Change::from_payload(&change.to_payload()), change);
-    /// assert_eq!(Change::from_payload("k:not an id"), Change::All);
-    /// Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_payload(payload: &str) -> Self {
-        let parsed = match payload.split_once(':') {
-            Some(("k", id)) => KeyId::parse(id).ok().map(Self::Key),
-            Some(("r", name)) => RoleName::new(name).ok().map(Self::Role),
-            Some(("o", owner)) => Owner::new(owner).ok().map(Self::Owner),
-            _ => None,
-        };
-        parsed.unwrap_or(Self::All)
     }
 }
 
@@ -615,107 +567,53 @@ fn make_room<T>(region: &mut Region<T>, hash: u64, capacity: usize, loaded_at: i
 
 /// What a [`ChangeFeed`] delivers into: one service's cache.
 ///
-/// A feed calls [`FeedSink::connected`] once it listens (and after every
-/// reconnect), [`FeedSink::apply`] for each change, [`FeedSink::confirm`]
-/// when one of its own heartbeats comes back, and
-/// [`FeedSink::disconnected`] when it loses its connection.
-///
-/// The cache's staleness bound rests on what the feed tells it here; see
-/// [`FeedSink::confirm`] for what a feed must guarantee.
-#[derive(Debug, Clone)]
-pub struct FeedSink {
-    cache: VerifyCache,
-}
-
-impl FeedSink {
-    pub(crate) fn new(cache: VerifyCache) -> Self {
-        cache.inner.feed_attached.store(true, Ordering::Release);
-        Self { cache }
+/// The verification cache as a change feed's target.
+impl FeedTarget for VerifyCache {
+    fn invalidate(&self, change: &Change) {
+        VerifyCache::invalidate(self, change);
     }
 
-    /// The feed listens (again): changes missed while it did not are
-    /// unknown, so everything cached is dropped.
-    pub fn connected(&self) {
-        self.cache.invalidate(&Change::All);
-    }
-
-    /// Drops what `change` affects. Changes only ever drop entries: a
-    /// forged or replayed change costs store reads, never a stale answer.
-    pub fn apply(&self, change: &Change) {
-        self.cache.invalidate(change);
-    }
-
-    /// A heartbeat came back that the feed sent at `sent_at` (read from
-    /// [`FeedSink::now`] before sending it): every change committed before
-    /// `sent_at` has been applied, so the feed is fresh for the feed bound
-    /// after `sent_at`.
-    ///
-    /// The feed must make sure of it: the heartbeat is one this feed sent
-    /// on its current connection (after it started listening), that nobody
-    /// could have sent before `sent_at` (an unpredictable nonce), and that
-    /// it has not confirmed before; and `sent_at` comes from the feed's own
-    /// memory, never from what arrived.
-    pub fn confirm(&self, sent_at: DateTime<Utc>) {
+    fn confirm(&self, sent_at: DateTime<Utc>) {
         let fresh_until = sent_at
             .timestamp_micros()
-            .saturating_add(self.cache.inner.feed_bound);
-        self.cache
-            .inner
+            .saturating_add(self.inner.feed_bound);
+        self.inner
             .fresh_until
             .fetch_max(fresh_until, Ordering::AcqRel);
     }
 
-    /// The feed lost its connection: it stops counting as fresh now.
-    /// Entries loaded before now are not served again (they were loaded on
-    /// the feed's promise, which it can no longer keep); entries loaded from
-    /// now on live [`CacheConfig::ttl`] until the feed is fresh again.
-    pub fn disconnected(&self) {
-        let now = self.cache.now_micros();
-        self.cache
-            .inner
-            .fresh_until
-            .fetch_min(now, Ordering::AcqRel);
+    fn disconnected(&self) {
+        let now = self.now_micros();
+        self.inner.fresh_until.fetch_min(now, Ordering::AcqRel);
     }
 
-    /// The service's clock, to stamp heartbeats with.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.cache.inner.clock.now()
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
-    /// How often to send a heartbeat: a quarter of the feed bound.
-    pub fn heartbeat_interval(&self) -> Duration {
-        self.cache.inner.config.effective_feed_bound() / 4
+    fn heartbeat_interval(&self) -> Duration {
+        self.inner.config.effective_feed_bound() / 4
     }
 
-    /// Whether the service still exists; a feed stops when it does not.
-    pub fn is_alive(&self) -> bool {
-        Arc::strong_count(&self.cache.inner) > 1
+    fn is_alive(&self) -> bool {
+        // The sink holds one handle; the service holds the others.
+        Arc::strong_count(&self.inner) > 1
     }
 }
 
-/// Carries changes between processes that share a store, so every
-/// process's cache drops what another changed (optional: without one,
-/// other processes' changes are seen within [`CacheConfig::ttl`]).
-///
-/// Changes made through the store are the store's to publish (the Postgres
-/// adapter does it in the same transaction); [`ChangeFeed::publish`] is for
-/// changes only the host knows of, such as an owner's permissions.
-#[async_trait::async_trait]
-pub trait ChangeFeed: std::fmt::Debug + Send + Sync + 'static {
-    /// Tells every process about `change`.
-    async fn publish(&self, change: &Change) -> Result<(), Error>;
-
-    /// Starts delivering every process's changes into `sink` on the current
-    /// Tokio runtime, reconnecting after failures, until the sink's service
-    /// is gone or the returned task is aborted.
-    fn subscribe(&self, sink: FeedSink) -> Result<tokio::task::JoinHandle<()>, Error>;
+impl VerifyCache {
+    /// The sink a change feed delivers into; marks the feed as attached.
+    pub(crate) fn sink(&self) -> FeedSink {
+        self.inner.feed_attached.store(true, Ordering::Release);
+        FeedSink::new(Arc::new(self.clone()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::key::KeyRecord;
+    use crate::key::{KeyRecord, Owner, RoleName};
 
     fn invalid(config: &CacheConfig) -> bool {
         matches!(config.validate(), Err(Error::InvalidInput { .. }))
@@ -861,7 +759,7 @@ mod tests {
             roles: std::collections::BTreeSet::new(),
             inherits_owner,
             metadata: crate::key::Metadata::new(),
-            state: crate::key::KeyState::Active,
+            state: crate::lifecycle::KeyState::Active,
             created_at: at(0),
             expires_at: None,
             last_used_at: None,
@@ -901,7 +799,7 @@ mod tests {
         assert!(served(&cache, "Abcd1234", 4 * SECOND));
         assert!(!served(&cache, "Abcd1234", 5 * SECOND), "no feed: ttl");
 
-        let sink = FeedSink::new(cache.clone());
+        let sink = cache.sink();
         fill(&cache, "Abcd1234", unknown("Abcd1234", 10 * SECOND));
         sink.confirm(at(10 * SECOND));
         assert!(cache.feed_fresh(11 * SECOND));
@@ -933,7 +831,7 @@ mod tests {
     #[test]
     fn an_entry_loaded_while_the_feed_was_fresh_is_not_served_once_the_feed_stalls() {
         let (cache, clock) = cache_with(feed_config());
-        let sink = FeedSink::new(cache.clone());
+        let sink = cache.sink();
         sink.confirm(at(100 * SECOND));
         // Loaded at 101 s on a fresh feed (reported bound: 2 s).
         fill(&cache, "Fresh001", known("Fresh001", false, 101 * SECOND));
@@ -968,7 +866,7 @@ mod tests {
     #[test]
     fn a_disconnect_ends_what_was_loaded_on_the_feeds_promise() {
         let (cache, clock) = cache_with(feed_config());
-        let sink = FeedSink::new(cache.clone());
+        let sink = cache.sink();
         sink.confirm(at(100 * SECOND));
         fill(&cache, "Before01", known("Before01", false, 100 * SECOND));
         clock.set(100 * SECOND + SECOND / 2);
@@ -993,7 +891,7 @@ mod tests {
     #[test]
     fn an_inheriting_entry_lives_ttl_at_most_even_with_a_fresh_feed() {
         let (cache, clock) = cache_with(feed_config());
-        let sink = FeedSink::new(cache.clone());
+        let sink = cache.sink();
         fill(&cache, "Inherits", known("Inherits", true, 100 * SECOND));
         fill(&cache, "OwnPerms", known("OwnPerms", false, 100 * SECOND));
         for t in 100..=200 {
@@ -1023,7 +921,7 @@ mod tests {
             .feed_bound(Duration::from_secs(2));
         assert_eq!(config.worst_case_staleness(true), Duration::from_secs(1));
         let (cache, _clock) = cache_with(config);
-        let sink = FeedSink::new(cache.clone());
+        let sink = cache.sink();
         assert_eq!(sink.heartbeat_interval(), Duration::from_millis(250));
         sink.confirm(at(100 * SECOND));
         assert!(cache.feed_fresh(100 * SECOND + SECOND / 2));

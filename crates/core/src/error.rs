@@ -1,7 +1,8 @@
 //! The one error type of management calls and stores.
 
-use crate::key::{KeyState, Status};
-use crate::policy::Lifetime;
+use crate::expiry::lifetime::Lifetime;
+use crate::lifecycle::state::{KeyState, Status};
+use crate::permission::name::Permission;
 
 /// What went wrong in a management call or a store.
 ///
@@ -77,7 +78,7 @@ pub enum Error {
         /// The kind's prefix.
         kind: String,
         /// The requested grants the catalog does not cover.
-        outside: Vec<crate::permission::Permission>,
+        outside: Vec<Permission>,
     },
     /// The host's issue hook refused (for example plan gating).
     #[error("refused by policy: {reason}")]
@@ -124,10 +125,10 @@ impl Error {
     }
 }
 
-fn list_permissions(permissions: &[crate::permission::Permission]) -> String {
+fn list_permissions(permissions: &[Permission]) -> String {
     permissions
         .iter()
-        .map(crate::permission::Permission::as_str)
+        .map(Permission::as_str)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -2,9 +2,11 @@
 //! made through it drops the entries it affects before it returns.
 
 use crate::audit::{AuditEvent, AuditQuery};
-use crate::cache::{Change, VerifyCache};
+use crate::cache::VerifyCache;
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, KeyState, Owner, Role, RoleName, UsageRecord};
+use crate::feed::Change;
+use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord};
+use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::store::{KeyStore, ListQuery, Page};
 use chrono::{DateTime, Utc};

@@ -1,13 +1,17 @@
-//! The stored model: key ids, owners, states, key records and roles.
+//! The stored model: key ids, owners, key records and roles.
 
 use crate::error::Error;
-use crate::kind::{MAX_KEY_ID_LEN, MIN_KEY_ID_LEN};
+use crate::lifecycle::{KeyState, Status};
 use crate::permission::PermissionSet;
 use crate::secret::TokenDigest;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// The shortest key id (4 characters: 14.7 million ids; a collision on issue is retried).
+pub const MIN_KEY_ID_LEN: usize = 4;
+/// The longest key id.
+pub const MAX_KEY_ID_LEN: usize = 24;
 /// Longest key name, in bytes.
 pub const MAX_NAME_LEN: usize = 16 * 1024;
 /// Longest owner id, in bytes.
@@ -138,75 +142,6 @@ impl Role {
             name,
             permissions,
         }
-    }
-}
-
-/// The stored state. Expiry is not a state: it is derived from `expires_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// Verifies.
-    Active,
-    /// Refused until enabled again; the same token then works again.
-    Disabled,
-    /// Refused for ever. Terminal.
-    Revoked,
-}
-
-impl KeyState {
-    /// `"active"`, `"disabled"` or `"revoked"`, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// Reads a stored state.
-    pub fn from_stored(value: &str) -> Result<Self, Error> {
-        match value {
-            "active" => Ok(Self::Active),
-            "disabled" => Ok(Self::Disabled),
-            "revoked" => Ok(Self::Revoked),
-            _ => Err(Error::invalid("state", "unknown stored state")),
-        }
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a user sees: the state, with expiry folded in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Verifies.
-    Active,
-    /// Disabled and not expired.
-    Disabled,
-    /// Past `expires_at` and not revoked.
-    Expired,
-    /// Revoked.
-    Revoked,
-}
-
-impl Status {
-    /// Live keys count against the limit: not revoked and not expired.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Active | Self::Disabled)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        })
     }
 }
 

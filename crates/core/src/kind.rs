@@ -1,8 +1,9 @@
 //! Token kinds: what a deployment issues, and the rules per kind.
 
 use crate::error::Error;
+use crate::expiry::ExpiryPolicy;
+use crate::key::{MAX_KEY_ID_LEN, MIN_KEY_ID_LEN};
 use crate::permission::{MAX_GRANTS, Permission, PermissionSet};
-use crate::policy::ExpiryPolicy;
 
 /// The shortest allowed secret: 22 base62 characters carry 130 bits.
 pub const MIN_SECRET_LEN: usize = 22;
@@ -10,12 +11,8 @@ pub const MIN_SECRET_LEN: usize = 22;
 pub const DEFAULT_SECRET_LEN: usize = 27;
 /// The longest secret: 55 bytes keep SHA-256 at one compression block.
 pub const MAX_SECRET_LEN: usize = 55;
-/// The shortest key id (4 characters: 14.7 million ids; a collision on issue is retried).
-pub const MIN_KEY_ID_LEN: usize = 4;
 /// The default key id length (10 characters: 8.4 × 10^17 ids).
 pub const DEFAULT_KEY_ID_LEN: usize = 10;
-/// The longest key id.
-pub const MAX_KEY_ID_LEN: usize = 24;
 /// Length of the base62 CRC32 checksum at the end of every token.
 pub const CHECKSUM_LEN: usize = 6;
 const MAX_PREFIX_LEN: usize = 16;

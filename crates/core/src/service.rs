@@ -4,28 +4,29 @@
 use crate::actor::Actor;
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
 use crate::authorization::{self, Grant, Operation, Permit};
-use crate::cache::{
-    CacheConfig, CacheStatus, Change, ChangeFeed, FeedSink, Lookup, Slot, UnknownId, VerifyCache,
-};
+use crate::bearer::{BearerError, bearer_token};
+use crate::cache::{CacheConfig, CacheStatus, Lookup, Slot, UnknownId, VerifyCache};
 use crate::clock::{Clock, SystemClock, to_micros};
 use crate::error::Error;
+use crate::expiry::Lifetime;
+use crate::feed::{Change, ChangeFeed};
 use crate::format::{ParsedToken, TokenFormat, preview};
+use crate::hooks::{Decision, IssueContext, IssueHook, OwnerPermissions};
 use crate::invalidating::InvalidatingStore;
 use crate::key::{
-    KeyId, KeyRecord, KeyState, Metadata, Owner, Role, RoleName, Status, validate_metadata,
-    validate_name,
+    KeyId, KeyRecord, Metadata, Owner, Role, RoleName, validate_metadata, validate_name,
 };
 use crate::kind::TokenKind;
 use crate::lifecycle::Transition;
+use crate::lifecycle::{KeyState, Status};
+use crate::outcome::{Rejection, VerifiedKey};
 use crate::permission::{MAX_GRANTS, PermissionSet, Requirement};
-use crate::policy::{Decision, IssueContext, IssueHook, Lifetime};
 use crate::secret::{OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
+use crate::snapshot::KeySnapshot;
 use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page};
 use crate::usage::UsageRecorder;
-use crate::verify::{BearerError, KeySnapshot, Rejection, VerifiedKey, bearer_token};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,14 +40,6 @@ const ID_ATTEMPTS: usize = 8;
 const CAS_ATTEMPTS: usize = 3;
 /// Most roles a key may hold.
 pub const MAX_ROLES_PER_KEY: usize = 32;
-
-/// Tells keyward what an owner (a user) holds *now*, for personal access
-/// tokens that inherit their owner's permissions.
-#[async_trait::async_trait]
-pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
-    /// The owner's current permissions.
-    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error>;
-}
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -343,7 +336,7 @@ impl KeywardBuilder {
                         "build the service inside a Tokio runtime: the feed listens on a task",
                     ));
                 }
-                Some(AbortOnDrop(feed.subscribe(FeedSink::new(cache.clone()))?))
+                Some(AbortOnDrop(feed.subscribe(cache.sink())?))
             }
             _ => None,
         };

@@ -1,7 +1,7 @@
 //! Shared pieces for SQL adapters: the table prefix and the status filter.
 
 use crate::error::Error;
-use crate::key::Status;
+use crate::lifecycle::Status;
 use std::fmt;
 
 /// A validated SQL identifier prefix: `[a-z_][a-z0-9_]*`, at most 32 bytes,

@@ -2,7 +2,8 @@
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, KeyState, Owner, Role, RoleName, Status, UsageRecord};
+use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord};
+use crate::lifecycle::{KeyState, Status};
 use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use std::fmt::Debug;

@@ -8,12 +8,12 @@
 
 use crate::error::Error;
 use crate::key::{KeyId, UsageRecord};
+use crate::snapshot::KeySnapshot;
 use crate::store::KeyStore;
-use crate::verify::KeySnapshot;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 const SHARDS: usize = 16;
@@ -21,23 +21,6 @@ const SHARDS: usize = 16;
 /// The fewest queued snapshots per shard that are folded into the per-key
 /// map (see [`UsageRecorder::for_cache`]).
 const MIN_FOLD_AT: usize = 256;
-
-/// The newest use of one cached snapshot, and whether it is queued for the
-/// next flush.
-#[derive(Debug)]
-pub(crate) struct UsageSlot {
-    last_used: AtomicI64,
-    queued: AtomicBool,
-}
-
-impl Default for UsageSlot {
-    fn default() -> Self {
-        Self {
-            last_used: AtomicI64::new(i64::MIN),
-            queued: AtomicBool::new(false),
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 #[repr(align(128))]

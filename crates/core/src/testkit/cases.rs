@@ -19,7 +19,8 @@ use super::fixtures::{
 };
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, Role, Status, UsageRecord};
+use crate::key::{KeyId, KeyRecord, Metadata, Owner, Role, UsageRecord};
+use crate::lifecycle::{KeyState, Status};
 use crate::permission::PermissionSet;
 use crate::secret::{HashAlgorithm, TokenDigest, TokenHasher};
 use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE};

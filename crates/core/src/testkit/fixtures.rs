@@ -7,7 +7,8 @@
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, RoleName};
+use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName};
+use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::{OsRandom, SecretSource, TokenHasher};
 use crate::store::{KeyStore, ListQuery};

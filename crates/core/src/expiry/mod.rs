@@ -1,28 +1,11 @@
-//! Expiry policy and the host's issue hook.
+//! Expiry: how long a key lives ([`Lifetime`]) and which lifetimes a kind
+//! allows ([`ExpiryPolicy`]).
 
-use crate::actor::Actor;
+pub(crate) mod lifetime;
+
 use crate::error::Error;
-use crate::key::{KeyId, Metadata, Owner, RoleName};
-use crate::kind::TokenKind;
-use crate::permission::PermissionSet;
 use chrono::{DateTime, Days, Months, TimeDelta, Utc};
-use std::collections::BTreeSet;
-use std::fmt;
-
-/// How long a key lives: a calendar span from issue, a fixed date, or never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifetime {
-    /// That many days.
-    Days(u32),
-    /// That many calendar months (Jan 31 + 1 month = Feb 28/29).
-    Months(u32),
-    /// That many calendar years.
-    Years(u32),
-    /// Until a fixed time; allowed only by a policy with a maximum.
-    Until(DateTime<Utc>),
-    /// Never expires.
-    Never,
-}
+pub use lifetime::Lifetime;
 
 impl Lifetime {
     /// When a key issued at `from` expires; `None` for never.
@@ -38,21 +21,6 @@ impl Lifetime {
         };
         at.map(Some)
             .ok_or_else(|| Error::invalid("expiry", "out of the representable range"))
-    }
-}
-
-impl fmt::Display for Lifetime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unit = |f: &mut fmt::Formatter<'_>, n: u32, one: &str| {
-            write!(f, "{n} {one}{}", if n == 1 { "" } else { "s" })
-        };
-        match *self {
-            Self::Days(n) => unit(f, n, "day"),
-            Self::Months(n) => unit(f, n, "month"),
-            Self::Years(n) => unit(f, n, "year"),
-            Self::Until(at) => write!(f, "until {}", at.format("%Y-%m-%d %H:%M UTC")),
-            Self::Never => f.write_str("never"),
-        }
     }
 }
 
@@ -169,54 +137,6 @@ impl ExpiryPolicy {
         }
         lifetime.expires_at(now)
     }
-}
-
-/// What the issue hook sees: the whole request, on issue and on rotation
-/// (which hands out a new token too).
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct IssueContext<'a> {
-    /// Who asks.
-    pub actor: &'a Actor,
-    /// The kind to issue.
-    pub kind: &'a TokenKind,
-    /// The owner the key is for.
-    pub owner: &'a Owner,
-    /// The key's name.
-    pub name: &'a str,
-    /// Direct grants (the ceiling, for an inheriting key).
-    pub scopes: &'a PermissionSet,
-    /// Roles.
-    pub roles: &'a BTreeSet<RoleName>,
-    /// Whether the key inherits its owner's permissions.
-    pub inherits_owner: bool,
-    /// Everything the key will carry: scopes ∪ the roles' permissions now.
-    pub grant: &'a PermissionSet,
-    /// When the key will expire (`None`: never).
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Host data.
-    pub metadata: &'a Metadata,
-    /// On rotation, the key being replaced; `None` on issue.
-    pub replaces: Option<&'a KeyId>,
-}
-
-/// The hook's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Go ahead.
-    Allow,
-    /// Refuse, with a reason the caller may show (for example "API keys are a
-    /// Pro feature").
-    Refuse(String),
-}
-
-/// A host check run before every issue and every rotation (a rotation hands
-/// out a new token: [`IssueContext::replaces`] tells them apart): plan
-/// gating, quotas, feature flags.
-#[async_trait::async_trait]
-pub trait IssueHook: fmt::Debug + Send + Sync + 'static {
-    /// Decides whether the key may be issued.
-    async fn check(&self, request: &IssueContext<'_>) -> Result<Decision, Error>;
 }
 
 #[cfg(test)]

@@ -1,116 +1,14 @@
-//! Verification outcomes, the public answer, and `Authorization` parsing.
+//! What verify answers: a verified key, or why not and the public answer.
 
+use crate::bearer::BearerError;
 use crate::error::Error;
 use crate::format::ParseError;
-use crate::key::{KeyId, KeyRecord, KeyState, Metadata, Owner, RoleName};
-use crate::kind::MAX_KEY_ID_LEN;
+use crate::key::{KeyId, Metadata, Owner};
 use crate::permission::{PermissionSet, Requirement};
-use crate::secret::TokenDigest;
-use crate::usage::UsageSlot;
+use crate::snapshot::KeySnapshot;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-
-/// A key as verification needs it: loaded once, then checked on every
-/// verify (from the cache, or straight after the store read). Immutable but
-/// for its usage slot.
-///
-/// `repr(C)` with what every hit reads first, so a hit touches as few cache
-/// lines as it can: the id and kind are compared inline, never through a
-/// pointer.
-#[derive(Debug)]
-#[repr(C)]
-pub(crate) struct KeySnapshot {
-    pub(crate) inline_id: InlineId,
-    /// The kind's position in the service's format (`usize::MAX`: not
-    /// configured, so no token can match it).
-    pub(crate) kind_index: usize,
-    pub(crate) state: KeyState,
-    /// Whether the permissions were resolved (only for a live key).
-    pub(crate) resolved: bool,
-    pub(crate) inherits_owner: bool,
-    pub(crate) digest: TokenDigest,
-    /// When it expires, in micros (`i64::MAX`: never).
-    pub(crate) expires_at: i64,
-    /// When it was read from the store (micros, the service's clock).
-    pub(crate) loaded_at: i64,
-    /// The newest use since the last usage flush.
-    pub(crate) usage: UsageSlot,
-    /// Effective permissions when loaded (empty unless the key was live).
-    pub(crate) permissions: PermissionSet,
-    pub(crate) key_id: KeyId,
-    pub(crate) kind: String,
-    pub(crate) owner: Owner,
-    pub(crate) name: String,
-    /// `None` when empty (most keys): one word instead of three.
-    pub(crate) metadata: Option<Box<Metadata>>,
-    /// What the permissions were resolved from, for invalidation.
-    pub(crate) roles: BTreeSet<RoleName>,
-}
-
-/// A key id held inline (ids are at most 24 bytes).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct InlineId {
-    len: u8,
-    bytes: [u8; MAX_KEY_ID_LEN],
-}
-
-impl InlineId {
-    fn new(id: &str) -> Self {
-        let mut bytes = [0u8; MAX_KEY_ID_LEN];
-        let len = id.len().min(MAX_KEY_ID_LEN);
-        if let (Some(to), Some(from)) = (bytes.get_mut(..len), id.as_bytes().get(..len)) {
-            to.copy_from_slice(from);
-        }
-        Self {
-            len: u8::try_from(len).unwrap_or(0),
-            bytes,
-        }
-    }
-
-    pub(crate) fn is(&self, id: &str) -> bool {
-        self.bytes.get(..usize::from(self.len)) == Some(id.as_bytes())
-    }
-}
-
-impl KeySnapshot {
-    pub(crate) fn new(
-        record: KeyRecord,
-        kind_index: Option<usize>,
-        permissions: PermissionSet,
-        resolved: bool,
-        loaded_at: i64,
-    ) -> Self {
-        Self {
-            inline_id: InlineId::new(record.id.as_str()),
-            kind_index: kind_index.unwrap_or(usize::MAX),
-            state: record.state,
-            resolved,
-            inherits_owner: record.inherits_owner,
-            digest: record.digest,
-            expires_at: record
-                .expires_at
-                .map_or(i64::MAX, |at| at.timestamp_micros()),
-            loaded_at,
-            usage: UsageSlot::default(),
-            permissions,
-            key_id: record.id,
-            kind: record.kind,
-            owner: record.owner,
-            name: record.name,
-            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
-            roles: record.roles,
-        }
-    }
-}
-
-impl KeySnapshot {
-    /// Whether the key would verify at `now` (micros; permissions aside).
-    pub(crate) fn is_live(&self, now: i64) -> bool {
-        self.state == KeyState::Active && self.expires_at > now
-    }
-}
 
 /// A token that verified: everything a handler needs, without a second query.
 ///
@@ -265,78 +163,9 @@ pub struct PublicAnswer {
     pub body: &'static str,
 }
 
-/// Why an `Authorization` header value is not a usable Bearer credential.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BearerError {
-    /// No header, or an empty one.
-    #[error("missing")]
-    Missing,
-    /// Another scheme (`Basic …`).
-    #[error("not the Bearer scheme")]
-    WrongScheme,
-    /// `Bearer` with nothing after it.
-    #[error("no token after Bearer")]
-    MissingToken,
-    /// More than one token, or stray whitespace inside.
-    #[error("more than one value after Bearer")]
-    ExtraContent,
-}
-
-/// Reads `Bearer <token>` from an `Authorization` header value: the scheme is
-/// case-insensitive, surrounding whitespace is ignored, anything else is an error.
-///
-/// ```
-/// use keyward_core::{bearer_token, BearerError};
-/// assert_eq!(bearer_token(Some("bearer  mt_abc ")), Ok("mt_abc"));
-/// assert_eq!(bearer_token(Some("Basic dXNlcg==")), Err(BearerError::WrongScheme));
-/// assert_eq!(bearer_token(None), Err(BearerError::Missing));
-/// ```
-pub fn bearer_token(header: Option<&str>) -> Result<&str, BearerError> {
-    let value = header.map(str::trim).unwrap_or_default();
-    if value.is_empty() {
-        return Err(BearerError::Missing);
-    }
-    let (scheme, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::WrongScheme);
-    }
-    let token = rest.trim();
-    if token.is_empty() {
-        return Err(BearerError::MissingToken);
-    }
-    if token.contains(|c: char| c.is_whitespace()) {
-        return Err(BearerError::ExtraContent);
-    }
-    Ok(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token(Some("Bearer t")), Ok("t"));
-        assert_eq!(bearer_token(Some("BEARER\tt")), Ok("t"));
-        assert_eq!(bearer_token(Some("  ")), Err(BearerError::Missing));
-        assert_eq!(bearer_token(Some("Bearer")), Err(BearerError::MissingToken));
-        assert_eq!(
-            bearer_token(Some("Bearer   ")),
-            Err(BearerError::MissingToken)
-        );
-        assert_eq!(
-            bearer_token(Some("Bearer a b")),
-            Err(BearerError::ExtraContent)
-        );
-        assert_eq!(
-            bearer_token(Some("Bearertoken")),
-            Err(BearerError::WrongScheme)
-        );
-        assert_eq!(bearer_token(Some("Token t")), Err(BearerError::WrongScheme));
-    }
 
     trait NotDefault {
         const DEFAULT: bool = false;

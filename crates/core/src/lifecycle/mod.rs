@@ -1,7 +1,22 @@
-//! The one state machine: `Active ⇄ Disabled`, `Active | Disabled → Revoked`.
+//! The one state machine: `Active ⇄ Disabled`, `Active | Disabled → Revoked`,
+//! and the states it moves between ([`state`], below the error type).
+
+pub(crate) mod state;
 
 use crate::error::Error;
-use crate::key::{KeyState, Status};
+pub use state::{KeyState, Status};
+
+impl KeyState {
+    /// Reads a stored state.
+    pub fn from_stored(value: &str) -> Result<Self, Error> {
+        match value {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            "revoked" => Ok(Self::Revoked),
+            _ => Err(Error::invalid("state", "unknown stored state")),
+        }
+    }
+}
 
 /// A state change asked of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,17 +4,16 @@
 //! wildcard: `billing.*` covers every permission under `billing.`, and `*`
 //! covers everything.
 
+pub(crate) mod name;
+
 use crate::error::Error;
+pub use name::Permission;
 use std::fmt;
 
 /// Longest permission, in bytes.
 pub const MAX_PERMISSION_LEN: usize = 128;
 /// Most grants a key may be issued with directly, and a role may hold.
 pub const MAX_GRANTS: usize = 256;
-
-/// A permission or a wildcard grant.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Permission(String);
 
 impl Permission {
     /// Parses `segment(.segment)*` where a segment is `[A-Za-z0-9_-]+`, and the
@@ -48,25 +47,6 @@ impl Permission {
                 "must be dot-separated segments of [A-Za-z0-9_-], optionally ending in `*`, at most 128 bytes",
             ))
         }
-    }
-
-    /// The permission as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this grant covers `other`: equal, or a wildcard over it.
-    pub fn covers(&self, other: &Permission) -> bool {
-        match self.0.strip_suffix('*') {
-            None => self.0 == other.0,
-            Some(prefix) => other.0.starts_with(prefix),
-        }
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,0 +1,68 @@
+//! The host's extension points: the issue hook (plan gating, quotas) and
+//! the owner-permissions resolver (what a user holds now, for inheriting
+//! tokens).
+
+use crate::actor::Actor;
+use crate::error::Error;
+use crate::key::{KeyId, Metadata, Owner, RoleName};
+use crate::kind::TokenKind;
+use crate::permission::PermissionSet;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// What the issue hook sees: the whole request, on issue and on rotation
+/// (which hands out a new token too).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct IssueContext<'a> {
+    /// Who asks.
+    pub actor: &'a Actor,
+    /// The kind to issue.
+    pub kind: &'a TokenKind,
+    /// The owner the key is for.
+    pub owner: &'a Owner,
+    /// The key's name.
+    pub name: &'a str,
+    /// Direct grants (the ceiling, for an inheriting key).
+    pub scopes: &'a PermissionSet,
+    /// Roles.
+    pub roles: &'a BTreeSet<RoleName>,
+    /// Whether the key inherits its owner's permissions.
+    pub inherits_owner: bool,
+    /// Everything the key will carry: scopes ∪ the roles' permissions now.
+    pub grant: &'a PermissionSet,
+    /// When the key will expire (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Host data.
+    pub metadata: &'a Metadata,
+    /// On rotation, the key being replaced; `None` on issue.
+    pub replaces: Option<&'a KeyId>,
+}
+
+/// The hook's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refuse, with a reason the caller may show (for example "API keys are a
+    /// Pro feature").
+    Refuse(String),
+}
+
+/// A host check run before every issue and every rotation (a rotation hands
+/// out a new token: [`IssueContext::replaces`] tells them apart): plan
+/// gating, quotas, feature flags.
+#[async_trait::async_trait]
+pub trait IssueHook: fmt::Debug + Send + Sync + 'static {
+    /// Decides whether the key may be issued.
+    async fn check(&self, request: &IssueContext<'_>) -> Result<Decision, Error>;
+}
+
+/// Tells keyward what an owner (a user) holds *now*, for personal access
+/// tokens that inherit their owner's permissions.
+#[async_trait::async_trait]
+pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
+    /// The owner's current permissions.
+    async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error>;
+}

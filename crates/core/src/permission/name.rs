@@ -1,0 +1,30 @@
+//! One permission or wildcard grant, as a plain value: below the error type
+//! (which names it), so it imports nothing from the crate. Parsing, which
+//! can fail, is in the parent module.
+
+use std::fmt;
+
+/// A permission or a wildcard grant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission(pub(super) String);
+
+impl Permission {
+    /// The permission as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this grant covers `other`: equal, or a wildcard over it.
+    pub fn covers(&self, other: &Permission) -> bool {
+        match self.0.strip_suffix('*') {
+            None => self.0 == other.0,
+            Some(prefix) => other.0.starts_with(prefix),
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

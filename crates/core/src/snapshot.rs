@@ -1,0 +1,126 @@
+//! The cache entry: a key as verification needs it, laid out for a hit, with
+//! its usage slot. Built once per store read; immutable but for the slot.
+
+use crate::key::{KeyId, KeyRecord, MAX_KEY_ID_LEN, Metadata, Owner, RoleName};
+use crate::lifecycle::KeyState;
+use crate::permission::PermissionSet;
+use crate::secret::TokenDigest;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+
+/// A key as verification needs it: loaded once, then checked on every
+/// verify (from the cache, or straight after the store read). Immutable but
+/// for its usage slot.
+///
+/// `repr(C)` with what every hit reads first, so a hit touches as few cache
+/// lines as it can: the id and kind are compared inline, never through a
+/// pointer.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct KeySnapshot {
+    pub(crate) inline_id: InlineId,
+    /// The kind's position in the service's format (`usize::MAX`: not
+    /// configured, so no token can match it).
+    pub(crate) kind_index: usize,
+    pub(crate) state: KeyState,
+    /// Whether the permissions were resolved (only for a live key).
+    pub(crate) resolved: bool,
+    pub(crate) inherits_owner: bool,
+    pub(crate) digest: TokenDigest,
+    /// When it expires, in micros (`i64::MAX`: never).
+    pub(crate) expires_at: i64,
+    /// When it was read from the store (micros, the service's clock).
+    pub(crate) loaded_at: i64,
+    /// The newest use since the last usage flush.
+    pub(crate) usage: UsageSlot,
+    /// Effective permissions when loaded (empty unless the key was live).
+    pub(crate) permissions: PermissionSet,
+    pub(crate) key_id: KeyId,
+    pub(crate) kind: String,
+    pub(crate) owner: Owner,
+    pub(crate) name: String,
+    /// `None` when empty (most keys): one word instead of three.
+    pub(crate) metadata: Option<Box<Metadata>>,
+    /// What the permissions were resolved from, for invalidation.
+    pub(crate) roles: BTreeSet<RoleName>,
+}
+
+/// A key id held inline (ids are at most 24 bytes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InlineId {
+    len: u8,
+    bytes: [u8; MAX_KEY_ID_LEN],
+}
+
+impl InlineId {
+    fn new(id: &str) -> Self {
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        let len = id.len().min(MAX_KEY_ID_LEN);
+        if let (Some(to), Some(from)) = (bytes.get_mut(..len), id.as_bytes().get(..len)) {
+            to.copy_from_slice(from);
+        }
+        Self {
+            len: u8::try_from(len).unwrap_or(0),
+            bytes,
+        }
+    }
+
+    pub(crate) fn is(&self, id: &str) -> bool {
+        self.bytes.get(..usize::from(self.len)) == Some(id.as_bytes())
+    }
+}
+
+impl KeySnapshot {
+    pub(crate) fn new(
+        record: KeyRecord,
+        kind_index: Option<usize>,
+        permissions: PermissionSet,
+        resolved: bool,
+        loaded_at: i64,
+    ) -> Self {
+        Self {
+            inline_id: InlineId::new(record.id.as_str()),
+            kind_index: kind_index.unwrap_or(usize::MAX),
+            state: record.state,
+            resolved,
+            inherits_owner: record.inherits_owner,
+            digest: record.digest,
+            expires_at: record
+                .expires_at
+                .map_or(i64::MAX, |at| at.timestamp_micros()),
+            loaded_at,
+            usage: UsageSlot::default(),
+            permissions,
+            key_id: record.id,
+            kind: record.kind,
+            owner: record.owner,
+            name: record.name,
+            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
+            roles: record.roles,
+        }
+    }
+}
+
+impl KeySnapshot {
+    /// Whether the key would verify at `now` (micros; permissions aside).
+    pub(crate) fn is_live(&self, now: i64) -> bool {
+        self.state == KeyState::Active && self.expires_at > now
+    }
+}
+
+/// The newest use of one cached snapshot, and whether it is queued for the
+/// next flush.
+#[derive(Debug)]
+pub(crate) struct UsageSlot {
+    pub(crate) last_used: AtomicI64,
+    pub(crate) queued: AtomicBool,
+}
+
+impl Default for UsageSlot {
+    fn default() -> Self {
+        Self {
+            last_used: AtomicI64::new(i64::MIN),
+            queued: AtomicBool::new(false),
+        }
+    }
+}
