@@ -14,10 +14,11 @@ use crate::support::{Backend, Directory, clock_at, need, owner, perms, role};
 use keyward_core::chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Decision, Error, ExpiryPolicy,
-    IssueContext, IssueHook, IssueRequest, IssuedKey, KeyDetails, KeyId, KeyStore, Keyward,
-    Lifetime, ListRequest, Manages, Metadata, Owner, PermissionSet, Rejection, Requirement, Role,
-    RoleName, Session, Status, TokenKind, async_trait,
+    Actor, Error, ExpiryPolicy, IssueRequest, IssuedKey, KeyDetails, KeyId, Keyward, Lifetime,
+    ListRequest, Manages, Owner, PermissionSet, Rejection, Requirement, Role, RoleName, Session,
+    Status, TokenKind, audit::AuditAction, audit::AuditOutcome, audit::AuditQuery, hooks::Clock,
+    hooks::Decision, hooks::IssueContext, hooks::IssueHook, store::KeyStore, store::Metadata,
+    store::async_trait,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1876,7 +1877,7 @@ impl Acting {
 struct Snapshot {
     keys: Vec<String>,
     roles: BTreeMap<(usize, usize), PermissionSet>,
-    audit: Vec<keyward_core::AuditEvent>,
+    audit: Vec<keyward_core::audit::AuditEvent>,
 }
 
 async fn snapshot(keyward: &Keyward) -> Snapshot {

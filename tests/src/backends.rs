@@ -7,7 +7,7 @@
 //!   answering, the tests print a skip notice and pass, unless
 //!   `KEYWARD_REQUIRE_POSTGRES=1`, when they fail instead (CI sets it).
 
-use keyward_core::{KeyStore, OsRandom, SecretSource};
+use keyward_core::{store::KeyStore, token::OsRandom, token::SecretSource};
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use keyward_postgres::sqlx::{self, AssertSqlSafe, Row};

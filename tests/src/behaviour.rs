@@ -5,8 +5,9 @@ use crate::interleave::InterleavingStore;
 use crate::support::{Backend, clock_at, owner, secret_part};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, IssueRequest, KeyState, KeyStore,
-    PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
+    Actor, Error, IssueRequest, PermissionSet, Rejection, Requirement, Session, Status, TokenKind,
+    audit::AuditAction, audit::AuditOutcome, audit::AuditQuery, hooks::Clock, store::KeyState,
+    store::KeyStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -585,10 +586,10 @@ pub async fn the_store_never_holds_the_token(backend: Backend) {
         assert_eq!(record.digest.as_bytes().len(), 32);
         assert_eq!(
             record.digest.algorithm(),
-            keyward_core::HashAlgorithm::Sha256
+            keyward_core::token::HashAlgorithm::Sha256
         );
         assert!(
-            keyward_core::TokenHasher::sha256()
+            keyward_core::token::TokenHasher::sha256()
                 .digest(secret)
                 .matches(&record.digest),
             "the digest is the SHA-256 of the secret part"
@@ -613,7 +614,7 @@ pub async fn the_store_never_holds_the_token(backend: Backend) {
         ));
     }
     let listed = store
-        .list_keys(&keyward_core::ListQuery::new(
+        .list_keys(&keyward_core::store::ListQuery::new(
             workspace.clone(),
             clock.now(),
             100,
@@ -742,7 +743,7 @@ pub async fn times_are_truncated_to_the_microsecond(store: Arc<dyn KeyStore>) {
         .unwrap();
     let whole = keyward_core::chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     record.expires_at = Some(whole + TimeDelta::nanoseconds(123_456_789));
-    let event = keyward_core::AuditEvent::new(whole, "operator:precise", AuditAction::Issue);
+    let event = keyward_core::audit::AuditEvent::new(whole, "operator:precise", AuditAction::Issue);
     store
         .insert_key(&record, None, record.created_at, &event)
         .await
@@ -776,7 +777,7 @@ pub async fn a_peppered_service_verifies_older_sha256_keys(backend: Backend) {
     let peppered = backend
         .builder()
         .kind(TokenKind::new("tak").unwrap())
-        .hasher(keyward_core::TokenHasher::hmac_sha256(&[42u8; 32]).unwrap())
+        .hasher(keyward_core::token::TokenHasher::hmac_sha256(&[42u8; 32]).unwrap())
         .build()
         .unwrap();
     let new = peppered
@@ -790,11 +791,11 @@ pub async fn a_peppered_service_verifies_older_sha256_keys(backend: Backend) {
         .unwrap();
     assert_eq!(
         stored.digest.algorithm(),
-        keyward_core::HashAlgorithm::HmacSha256
+        keyward_core::token::HashAlgorithm::HmacSha256
     );
     let secret = secret_part(&peppered, new.token.expose_secret());
     assert!(
-        !keyward_core::TokenHasher::sha256()
+        !keyward_core::token::TokenHasher::sha256()
             .digest(secret)
             .matches(&stored.digest),
         "not a plain SHA-256: the database alone cannot confirm a guess"

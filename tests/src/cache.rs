@@ -10,8 +10,8 @@ use crate::support::{
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, CacheConfig, Clock, IssueRequest, KeyState, KeyStore, Keyward, Owner, Rejection,
-    Requirement, Role, TokenKind, VerifiedKey,
+    Actor, IssueRequest, Keyward, Owner, Rejection, Requirement, Role, TokenKind, VerifiedKey,
+    cache::CacheConfig, hooks::Clock, store::KeyState, store::KeyStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,10 +178,10 @@ pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Back
     cached.revoke(&admin, &roled.key.id).await.unwrap();
     assert_same_answers("revoke", &cached, &uncached, &tokens).await;
 
-    let event = keyward_core::AuditEvent::new(
+    let event = keyward_core::audit::AuditEvent::new(
         clock.now(),
         "operator:cache".to_owned(),
-        keyward_core::AuditAction::Disable,
+        keyward_core::audit::AuditAction::Disable,
     );
     keyward_core::dangerous::store(&cached)
         .set_state(
@@ -665,10 +665,10 @@ pub async fn inserting_a_key_drops_its_unknown_id(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let event = keyward_core::AuditEvent::new(
+    let event = keyward_core::audit::AuditEvent::new(
         record.created_at,
         "operator:late".to_owned(),
-        keyward_core::AuditAction::Issue,
+        keyward_core::audit::AuditAction::Issue,
     );
     keyward_core::dangerous::store(&keyward)
         .insert_key(&record, None, record.created_at, &event)

@@ -3,8 +3,9 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery, Owner, Page,
-    PermissionSet, Role, RoleName, UsageRecord, async_trait,
+    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
+    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
+    store::async_trait,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

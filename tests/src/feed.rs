@@ -20,8 +20,8 @@ use crate::backends;
 use crate::support::{Directory, need, owner, perms, role, suffix};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, CacheConfig, CacheStatus, IssueRequest, Keyward, Owner, Rejection, Requirement, Role,
-    TablePrefix, TokenKind, VerifiedKey,
+    Actor, IssueRequest, Keyward, Owner, Rejection, Requirement, Role, TokenKind, VerifiedKey,
+    cache::CacheConfig, cache::CacheStatus, store::sql::TablePrefix,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgListener, PgPoolOptions};

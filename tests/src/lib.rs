@@ -57,7 +57,7 @@ pub use support::Backend;
 /// needs `tokio` with the `macros` and `rt-multi-thread` features.
 ///
 /// ```ignore
-/// use keyward_core::KeyStore;
+/// use keyward_core::store::KeyStore;
 /// use keyward_memory::MemoryStore;
 /// use std::sync::Arc;
 ///

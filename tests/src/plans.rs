@@ -32,8 +32,9 @@
 
 use keyward_core::chrono::{DateTime, TimeDelta};
 use keyward_core::{
-    AuditAction, AuditQuery, Cursor, KeyState, KeyStore, ListQuery, Metadata, Status, TablePrefix,
-    UsageRecord, status_condition,
+    Cursor, Status, audit::AuditAction, audit::AuditQuery, store::KeyState, store::KeyStore,
+    store::ListQuery, store::Metadata, store::UsageRecord, store::sql::TablePrefix,
+    store::sql::status_condition,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::{self, AssertSqlSafe, PgConnection, Row};

@@ -21,7 +21,8 @@
 use crate::records::{issued, key as record, random_base62};
 use keyward_core::chrono::{DateTime, TimeDelta};
 use keyward_core::{
-    KeyId, KeyStore, ListQuery, MAX_METADATA_KEY_LEN, Metadata, Owner, name_contains,
+    KeyId, Owner, limits::MAX_METADATA_KEY_LEN, store::KeyStore, store::ListQuery, store::Metadata,
+    store::name_contains,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;

@@ -3,8 +3,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditAction, AuditEvent, KeyId, KeyRecord, KeyState, Metadata, OsRandom, Owner, PermissionSet,
-    SecretSource, TokenHasher,
+    KeyId, Owner, PermissionSet, audit::AuditAction, audit::AuditEvent, store::KeyRecord,
+    store::KeyState, store::Metadata, token::OsRandom, token::SecretSource, token::TokenHasher,
 };
 use std::collections::BTreeSet;
 

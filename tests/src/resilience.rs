@@ -13,7 +13,8 @@
 use crate::records::{event, issued, key, unique_owner};
 use keyward_core::chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::{
-    AuditAction, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, Metadata, UsageRecord,
+    Error, KeyId, audit::AuditAction, audit::AuditQuery, store::KeyRecord, store::KeyState,
+    store::KeyStore, store::Metadata, store::UsageRecord,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -10,16 +10,16 @@ use crate::support::{
 use keyward_core::chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, Error, ExpiryPolicy, IssueRequest, KeyState,
-    KeyStore, Keyward, Lifetime, ListRequest, MAX_GRANTS, MAX_ROLES_PER_KEY, Owner,
-    OwnerPermissions, PermissionSet, Rejection, Requirement, Role, RoleName, Session, Status,
-    TokenKind, async_trait,
+    Actor, Error, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
+    Rejection, Requirement, Role, RoleName, Session, Status, TokenKind, audit::AuditAction,
+    audit::AuditOutcome, audit::AuditQuery, hooks::OwnerPermissions, limits::MAX_GRANTS,
+    limits::MAX_ROLES_PER_KEY, store::KeyState, store::KeyStore, store::async_trait,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The audit events of `owner`, newest first, read as an operator.
-async fn events_of(keyward: &Keyward, owner: &Owner) -> Vec<keyward_core::AuditEvent> {
+async fn events_of(keyward: &Keyward, owner: &Owner) -> Vec<keyward_core::audit::AuditEvent> {
     keyward
         .audit_events(
             &Actor::operator("audit"),
@@ -967,7 +967,8 @@ pub async fn the_dangerous_store_is_the_service_store(backend: Backend) {
         .await
         .unwrap();
     let raw = keyward_core::dangerous::store(&keyward);
-    let event = keyward_core::AuditEvent::new(Utc::now(), "operator:repair", AuditAction::Revoke);
+    let event =
+        keyward_core::audit::AuditEvent::new(Utc::now(), "operator:repair", AuditAction::Revoke);
     assert!(
         raw.revoke_key(&issued.key.id, Utc::now(), &event)
             .await

@@ -3,11 +3,11 @@
 use keyward_core::chrono::{DateTime, TimeZone, Utc};
 use keyward_core::testkit::ManualClock;
 use keyward_core::{
-    Actor, CHECKSUM_LEN, Error, IssueRequest, Keyward, OsRandom, Owner, PermissionSet, Requirement,
-    RoleName, SecretSource, TokenKind,
+    Actor, Error, IssueRequest, Keyward, Owner, PermissionSet, Requirement, RoleName, TokenKind,
+    limits::CHECKSUM_LEN, token::OsRandom, token::SecretSource,
 };
-use keyward_core::{CacheConfig, KeyStore, KeywardBuilder};
-use keyward_core::{OwnerPermissions, async_trait};
+use keyward_core::{KeywardBuilder, cache::CacheConfig, store::KeyStore};
+use keyward_core::{hooks::OwnerPermissions, store::async_trait};
 use keyward_memory::MemoryStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -4,7 +4,7 @@
 //! `keyward_tests::authorization::management_sequences_keep_the_invariants`;
 //! `PROPTEST_CASES` sets the number of sequences.
 
-use keyward_core::KeyStore;
+use keyward_core::store::KeyStore;
 use keyward_memory::MemoryStore;
 use keyward_tests::authorization::management_sequences_keep_the_invariants;
 use std::sync::Arc;

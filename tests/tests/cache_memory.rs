@@ -4,7 +4,7 @@
 //! snapshot and usage queue included.
 
 use keyward_core::{
-    Actor, CacheConfig, IssueRequest, Keyward, Owner, PermissionSet, Requirement, TokenKind,
+    Actor, IssueRequest, Keyward, Owner, PermissionSet, Requirement, TokenKind, cache::CacheConfig,
 };
 use keyward_memory::MemoryStore;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};

@@ -1,7 +1,7 @@
 //! The product scenarios and service-level behaviour tests against the
 //! in-memory store: every test gets a fresh `MemoryStore`.
 
-use keyward_core::KeyStore;
+use keyward_core::store::KeyStore;
 use keyward_memory::MemoryStore;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ keyward_tests::scenario_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn K
 
 /// The same scenarios with every service verifying through a cache.
 mod cached {
-    use keyward_core::KeyStore;
+    use keyward_core::store::KeyStore;
     use keyward_memory::MemoryStore;
     use std::sync::Arc;
 

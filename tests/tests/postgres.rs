@@ -127,7 +127,8 @@ mod change_feed {
 /// namespace.
 mod owned_roles_migration {
     use keyward_core::{
-        AuditAction, AuditEvent, KeyStore, Owner, PermissionSet, Role, RoleName, TablePrefix,
+        Owner, PermissionSet, Role, RoleName, audit::AuditAction, audit::AuditEvent,
+        store::KeyStore, store::sql::TablePrefix,
     };
     use keyward_postgres::sqlx::migrate::Migrator;
     use keyward_postgres::sqlx::{self, Row};

@@ -194,7 +194,8 @@ mod connection_settings {
 /// nothing, and new roles are namespaced by owner.
 mod owned_roles_migration {
     use keyward_core::{
-        AuditAction, AuditEvent, KeyStore, Owner, PermissionSet, Role, RoleName, TablePrefix,
+        Owner, PermissionSet, Role, RoleName, audit::AuditAction, audit::AuditEvent,
+        store::KeyStore, store::sql::TablePrefix,
     };
     use keyward_sqlite::rusqlite::{Connection, params};
     use keyward_sqlite::{SqliteOptions, SqliteStore, migrations};
@@ -270,7 +271,8 @@ mod owned_roles_migration {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrate_upgrades_a_first_release_database() {
         let mut bytes = [0u8; 6];
-        keyward_core::SecretSource::fill(&keyward_core::OsRandom, &mut bytes).unwrap();
+        keyward_core::token::SecretSource::fill(&keyward_core::token::OsRandom, &mut bytes)
+            .unwrap();
         let tag: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let path =
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("upgrade-{tag}.db"));
@@ -373,7 +375,7 @@ mod at_rest {
     reason = "test helpers: a failed expectation is a failed test"
 )]
 mod concurrent_migration {
-    use keyward_core::TablePrefix;
+    use keyward_core::store::sql::TablePrefix;
     use keyward_sqlite::SqliteStore;
     use keyward_sqlite::rusqlite::Connection;
     use std::path::{Path, PathBuf};
@@ -475,7 +477,7 @@ mod concurrent_migration {
 /// shipped version, SQLite and Postgres, hashes as it did when released.
 /// A change to the schema is a new version, added to this list.
 mod shipped_migrations {
-    use keyward_core::{TablePrefix, TokenHasher};
+    use keyward_core::{store::sql::TablePrefix, token::TokenHasher};
 
     fn sha256(text: &str) -> String {
         TokenHasher::sha256()

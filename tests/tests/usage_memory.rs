@@ -5,7 +5,9 @@
 
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
-use keyward_core::{Actor, CacheConfig, IssueRequest, Keyward, Owner, Requirement, TokenKind};
+use keyward_core::{
+    Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind, cache::CacheConfig,
+};
 use keyward_memory::MemoryStore;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
@@ -71,5 +73,8 @@ async fn reloads_without_a_usage_flush_hold_memory_per_key_not_per_reload() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.last_used_at, Some(keyward_core::Clock::now(&clock)));
+    assert_eq!(
+        stored.last_used_at,
+        Some(keyward_core::hooks::Clock::now(&clock))
+    );
 }

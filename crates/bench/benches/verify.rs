@@ -22,7 +22,7 @@ use keyward_bench::fixture::{
 };
 use keyward_bench::ready;
 use keyward_bench::report::{self, RunLog};
-use keyward_core::{KeyStore, Keyward, ListRequest, Rejection};
+use keyward_core::{Keyward, ListRequest, Rejection, store::KeyStore};
 use keyward_memory::MemoryStore;
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -4,7 +4,7 @@
 //! owner (50 keys per owner), two scopes, no metadata, no expiry.
 
 use keyward_core::{
-    Actor, CacheConfig, IssueRequest, Keyward, Owner, PermissionSet, Requirement, TokenKind,
+    Actor, IssueRequest, Keyward, Owner, PermissionSet, Requirement, TokenKind, cache::CacheConfig,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -65,7 +65,10 @@ pub fn cache_config(keys: usize) -> CacheConfig {
 }
 
 /// A service over `store` with the benchmark kind, with or without a cache.
-pub fn service(store: std::sync::Arc<dyn keyward_core::KeyStore>, cache: Option<usize>) -> Keyward {
+pub fn service(
+    store: std::sync::Arc<dyn keyward_core::store::KeyStore>,
+    cache: Option<usize>,
+) -> Keyward {
     let builder = Keyward::builder_arc(store).kind(kind());
     let builder = match cache {
         Some(keys) => builder.verify_cache(cache_config(keys)),

@@ -22,7 +22,7 @@ pub enum BearerError {
 /// case-insensitive, surrounding whitespace is ignored, anything else is an error.
 ///
 /// ```
-/// use keyward_core::{bearer_token, BearerError};
+/// use keyward_core::{token::bearer_token, token::BearerError};
 /// assert_eq!(bearer_token(Some("bearer  mt_abc ")), Ok("mt_abc"));
 /// assert_eq!(bearer_token(Some("Basic dXNlcg==")), Err(BearerError::WrongScheme));
 /// assert_eq!(bearer_token(None), Err(BearerError::Missing));

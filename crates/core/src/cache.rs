@@ -1,24 +1,28 @@
-//! The verification cache: what verify needs of each key, held in memory,
-//! dropped on every change.
-//!
-//! Entries are immutable snapshots ([`KeySnapshot`]) keyed by key id, plus
-//! negative entries for ids the store does not know. The map is split into
-//! shards, each behind its own `RwLock` on its own cache line, so readers on
-//! different cores almost never touch the same lock word: a hit costs one
-//! SipHash of the key id, one uncontended read lock and one `Arc` clone.
-//!
-//! Each shard holds known keys and unknown ids in separate regions, each
-//! with its own bound and its own eviction: anyone can mint well-formed
-//! tokens with fresh ids (the checksum is public), so unknown ids must never
-//! push known keys out.
-//!
-//! Invalidation is immediate in-process (the service wraps its store so that
-//! every mutation drops the affected entries before it returns), and across
-//! processes through a [`ChangeFeed`](crate::feed::ChangeFeed), whose freshness is
-//! proven by the feed's own heartbeats. Without a proven-fresh feed, entries
-//! live at most [`CacheConfig::ttl`], and an entry loaded while the feed was
-//! fresh is not served once that freshness can no longer be proven (see
-//! `docs/caching.md`, "Worst-case staleness", for the argument).
+//! The verification cache's settings ([`CacheConfig`]) and state
+//! ([`CacheStatus`]). How it stays honest: docs/caching.md.
+
+// How it works:
+// The verification cache: what verify needs of each key, held in memory,
+// dropped on every change.
+//
+// Entries are immutable snapshots ([`KeySnapshot`]) keyed by key id, plus
+// negative entries for ids the store does not know. The map is split into
+// shards, each behind its own `RwLock` on its own cache line, so readers on
+// different cores almost never touch the same lock word: a hit costs one
+// SipHash of the key id, one uncontended read lock and one `Arc` clone.
+//
+// Each shard holds known keys and unknown ids in separate regions, each
+// with its own bound and its own eviction: anyone can mint well-formed
+// tokens with fresh ids (the checksum is public), so unknown ids must never
+// push known keys out.
+//
+// Invalidation is immediate in-process (the service wraps its store so that
+// every mutation drops the affected entries before it returns), and across
+// processes through a [`ChangeFeed`](crate::feed::ChangeFeed), whose freshness is
+// proven by the feed's own heartbeats. Without a proven-fresh feed, entries
+// live at most [`CacheConfig::ttl`], and an entry loaded while the feed was
+// fresh is not served once that freshness can no longer be proven (see
+// `docs/caching.md`, "Worst-case staleness", for the argument).
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -42,7 +46,7 @@ const NEGATIVE_SHARE: usize = 4;
 /// How the verification cache behaves. Every setting has a safe default.
 ///
 /// ```
-/// use keyward_core::CacheConfig;
+/// use keyward_core::cache::CacheConfig;
 /// use std::time::Duration;
 /// let config = CacheConfig::new()
 ///     .capacity(1_000_000)

@@ -41,7 +41,7 @@ impl Change {
     /// everything.
     ///
     /// ```
-    /// use keyward_core::{Change, KeyId};
+    /// use keyward_core::{feed::Change, KeyId};
     /// let change = Change::Key(KeyId::parse("AbCd1234")?);
     /// assert_eq!(Change::from_payload(&change.to_payload()), change);
     /// assert_eq!(Change::from_payload("k:not an id"), Change::All);

@@ -147,7 +147,7 @@ impl TokenFormat {
     /// can: the longer prefix puts a `_` inside the shorter one's body.
     ///
     /// ```
-    /// use keyward_core::{ParseError, TokenFormat, TokenKind};
+    /// use keyward_core::{token::ParseError, token::TokenFormat, TokenKind};
     /// let format = TokenFormat::new([TokenKind::new("tak")?])?;
     /// assert_eq!(format.parse("tak_short").unwrap_err(), ParseError::BadLength { expected: 43, found: 5 });
     /// assert_eq!(format.parse("xyz_abc").unwrap_err(), ParseError::UnknownKind);
@@ -261,7 +261,7 @@ impl TokenFormat {
     /// [`TokenFormat::parse`] (or use [`TokenFormat::scan`], which does both).
     ///
     /// ```
-    /// use keyward_core::{TokenFormat, TokenKind};
+    /// use keyward_core::{token::TokenFormat, TokenKind};
     /// let format = TokenFormat::new([TokenKind::new("mm_pat")?.lengths(4, 22)?])?;
     /// assert_eq!(format.regex(), r"\b(?:mm_pat_[0-9A-Za-z]{32})\b");
     /// Ok::<(), Box<dyn std::error::Error>>(())
@@ -326,7 +326,7 @@ impl TokenFormat {
     /// kinds, allocates nothing, and never panics.
     ///
     /// ```
-    /// use keyward_core::{TokenFormat, TokenKind};
+    /// use keyward_core::{token::TokenFormat, TokenKind};
     /// let format = TokenFormat::new([TokenKind::new("mt")?])?;
     /// let token = "mt_AbCdEf1234xxxxxxxxxxxxxxxxxxxxxxxxxxx47RLeo";
     /// assert!(format.parse(token).is_ok());
@@ -357,18 +357,35 @@ impl TokenFormat {
 
     /// Generates a token of `kind`: random key id and secret from `rng`, then
     /// the checksum.
-    pub(crate) fn generate(
-        kind: &TokenKind,
-        rng: &dyn SecretSource,
-    ) -> Result<PlaintextToken, Error> {
+    ///
+    /// Returns the token with its parts, so nothing parses it back.
+    pub(crate) fn generate(kind: &TokenKind, rng: &dyn SecretSource) -> Result<NewToken, Error> {
+        let mut body = Zeroizing::new(String::with_capacity(kind.key_id_len() + kind.secret_len()));
+        push_base62(&mut body, kind.key_id_len() + kind.secret_len(), rng)?;
+        let key_id: String = body.chars().take(kind.key_id_len()).collect();
+        let mut secret = Zeroizing::new(String::with_capacity(kind.secret_len()));
+        secret.extend(body.chars().skip(kind.key_id_len()));
         let mut token = Zeroizing::new(String::with_capacity(kind.token_len()));
         token.push_str(kind.prefix());
         token.push('_');
-        push_base62(&mut token, kind.key_id_len() + kind.secret_len(), rng)?;
+        token.push_str(&body);
         let checksum = encode_checksum(crc32fast::hash(token.as_bytes()));
         checksum.iter().for_each(|&b| token.push(char::from(b)));
-        Ok(PlaintextToken::new(token))
+        Ok(NewToken {
+            token: PlaintextToken::new(token),
+            key_id: KeyId::from_parsed(&key_id),
+            secret,
+        })
     }
+}
+
+/// A token [`TokenFormat::generate`] just made, with its key id and where
+/// its secret is.
+pub(crate) struct NewToken {
+    pub(crate) token: PlaintextToken,
+    pub(crate) key_id: KeyId,
+    /// The secret: what is hashed at rest.
+    pub(crate) secret: Zeroizing<String>,
 }
 
 /// The last [`WINDOW`] visible bytes [`TokenFormat::contains_token`] has
@@ -611,6 +628,7 @@ mod tests {
         let kind = format.kind(prefix).unwrap();
         TokenFormat::generate(kind, &OsRandom)
             .unwrap()
+            .token
             .expose_secret()
             .to_owned()
     }

@@ -2,6 +2,9 @@
 //! the owner-permissions resolver (what a user holds now, for inheriting
 //! tokens).
 
+pub use crate::clock::{Clock, SystemClock};
+pub use async_trait::async_trait;
+
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::key::{KeyId, Metadata, Owner, RoleName};

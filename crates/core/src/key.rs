@@ -244,7 +244,7 @@ impl UsageRecord {
 }
 
 /// "never", "just now", "5 minutes ago", "5 days ago": how lists show last use.
-pub fn time_ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub(crate) fn time_ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     let Some(at) = at else {
         return "never".to_owned();
     };

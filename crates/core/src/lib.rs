@@ -1,17 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 mod actor;
-mod audit;
+pub mod audit;
 mod authorization;
 mod bearer;
-mod cache;
+pub mod cache;
 mod clock;
 pub mod dangerous;
 mod error;
 mod expiry;
-mod feed;
+pub mod feed;
 mod format;
-mod hooks;
+pub mod hooks;
 mod invalidating;
 mod key;
 mod kind;
@@ -21,46 +21,55 @@ mod permission;
 mod secret;
 mod service;
 mod snapshot;
-mod sql;
-mod store;
+pub mod store;
 mod usage;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+// The host's vocabulary: the service, kinds and policies, actors, requests
+// and views, permissions and requirements, verify outcomes, the error.
 pub use actor::{Actor, OperatorName, Session};
-pub use audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
-pub use bearer::{BearerError, bearer_token};
-pub use cache::{CacheConfig, CacheStatus};
-pub use clock::{Clock, SystemClock};
 pub use error::Error;
 pub use expiry::{ExpiryPolicy, Lifetime};
-pub use feed::{Change, ChangeFeed, FeedSink};
-pub use format::{FoundToken, MAX_TOKEN_LEN, ParseError, ParsedToken, TokenFormat};
-pub use hooks::{Decision, IssueContext, IssueHook, OwnerPermissions};
-pub use key::{
-    KeyId, KeyRecord, MAX_KEY_ID_LEN, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN,
-    MAX_METADATA_VALUE_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MIN_KEY_ID_LEN, Metadata, Owner, Role,
-    RoleName, UsageRecord, time_ago,
-};
-pub use kind::{
-    CHECKSUM_LEN, DEFAULT_KEY_ID_LEN, DEFAULT_SECRET_LEN, MAX_SECRET_LEN, MIN_SECRET_LEN, Manages,
-    TokenKind,
-};
-pub use lifecycle::{KeyState, Status, Transition};
+pub use key::{KeyId, Owner, Role, RoleName};
+pub use kind::{Manages, TokenKind};
+pub use lifecycle::Status;
 pub use outcome::{PublicAnswer, Rejection, VerifiedKey};
-pub use permission::{
-    MAX_GRANTS, MAX_PERMISSION_LEN, MAX_REQUIREMENT_DEPTH, MAX_REQUIREMENT_KINDS,
-    MAX_REQUIREMENT_PERMISSIONS, Permission, PermissionSet, Requirement,
-};
-pub use secret::{HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher};
+pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
-    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, MAX_ROLES_PER_KEY,
-    UsageFlusher,
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, UsageFlusher,
 };
-pub use sql::{TablePrefix, status_condition};
-pub use store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, Page, fold_name, name_contains};
+pub use store::{Cursor, Page};
 
-/// Re-exported so adapters and hosts use the same versions.
-pub use async_trait::async_trait;
+/// Re-exported so hosts and adapters use the same version.
 pub use chrono;
+
+/// The token itself: its format (parse, generate, scan, the regex for secret
+/// scanners), the plaintext shown once, digests at rest and the random
+/// source, and reading a Bearer header.
+pub mod token {
+    pub use crate::bearer::{BearerError, bearer_token};
+    pub use crate::format::{FoundToken, ParseError, ParsedToken, TokenFormat};
+    pub use crate::secret::{
+        HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher,
+    };
+}
+
+/// Every size keyward caps, in one place (docs/security.md lists them).
+pub mod limits {
+    pub use crate::format::MAX_TOKEN_LEN;
+    pub use crate::key::{
+        MAX_KEY_ID_LEN, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN,
+        MAX_NAME_LEN, MAX_OWNER_LEN, MIN_KEY_ID_LEN,
+    };
+    pub use crate::kind::{
+        CHECKSUM_LEN, DEFAULT_KEY_ID_LEN, DEFAULT_SECRET_LEN, MAX_SECRET_LEN, MIN_SECRET_LEN,
+    };
+    pub use crate::permission::{
+        MAX_GRANTS, MAX_PERMISSION_LEN, MAX_REQUIREMENT_DEPTH, MAX_REQUIREMENT_KINDS,
+        MAX_REQUIREMENT_PERMISSIONS,
+    };
+    pub use crate::service::MAX_ROLES_PER_KEY;
+    pub use crate::store::MAX_PAGE_SIZE;
+}

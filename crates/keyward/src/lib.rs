@@ -8,13 +8,28 @@
 //! - [Verification cache](docs::caching)
 //! - [Performance](docs::performance)
 
-pub use keyward_core::*;
+// The host's vocabulary, at the root.
+pub use keyward_core::{
+    Actor, Cursor, Error, ExpiryPolicy, IssueRequest, IssuedKey, KeyDetails, KeyId, Keyward,
+    KeywardBuilder, Lifetime, ListRequest, Manages, OperatorName, Owner, Page, Permission,
+    PermissionSet, PublicAnswer, Rejection, Requirement, Role, RoleName, Session, Status,
+    TokenKind, UsageFlusher, VerifiedKey, chrono,
+};
+
+// Everything else by what it is for: a host reaches into `audit`, `cache`,
+// `hooks`, `limits` and `token`; an adapter author into `store` and `feed`.
+#[doc(inline)]
+pub use keyward_core::{audit, cache, dangerous, feed, hooks, limits, store, token};
+
+#[cfg(feature = "testkit")]
+#[doc(inline)]
+pub use keyward_core::testkit;
 
 /// Storage adapters, each behind its crate feature: `sqlite` (default),
 /// `postgres`, `memory`. Each adapter crate is re-exported whole (with its
 /// driver: `stores::sqlite::rusqlite`, `stores::postgres::sqlx`).
 ///
-/// `PgStore` is also a [`ChangeFeed`]: pass a clone to
+/// `PgStore` is also a [`ChangeFeed`](feed::ChangeFeed): pass a clone to
 /// [`KeywardBuilder::change_feed`](crate::KeywardBuilder::change_feed) so
 /// every process's verification cache hears every other's changes.
 pub mod stores {

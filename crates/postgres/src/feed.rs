@@ -21,7 +21,8 @@
 use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    Change, ChangeFeed, Error, FeedSink, OsRandom, SecretSource, TablePrefix, async_trait,
+    Error, feed::Change, feed::ChangeFeed, feed::FeedSink, store::async_trait,
+    store::sql::TablePrefix, token::OsRandom, token::SecretSource,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgExecutor, PgListener};
@@ -116,7 +117,7 @@ async fn notify(pool: &PgPool, channel: &str, payload: &str) -> Result<(), Error
 /// ([`PgStore::change_channel`]).
 ///
 /// ```no_run
-/// use keyward_core::{CacheConfig, Keyward, TokenKind};
+/// use keyward_core::{cache::CacheConfig, Keyward, TokenKind};
 /// use keyward_postgres::PgStore;
 ///
 /// # #[tokio::main]

@@ -1,4 +1,4 @@
-//! A Postgres [`KeyStore`](keyward_core::KeyStore) for keyward, on [`sqlx`].
+//! A Postgres [`KeyStore`](keyward_core::store::KeyStore) for keyward, on [`sqlx`].
 //!
 //! Build it from the service's own pool ([`PgStore::new`]) or from a URL
 //! ([`PgStore::connect`]). Apply the schema with [`PgStore::migrate`], or
@@ -22,10 +22,10 @@
 //!
 //! # The change feed
 //!
-//! `PgStore` is also a [`ChangeFeed`](keyward_core::ChangeFeed): give a clone
+//! `PgStore` is also a [`ChangeFeed`](keyward_core::feed::ChangeFeed): give a clone
 //! to [`KeywardBuilder::change_feed`](keyward_core::KeywardBuilder::change_feed)
 //! next to a verification cache, and every process's cache drops what any
-//! other changed, within [`CacheConfig::feed_bound`](keyward_core::CacheConfig::feed_bound)
+//! other changed, within [`CacheConfig::feed_bound`](keyward_core::cache::CacheConfig::feed_bound)
 //! while the feed is fresh.
 //!
 //! - Migrations add triggers on the keys and roles tables that `NOTIFY`
@@ -46,7 +46,7 @@
 //!   fresh; other payloads can only drop cache entries.
 //! - On a lost connection the listener reports the feed down (entries
 //!   loaded until then are not served again, later ones live
-//!   [`CacheConfig::ttl`](keyward_core::CacheConfig::ttl)), and reconnects
+//!   [`CacheConfig::ttl`](keyward_core::cache::CacheConfig::ttl)), and reconnects
 //!   after 100 ms, doubling up to 5 s; once listening again it drops the
 //!   whole cache, since what changed in between is unknown.
 //!
@@ -61,7 +61,7 @@ mod store;
 pub use schema::{migrations, migrator};
 pub use sqlx;
 
-use keyward_core::{Error, TablePrefix};
+use keyward_core::{Error, store::sql::TablePrefix};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 

@@ -1,6 +1,6 @@
 //! Versioned, embedded migrations.
 
-use keyward_core::TablePrefix;
+use keyward_core::store::sql::TablePrefix;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use std::borrow::Cow;
@@ -10,7 +10,7 @@ use std::borrow::Cow;
 const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 
 /// The change-feed triggers (see [`PgStore`](crate::PgStore)'s
-/// [`ChangeFeed`](keyward_core::ChangeFeed) implementation).
+/// [`ChangeFeed`](keyward_core::feed::ChangeFeed) implementation).
 const CHANGE_FEED_VERSION: i64 = 2026_1123_0000_0002;
 
 /// Roles move into their owner's namespace: the primary key becomes
@@ -134,7 +134,7 @@ fn owned_roles_sql(prefix: &TablePrefix) -> String {
 /// call only `pg_catalog` functions, so they work whatever the `search_path`
 /// of the session that changes the table.
 ///
-/// [`Change::to_payload`]: keyward_core::Change::to_payload
+/// [`Change::to_payload`]: keyward_core::feed::Change::to_payload
 fn change_feed_sql(prefix: &TablePrefix) -> String {
     // Shipped: this migration's text must never change. Migration
     // `CHANNEL_PER_SCHEMA_VERSION` replaces the functions to notify the

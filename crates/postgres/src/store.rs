@@ -7,9 +7,10 @@ use crate::codec::{
 use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditOutcome, AuditQuery, Error, KeyId, KeyRecord, KeyState, KeyStore, ListQuery,
-    Owner, Page, PermissionSet, Role, RoleName, TablePrefix, UsageRecord, async_trait, fold_name,
-    status_condition,
+    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
+    audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
+    store::ListQuery, store::UsageRecord, store::async_trait, store::fold_name,
+    store::sql::TablePrefix, store::sql::status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;

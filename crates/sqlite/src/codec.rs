@@ -3,8 +3,9 @@
 use crate::sqlite_error;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditAction, AuditEvent, AuditOutcome, Error, HashAlgorithm, KeyId, KeyRecord, KeyState,
-    Metadata, Owner, PermissionSet, RoleName, TokenDigest,
+    Error, KeyId, Owner, PermissionSet, RoleName, audit::AuditAction, audit::AuditEvent,
+    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, token::HashAlgorithm,
+    token::TokenDigest,
 };
 use rusqlite::Row;
 use std::collections::BTreeSet;

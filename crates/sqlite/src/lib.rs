@@ -1,4 +1,4 @@
-//! A SQLite [`KeyStore`](keyward_core::KeyStore) for keyward, on [`rusqlite`].
+//! A SQLite [`KeyStore`](keyward_core::store::KeyStore) for keyward, on [`rusqlite`].
 //!
 //! ```
 //! use keyward_core::{Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind};
@@ -53,7 +53,7 @@ mod store;
 pub use rusqlite;
 pub use schema::{Migration, migrate, migrations};
 
-use keyward_core::{Error, TablePrefix};
+use keyward_core::{Error, store::sql::TablePrefix};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! Versioned, embedded migrations.
 
 use crate::sqlite_error;
-use keyward_core::{Error, TablePrefix};
+use keyward_core::{Error, store::sql::TablePrefix};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 /// The first migration's version: 16 digits, above the 14-digit timestamps

@@ -26,8 +26,8 @@
 
 use keyward_core::chrono::Utc;
 use keyward_core::{
-    Actor, CacheConfig, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner,
-    PermissionSet, Requirement, Session, TablePrefix, TokenKind,
+    Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
+    Requirement, Session, TokenKind, cache::CacheConfig, store::sql::TablePrefix,
 };
 use keyward_postgres::PgStore;
 use keyward_postgres::sqlx::migrate::{Migration, MigrationType, Migrator};

@@ -9,8 +9,8 @@
 
 use keyward::stores::{PgStore, SqliteStore};
 use keyward::{
-    Actor, CacheConfig, ExpiryPolicy, IssueRequest, KeyStore, Keyward, Lifetime, ListRequest,
-    Owner, PermissionSet, Requirement, Session, TokenKind,
+    Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
+    Requirement, Session, TokenKind, cache::CacheConfig, store::KeyStore,
 };
 use std::sync::Arc;
 

@@ -3,11 +3,12 @@
 use crate::support::{Backend, at, clock_at, foreign_token, owner, secret_part};
 use keyward_core::chrono::{Months, TimeDelta};
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, BearerError, Decision, Error, ExpiryPolicy,
-    HashAlgorithm, IssueContext, IssueHook, IssueRequest, Lifetime, Owner, PermissionSet,
-    Rejection, Requirement, Session, Status, TokenHasher, TokenKind,
+    Actor, Error, ExpiryPolicy, IssueRequest, Lifetime, Owner, PermissionSet, Rejection,
+    Requirement, Session, Status, TokenKind, audit::AuditAction, audit::AuditOutcome,
+    audit::AuditQuery, hooks::Decision, hooks::IssueContext, hooks::IssueHook, token::BearerError,
+    token::HashAlgorithm, token::TokenHasher,
 };
-use keyward_core::{KeyStore, async_trait};
+use keyward_core::{store::KeyStore, store::async_trait};
 use std::collections::BTreeSet;
 
 const PRO_ONLY: &str = "API keys are a Pro feature; upgrade to create one";

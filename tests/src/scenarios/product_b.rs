@@ -3,8 +3,8 @@
 use crate::support::{Backend, clock_at, owner, role};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, IssueRequest, ListRequest, PermissionSet,
-    Rejection, Requirement, Role, Session, Status, TokenKind,
+    Actor, IssueRequest, ListRequest, PermissionSet, Rejection, Requirement, Role, Session, Status,
+    TokenKind, audit::AuditAction, audit::AuditOutcome, audit::AuditQuery,
 };
 use std::collections::BTreeSet;
 

@@ -4,8 +4,9 @@
 use crate::support::{Backend, assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, AuditAction, AuditOutcome, AuditQuery, Clock, Error, ExpiryPolicy, IssueRequest,
-    Lifetime, ListRequest, Manages, Rejection, Requirement, Session, Status, TokenKind,
+    Actor, Error, ExpiryPolicy, IssueRequest, Lifetime, ListRequest, Manages, Rejection,
+    Requirement, Session, Status, TokenKind, audit::AuditAction, audit::AuditOutcome,
+    audit::AuditQuery, hooks::Clock,
 };
 
 /// Everything a management token may hold.

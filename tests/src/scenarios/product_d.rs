@@ -4,8 +4,8 @@
 use crate::support::{Backend, Directory, assert_not_authorized, clock_at, need, owner, perms};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, Clock, IssueRequest, ListRequest, PermissionSet, Rejection, Requirement, Session,
-    Status, TokenKind,
+    Actor, IssueRequest, ListRequest, PermissionSet, Rejection, Requirement, Session, Status,
+    TokenKind, hooks::Clock,
 };
 
 fn assert_missing(result: Result<impl std::fmt::Debug, Rejection>, permission: &str) {

@@ -5,8 +5,8 @@ use crate::support::{
 };
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
-    Actor, Error, ExpiryPolicy, HashAlgorithm, IssueRequest, KeyStore, Lifetime, Rejection,
-    Requirement, Session, Status, TokenKind,
+    Actor, Error, ExpiryPolicy, IssueRequest, Lifetime, Rejection, Requirement, Session, Status,
+    TokenKind, store::KeyStore, token::HashAlgorithm,
 };
 
 const SCOPES: [&str; 5] = ["publish", "messages", "files", "domain", "billing.read"];

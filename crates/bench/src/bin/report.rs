@@ -51,7 +51,7 @@ fn live_allocations() -> f64 {
 /// cache's map slot, the snapshot, and the usage queue's entry (then again
 /// after the usage flush empties the queue).
 fn memory_per_cached_key(keys: usize) -> MemoryFigure {
-    let store: Arc<dyn keyward_core::KeyStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn keyward_core::store::KeyStore> = Arc::new(MemoryStore::new());
     let uncached = service(Arc::clone(&store), None);
     let tokens = issue_keys_inline(&uncached, 0..keys);
     let cached = service(store, Some(keys));

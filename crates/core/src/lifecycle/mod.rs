@@ -20,7 +20,7 @@ impl KeyState {
 
 /// A state change asked of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// Stop verifying until enabled.
     Disable,
     /// Verify again after a disable.
@@ -31,7 +31,7 @@ pub enum Transition {
 
 impl Transition {
     /// The verb, for errors and audit.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Disable => "disable",
             Self::Enable => "enable",
@@ -43,7 +43,7 @@ impl Transition {
     ///
     /// Expired keys may be revoked (to make it final) but not enabled or
     /// disabled: neither would change what they can do.
-    pub fn target(self, status: Status) -> Result<KeyState, Error> {
+    pub(crate) fn target(self, status: Status) -> Result<KeyState, Error> {
         use Status as S;
         match (self, status) {
             (Self::Disable, S::Active) => Ok(KeyState::Disabled),

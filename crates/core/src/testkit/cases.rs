@@ -62,12 +62,12 @@ pub async fn insert_then_get_round_trips_every_field(store: &dyn KeyStore) {
     big.digest = TokenHasher::hmac_sha256(&[7u8; 32])
         .expect("valid pepper")
         .digest("secret");
-    big.metadata = (0..crate::MAX_METADATA_ENTRIES)
+    big.metadata = (0..crate::limits::MAX_METADATA_ENTRIES)
         .map(|i| (format!("k{i:02}"), format!("v{i}")))
         .collect();
     big.metadata.insert(
         "k00".to_owned(),
-        "é".repeat(crate::MAX_METADATA_VALUE_LEN / 2),
+        "é".repeat(crate::limits::MAX_METADATA_VALUE_LEN / 2),
     );
 
     // Digest bytes that trip text storage: NUL, 0xff, high bit everywhere.

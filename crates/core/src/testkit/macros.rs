@@ -83,7 +83,7 @@ macro_rules! conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
             $($setup)*
-            $crate::testkit::cases::$case(&$store as &dyn $crate::KeyStore).await;
+            $crate::testkit::cases::$case(&$store as &dyn $crate::store::KeyStore).await;
         }
         $crate::conformance_tests!(@each $store ($($setup)*) $($rest)*);
     };

@@ -1,5 +1,5 @@
 //! Test support (feature `testkit`): a manual clock and the conformance suite
-//! every [`KeyStore`](crate::KeyStore) implementation must pass.
+//! every [`KeyStore`](crate::store::KeyStore) implementation must pass.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -53,10 +53,12 @@ impl Clock for ManualClock {
 /// ([`crate::KeywardBuilder::verify_cache`] wraps the store so that every
 /// mutation drops the cache entries it affects). Run the conformance suite
 /// on it to check that the wrapper keeps the whole contract.
-pub fn behind_verify_cache(store: impl crate::KeyStore) -> impl crate::KeyStore {
-    let cache =
-        crate::cache::VerifyCache::new(crate::CacheConfig::default(), Arc::new(crate::SystemClock))
-            .expect("the default cache settings are valid");
+pub fn behind_verify_cache(store: impl crate::store::KeyStore) -> impl crate::store::KeyStore {
+    let cache = crate::cache::VerifyCache::new(
+        crate::cache::CacheConfig::default(),
+        Arc::new(crate::hooks::SystemClock),
+    )
+    .expect("the default cache settings are valid");
     crate::invalidating::InvalidatingStore::new(Arc::new(store), cache)
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 /// space or keyword separator); every *value* is still a bound parameter.
 ///
 /// ```
-/// use keyward_core::TablePrefix;
+/// use keyward_core::store::sql::TablePrefix;
 /// assert_eq!(TablePrefix::new("keyward_")?.table("keys"), "keyward_keys");
 /// assert!(TablePrefix::new("x\"; DROP TABLE users; --").is_err());
 /// Ok::<(), Box<dyn std::error::Error>>(())

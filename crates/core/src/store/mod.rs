@@ -1,9 +1,17 @@
-//! The storage contract every adapter implements.
+//! For adapter authors: the storage contract every adapter implements
+//! ([`KeyStore`]), the records it holds, the queries and pages it answers,
+//! and the shared SQL pieces ([`sql`]).
+
+pub mod sql;
+
+pub use crate::key::{KeyRecord, Metadata, UsageRecord};
+pub use crate::lifecycle::KeyState;
+pub use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord};
-use crate::lifecycle::{KeyState, Status};
+use crate::key::{KeyId, Owner, Role, RoleName};
+use crate::lifecycle::Status;
 use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use std::fmt::Debug;

@@ -1,0 +1,205 @@
+//! What a host asks for and gets back: issue and list requests, an issued
+//! key, key details.
+
+use crate::expiry::Lifetime;
+use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName};
+use crate::lifecycle::Status;
+use crate::permission::PermissionSet;
+use crate::secret::PlaintextToken;
+use crate::store::Cursor;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub(super) kind: String,
+    pub(super) owner: Owner,
+    pub(super) name: String,
+    pub(super) scopes: PermissionSet,
+    pub(super) roles: BTreeSet<RoleName>,
+    pub(super) inherits_owner: bool,
+    pub(super) expires: Option<Lifetime>,
+    pub(super) metadata: Metadata,
+}
+
+impl IssueRequest {
+    /// A key of `kind` (its prefix) for `owner`, called `name`, with no
+    /// permissions and the kind's default expiry.
+    pub fn new(kind: &str, owner: Owner, name: &str) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            owner,
+            name: name.to_owned(),
+            scopes: PermissionSet::new(),
+            roles: BTreeSet::new(),
+            inherits_owner: false,
+            expires: None,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// Grants these permissions directly.
+    pub fn scopes(mut self, scopes: PermissionSet) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Grants the permissions of these roles, as they are when verified.
+    pub fn roles(mut self, roles: impl IntoIterator<Item = RoleName>) -> Self {
+        self.roles = roles.into_iter().collect();
+        self
+    }
+
+    /// The key acts with its owner's current permissions (from
+    /// [`OwnerPermissions`](crate::hooks::OwnerPermissions)), capped by `ceiling` (and any roles). `None`
+    /// means no cap beyond the owner's own.
+    pub fn inherit_owner(mut self, ceiling: Option<PermissionSet>) -> Self {
+        self.inherits_owner = true;
+        self.scopes = ceiling.unwrap_or_else(PermissionSet::all);
+        self
+    }
+
+    /// Expires after `lifetime`, which the kind's policy must allow.
+    pub fn expires(mut self, lifetime: Lifetime) -> Self {
+        self.expires = Some(lifetime);
+        self
+    }
+
+    /// Attaches host data, returned on verify.
+    pub fn metadata(mut self, key: &str, value: &str) -> Self {
+        self.metadata.insert(key.to_owned(), value.to_owned());
+        self
+    }
+}
+
+/// A key as users see it: everything but the digest.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KeyDetails {
+    /// Public id.
+    pub id: KeyId,
+    /// Kind prefix.
+    pub kind: String,
+    /// Owner.
+    pub owner: Owner,
+    /// Name.
+    pub name: String,
+    /// Masked token (`tak_bUiB…`).
+    pub preview: String,
+    /// Status now.
+    pub status: Status,
+    /// Direct grants (the ceiling, for an inheriting key).
+    pub scopes: PermissionSet,
+    /// Roles.
+    pub roles: BTreeSet<RoleName>,
+    /// Whether it inherits its owner's permissions.
+    pub inherits_owner: bool,
+    /// What it can do now (roles and owner permissions resolved).
+    pub permissions: PermissionSet,
+    /// Host data.
+    pub metadata: Metadata,
+    /// Issued at.
+    pub created_at: DateTime<Utc>,
+    /// Expires at.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Newest flushed use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked at.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who issued it.
+    pub created_by: String,
+    /// The key it replaced.
+    pub rotated_from: Option<KeyId>,
+    /// The key that replaces it.
+    pub rotated_to: Option<KeyId>,
+}
+
+impl KeyDetails {
+    pub(super) fn new(record: KeyRecord, permissions: PermissionSet, now: DateTime<Utc>) -> Self {
+        Self {
+            status: record.status(now),
+            id: record.id,
+            kind: record.kind,
+            owner: record.owner,
+            name: record.name,
+            preview: record.preview,
+            scopes: record.scopes,
+            roles: record.roles,
+            inherits_owner: record.inherits_owner,
+            permissions,
+            metadata: record.metadata,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+            revoked_at: record.revoked_at,
+            created_by: record.created_by,
+            rotated_from: record.rotated_from,
+            rotated_to: record.rotated_to,
+        }
+    }
+
+    /// "never" or "5 days ago".
+    pub fn last_used(&self, now: DateTime<Utc>) -> String {
+        crate::key::time_ago(self.last_used_at, now)
+    }
+}
+
+/// A new key: the token, shown once, and its details.
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// The plaintext token. Show it to the user now; it cannot be recovered.
+    pub token: PlaintextToken,
+    /// The stored key.
+    pub key: KeyDetails,
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub(super) owner: Owner,
+    pub(super) name_contains: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) statuses: Vec<Status>,
+    pub(super) limit: usize,
+    pub(super) after: Option<Cursor>,
+}
+
+impl ListRequest {
+    /// The newest 50 keys of `owner`.
+    pub fn new(owner: Owner) -> Self {
+        Self {
+            owner,
+            name_contains: None,
+            kind: None,
+            statuses: Vec::new(),
+            limit: 50,
+            after: None,
+        }
+    }
+    /// Only names containing `text` (case-insensitive, literal).
+    pub fn name_contains(mut self, text: &str) -> Self {
+        self.name_contains = Some(text.to_owned());
+        self
+    }
+    /// Only this kind.
+    pub fn kind(mut self, prefix: &str) -> Self {
+        self.kind = Some(prefix.to_owned());
+        self
+    }
+    /// Only these statuses.
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = Status>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+    /// Page size (1..=1000).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+    /// Continue after a cursor from a previous page.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+}

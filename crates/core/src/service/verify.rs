@@ -1,0 +1,240 @@
+//! Verify: parse, look up (cache or store), compare, check. Never writes.
+
+use super::Keyward;
+use crate::bearer::{BearerError, bearer_token};
+use crate::cache::{Lookup, Slot, UnknownId};
+use crate::format::ParsedToken;
+use crate::key::KeyId;
+use crate::lifecycle::KeyState;
+use crate::outcome::{Rejection, VerifiedKey};
+use crate::permission::{PermissionSet, Requirement};
+use crate::secret::TokenDigest;
+use crate::snapshot::KeySnapshot;
+use chrono::DateTime;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+impl Keyward {
+    // ---------------------------------------------------------------- verify
+
+    /// Verifies a token and checks `requirement`.
+    ///
+    /// Cheapest checks first: parse and checksum (no storage), lookup by key
+    /// id, constant-time digest compare, revoked/disabled/expired, then
+    /// permissions. Records the use in memory only; the store is never
+    /// written here.
+    ///
+    /// When the answer is in memory (a malformed token, or a cache hit) the
+    /// returned future is ready at once and small; only a store read is
+    /// boxed.
+    pub fn verify<'a>(
+        &'a self,
+        token: &'a str,
+        requirement: &'a Requirement,
+    ) -> impl Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a {
+        match self.verify_from_memory(token, requirement) {
+            FromMemory::Answer(answer) => Verification::Ready(std::future::ready(answer)),
+            FromMemory::Load(parsed, now, hash) => Verification::Store(Box::pin(
+                self.verify_from_store(parsed, now, hash, requirement),
+            )),
+        }
+    }
+
+    /// Parse, then the cache: the whole answer, or what the store read needs.
+    pub(super) fn verify_from_memory<'a>(
+        &'a self,
+        token: &'a str,
+        requirement: &Requirement,
+    ) -> FromMemory<'a> {
+        let parsed = match self.inner.format.parse(token) {
+            Ok(parsed) => parsed,
+            Err(e) => return FromMemory::Answer(Err(e.into())),
+        };
+        let now = self.inner.clock.now_micros();
+        let Some(cache) = &self.inner.cache else {
+            return FromMemory::Load(parsed, now, None);
+        };
+        let hash = cache.hash(parsed.key_id());
+        match cache.lookup(parsed.key_id(), hash, now) {
+            // A key loaded while not live, or for a token that did not
+            // match, has no permissions resolved: answered from memory
+            // unless this token matches a live key (then load it anew).
+            Lookup::Hit(snapshot)
+                if snapshot.resolved
+                    || !snapshot.is_live(now)
+                    || !self.identifies(&snapshot, &parsed) =>
+            {
+                FromMemory::Answer(self.check(snapshot, &parsed, now, requirement))
+            }
+            Lookup::Unknown => FromMemory::Answer(Err(Rejection::NotFound)),
+            Lookup::Hit(_) | Lookup::Miss => FromMemory::Load(parsed, now, Some(hash)),
+        }
+    }
+
+    /// The store read, and the cache fill if there is a cache (`hash`).
+    pub(super) async fn verify_from_store(
+        &self,
+        parsed: ParsedToken<'_>,
+        now: i64,
+        hash: Option<u64>,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        let key_id = KeyId::from_parsed(parsed.key_id());
+        let (Some(cache), Some(hash)) = (&self.inner.cache, hash) else {
+            return match self.load(&key_id, &parsed, now).await? {
+                Some(snapshot) => self.check(snapshot, &parsed, now, requirement),
+                None => Err(Rejection::NotFound),
+            };
+        };
+        // Read the generation before the store, so a change that lands
+        // while we read keeps the (possibly stale) result out of the cache.
+        let generation = cache.generation();
+        match self.load(&key_id, &parsed, now).await? {
+            Some(snapshot) => {
+                cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
+                self.check(snapshot, &parsed, now, requirement)
+            }
+            None => {
+                let unknown = Slot::Unknown(Box::new(UnknownId {
+                    key_id,
+                    loaded_at: now,
+                }));
+                cache.fill(hash, unknown, generation);
+                Err(Rejection::NotFound)
+            }
+        }
+    }
+
+    /// Reads a key and resolves its permissions if it is live. `None` if
+    /// the store has no such key.
+    pub(super) async fn load(
+        &self,
+        key_id: &KeyId,
+        parsed: &ParsedToken<'_>,
+        now: i64,
+    ) -> Result<Option<Arc<KeySnapshot>>, Rejection> {
+        let record = self
+            .inner
+            .store
+            .key(key_id)
+            .await
+            .map_err(Rejection::Unavailable)?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let live = record.state == KeyState::Active
+            && record
+                .expires_at
+                .is_none_or(|at| at.timestamp_micros() > now);
+        let kind_index = self.inner.format.kind_index(&record.kind);
+        // The presented token is checked before anything else is read: a
+        // wrong secret never costs a roles read or a call to the host's
+        // directory, so its cost cannot tell a live key from a dead one.
+        let presented = kind_index == Some(parsed.kind_index())
+            && self.presented_matches(&record.digest, parsed);
+        let resolved = live && presented;
+        let permissions = if resolved {
+            self.effective_permissions(&record)
+                .await
+                .map_err(Rejection::Unavailable)?
+        } else {
+            PermissionSet::new()
+        };
+        Ok(Some(Arc::new(KeySnapshot::new(
+            record,
+            kind_index,
+            permissions,
+            resolved,
+            now,
+        ))))
+    }
+
+    /// Whether the presented token is the snapshot's key: same kind, and its
+    /// secret hashes to the digest (constant time).
+    pub(super) fn identifies(&self, snapshot: &KeySnapshot, parsed: &ParsedToken<'_>) -> bool {
+        let same_kind = snapshot.kind_index == parsed.kind_index();
+        self.presented_matches(&snapshot.digest, parsed) & same_kind
+    }
+
+    /// Whether the presented secret hashes to `digest` (constant time).
+    pub(super) fn presented_matches(&self, digest: &TokenDigest, parsed: &ParsedToken<'_>) -> bool {
+        let presented = self
+            .inner
+            .hasher
+            .digest_with(digest.algorithm(), parsed.secret());
+        presented.is_some_and(|d| d.matches(digest))
+    }
+
+    /// The checks after lookup: digest, state, expiry, permissions; then
+    /// the use is recorded in memory.
+    pub(super) fn check(
+        &self,
+        snapshot: Arc<KeySnapshot>,
+        parsed: &ParsedToken<'_>,
+        now: i64,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        if !self.identifies(&snapshot, parsed) {
+            return Err(Rejection::NotFound);
+        }
+        match snapshot.state {
+            KeyState::Revoked => return Err(Rejection::Revoked),
+            KeyState::Disabled => return Err(Rejection::Disabled),
+            KeyState::Active if snapshot.expires_at <= now => {
+                return Err(Rejection::Expired);
+            }
+            KeyState::Active => {}
+        }
+        if !requirement.accepts_kind(&snapshot.kind) {
+            return Err(Rejection::KindNotAccepted);
+        }
+        if let Some(missing) = requirement.missing_from(&snapshot.permissions) {
+            return Err(Rejection::InsufficientPermissions { missing });
+        }
+        if self.inner.cache.is_some() {
+            self.inner.usage.record_cached(&snapshot, now);
+        } else if let Some(at) = DateTime::from_timestamp_micros(now) {
+            self.inner.usage.record(&snapshot.key_id, at);
+        }
+        Ok(VerifiedKey::new(snapshot))
+    }
+
+    /// Verifies the token in an `Authorization: Bearer <token>` header value.
+    pub async fn verify_bearer(
+        &self,
+        authorization: Option<&str>,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
+        let token =
+            bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
+        self.verify(token, requirement).await
+    }
+}
+
+/// What memory alone could tell about a token.
+pub(super) enum FromMemory<'a> {
+    /// The whole answer.
+    Answer(Result<VerifiedKey, Rejection>),
+    /// The store must be read: the parsed token, the time (micros), and the cache
+    /// hash when there is a cache.
+    Load(ParsedToken<'a>, i64, Option<u64>),
+}
+
+/// The future [`Keyward::verify`] returns.
+pub(super) enum Verification<'a> {
+    Ready(std::future::Ready<Result<VerifiedKey, Rejection>>),
+    Store(Pin<Box<dyn Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a>>),
+}
+
+impl Future for Verification<'_> {
+    type Output = Result<VerifiedKey, Rejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(answer) => Pin::new(answer).poll(cx),
+            Self::Store(read) => read.as_mut().poll(cx),
+        }
+    }
+}
