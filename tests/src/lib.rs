@@ -11,11 +11,37 @@
 //! [`scenario_tests!`] expands all of them into one `#[tokio::test]` each for
 //! a store factory, so an adapter's test file is one line:
 //!
-//! ```ignore
+//! ```no_run
+//! # use keyward_core::store::KeyStore;
+//! # use keyward_memory::MemoryStore;
+//! # use std::sync::Arc;
 //! keyward_tests::scenario_tests!(async {
 //!     Arc::new(MemoryStore::new()) as Arc<dyn KeyStore>
 //! });
+//! # fn main() {}
 //! ```
+//!
+//! (Outside `cargo test` the generated `#[test]` functions are dropped, so
+//! this doctest checks only that the invocation expands; the files under
+//! `tests/tests/` compile and run it for real.)
+//!
+//! # Postgres
+//!
+//! The Postgres tests (tests/tests/postgres.rs and one property test) run
+//! in a new schema of the database at `DATABASE_URL` (see [`backends`]).
+//! Three cases:
+//!
+//! - **`DATABASE_URL` unset when the tests are built**: the build script
+//!   sets `cfg(keyward_no_postgres)` and every Postgres test is
+//!   `#[ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"]`,
+//!   so libtest's summary line counts them as *ignored*, not passed. Cargo
+//!   rebuilds when `DATABASE_URL` changes.
+//! - **`DATABASE_URL` set but no usable server**: each test prints a skip
+//!   notice straight to stderr and returns, which libtest can only report
+//!   as passed; the first notice of a test binary says so in a banner, and
+//!   every notice carries the test's name and a running count.
+//! - **`KEYWARD_REQUIRE_POSTGRES=1`** (CI and `.ci/run` set it): nothing is
+//!   ignored or skipped; without a usable server every Postgres test fails.
 //!
 //! Every scenario creates its own owners (and role names) with a random
 //! suffix, so the factory may hand out one shared database to all of them.
@@ -51,36 +77,70 @@ pub use support::Backend;
 /// Takes an expression that evaluates to a future of `Arc<dyn KeyStore>`
 /// (usually an `async { … }` block); it is evaluated afresh for every test.
 /// With `optional`, the future yields `Option<Arc<dyn KeyStore>>` and `None`
-/// skips the test (for a backend that is not reachable). With `cached`, every
+/// ends the test early (for a backend that is not reachable; libtest reports
+/// it as passed, so say why in the factory). With `cached`, every
 /// service verifies through a verification cache whose entries live an hour,
-/// so only invalidation keeps the answers right. The calling crate
-/// needs `tokio` with the `macros` and `rt-multi-thread` features.
+/// so only invalidation keeps the answers right. Attributes written first
+/// (`#[cfg_attr(keyward_no_postgres, ignore = "…")]`) are put on every
+/// generated test. The calling crate needs `tokio` with the `macros` and
+/// `rt-multi-thread` features.
 ///
-/// ```ignore
+/// ```no_run
 /// use keyward_core::store::KeyStore;
 /// use keyward_memory::MemoryStore;
 /// use std::sync::Arc;
 ///
 /// keyward_tests::scenario_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn KeyStore> });
+///
+/// mod postgres {
+///     keyward_tests::scenario_tests!(
+///         #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests")]
+///         cached optional keyward_tests::backends::postgres_dyn()
+///     );
+/// }
+/// # fn main() {}
 /// ```
+///
+/// (A doctest outside `cargo test` drops the generated `#[test]` functions,
+/// so it checks only that the invocations expand; tests/tests/ runs them.)
 #[macro_export]
 macro_rules! scenario_tests {
+    // Attributes for every test come first, gathered one by one (an
+    // expression may start with `#` too, so the plain forms never see them).
+    (#[$attr:meta] $($rest:tt)+) => {
+        $crate::scenario_tests!(@attrs [#[$attr]] $($rest)+);
+    };
+    (@attrs [$($attrs:tt)*] #[$attr:meta] $($rest:tt)+) => {
+        $crate::scenario_tests!(@attrs [$($attrs)* #[$attr]] $($rest)+);
+    };
+    (@attrs $attrs:tt optional $store:expr) => {
+        $crate::scenario_tests!(@cases backend $attrs (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::uncached(store);));
+    };
+    (@attrs $attrs:tt cached optional $store:expr) => {
+        $crate::scenario_tests!(@cases backend $attrs (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::cached(store);));
+    };
+    (@attrs $attrs:tt cached $store:expr) => {
+        $crate::scenario_tests!(@cases backend $attrs (let backend = $crate::Backend::cached($store.await);));
+    };
+    (@attrs $attrs:tt $store:expr) => {
+        $crate::scenario_tests!(@cases backend $attrs (let backend = $crate::Backend::uncached($store.await);));
+    };
     (optional $store:expr) => {
-        $crate::scenario_tests!(@cases backend (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::uncached(store);));
+        $crate::scenario_tests!(@attrs [] optional $store);
     };
     (cached optional $store:expr) => {
-        $crate::scenario_tests!(@cases backend (let Some(store) = $store.await else { return; }; let backend = $crate::Backend::cached(store);));
+        $crate::scenario_tests!(@attrs [] cached optional $store);
     };
     (cached $store:expr) => {
-        $crate::scenario_tests!(@cases backend (let backend = $crate::Backend::cached($store.await);));
+        $crate::scenario_tests!(@attrs [] cached $store);
     };
     ($store:expr) => {
-        $crate::scenario_tests!(@cases backend (let backend = $crate::Backend::uncached($store.await);));
+        $crate::scenario_tests!(@attrs [] $store);
     };
     // `$var` travels with the setup so the binding and its use share one
     // hygiene context.
-    (@cases $var:ident $setup:tt) => {
-        $crate::scenario_tests!(@each $var $setup;
+    (@cases $var:ident $attrs:tt $setup:tt) => {
+        $crate::scenario_tests!(@each $var $attrs $setup;
             product_a_account_api_keys => $crate::scenarios::product_a,
             product_b_mcp_workspace_keys => $crate::scenarios::product_b,
             product_c_management_tokens => $crate::scenarios::product_c,
@@ -138,11 +198,12 @@ macro_rules! scenario_tests {
             a_peppered_service_verifies_older_sha256_keys => $crate::behaviour::a_peppered_service_verifies_older_sha256_keys,
         );
     };
-    (@each $var:ident $setup:tt; $($name:ident => $test:path),+ $(,)?) => {
-        $( $crate::scenario_tests!(@one $var $setup $name $test); )+
+    (@each $var:ident $attrs:tt $setup:tt; $($name:ident => $test:path),+ $(,)?) => {
+        $( $crate::scenario_tests!(@one $var $attrs $setup $name $test); )+
     };
-    (@one $var:ident ($($setup:tt)*) $name:ident $test:path) => {
+    (@one $var:ident [$($attrs:tt)*] ($($setup:tt)*) $name:ident $test:path) => {
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attrs)*
         async fn $name() {
             $($setup)*
             $test($var).await;

@@ -1,28 +1,48 @@
 //! The conformance suite and the product scenarios against Postgres, each
-//! test in its own schema. Needs `DATABASE_URL`; without a server the tests
-//! print a skip notice, and with `KEYWARD_REQUIRE_POSTGRES=1` they fail.
+//! test in its own schema. Needs `DATABASE_URL`: built without it, every
+//! test here is reported as ignored; with it set but no usable server, each
+//! prints a skip notice (and is reported as passed); with
+//! `KEYWARD_REQUIRE_POSTGRES=1` they fail instead. See the `keyward_tests`
+//! crate doc.
+//!
+//! Every test of this file but one carries
+//! `#[cfg_attr(keyward_no_postgres, ignore = "…")]`;
+//! `every_postgres_test_is_ignored_exactly_when_built_without_database_url`
+//! checks that, so a new test cannot forget it.
 
 mod conformance {
-    keyward_core::conformance_tests!(optional keyward_tests::backends::postgres());
+    keyward_core::conformance_tests!(
+        #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
+        optional keyward_tests::backends::postgres()
+    );
 }
 
 /// The suite against the store as a service with a verification cache
 /// holds it (every mutation drops the affected cache entries).
 mod conformance_behind_verify_cache {
-    keyward_core::conformance_tests!(optional async {
-        keyward_tests::backends::postgres()
-            .await
-            .map(keyward_core::testkit::behind_verify_cache)
-    });
+    keyward_core::conformance_tests!(
+        #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
+        optional async {
+            keyward_tests::backends::postgres()
+                .await
+                .map(keyward_core::testkit::behind_verify_cache)
+        }
+    );
 }
 
 mod scenarios {
-    keyward_tests::scenario_tests!(optional keyward_tests::backends::postgres_dyn());
+    keyward_tests::scenario_tests!(
+        #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
+        optional keyward_tests::backends::postgres_dyn()
+    );
 }
 
 /// The same scenarios with every service verifying through a cache.
 mod cached_scenarios {
-    keyward_tests::scenario_tests!(cached optional keyward_tests::backends::postgres_dyn());
+    keyward_tests::scenario_tests!(
+        #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
+        cached optional keyward_tests::backends::postgres_dyn()
+    );
 }
 
 /// The hot lookups (by key id, an owner's keys newest first, keys expiring
@@ -33,6 +53,10 @@ mod query_plans {
     use keyward_tests::plans::{assert_pg_plans, assert_pg_statements_are_the_ones_sent, pg_seed};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn the_checked_statements_are_the_ones_the_adapter_sends() {
         let Some(store) = postgres().await else {
             return;
@@ -41,6 +65,10 @@ mod query_plans {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn hot_lookups_are_index_scans() {
         let Some(store) = postgres().await else {
             return;
@@ -61,6 +89,10 @@ mod resilience {
     };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn a_dropped_connection_mid_insert_leaves_no_key() {
         let Some(store) = postgres().await else {
             return;
@@ -69,6 +101,10 @@ mod resilience {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn a_dropped_connection_mid_revoke_leaves_the_key_active() {
         let Some(store) = postgres().await else {
             return;
@@ -77,6 +113,10 @@ mod resilience {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn a_dropped_connection_mid_rotation_leaves_the_predecessor_alone() {
         let Some(store) = postgres().await else {
             return;
@@ -96,6 +136,7 @@ mod change_feed {
         ($($name:ident),+ $(,)?) => {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
                 async fn $name() {
                     feed::$name().await;
                 }
@@ -138,6 +179,10 @@ mod owned_roles_migration {
     const OWNED_ROLES: i64 = 2026_1202_0000_0001;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn existing_roles_get_owner_empty_and_grant_nothing() {
         let Some(fresh) = postgres().await else {
             return;
@@ -234,6 +279,10 @@ mod isolation {
     use keyward_tests::backends::postgres;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn the_live_key_limit_holds_when_the_host_defaults_to_repeatable_read() {
         let Some(fresh) = postgres().await else {
             return;
@@ -267,6 +316,10 @@ mod at_rest {
     use keyward_tests::backends::postgres;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        keyward_no_postgres,
+        ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+    )]
     async fn the_postgres_tables_never_hold_the_token() {
         let Some(store) = postgres().await else {
             return;
@@ -315,9 +368,32 @@ mod at_rest {
 
 /// Times keep microseconds and drop anything finer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    keyward_no_postgres,
+    ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+)]
 async fn times_are_truncated_to_the_microsecond() {
     let Some(store) = keyward_tests::backends::postgres_dyn().await else {
         return;
     };
     keyward_tests::behaviour::times_are_truncated_to_the_microsecond(store).await;
+}
+
+/// Built without `DATABASE_URL` (and without `KEYWARD_REQUIRE_POSTGRES=1`),
+/// every other test of this binary is ignored, so the summary line counts
+/// them as ignored instead of passed; built with it, none is.
+#[test]
+fn every_postgres_test_is_ignored_exactly_when_built_without_database_url() {
+    let this = "every_postgres_test_is_ignored_exactly_when_built_without_database_url";
+    let postgres_tests: Vec<String> = keyward_tests::backends::tests_of_this_binary(false)
+        .into_iter()
+        .filter(|name| name != this)
+        .collect();
+    let ignored = keyward_tests::backends::tests_of_this_binary(true);
+    assert!(postgres_tests.len() > 100, "listed {postgres_tests:?}");
+    if cfg!(keyward_no_postgres) {
+        assert_eq!(ignored, postgres_tests, "every Postgres test is ignored");
+    } else {
+        assert_eq!(ignored, Vec::<String>::new(), "no Postgres test is ignored");
+    }
 }

@@ -1,28 +1,31 @@
 //! keyward quickstart: issue an API key, verify it, list keys, revoke it, and
 //! watch the next verify fail. Copy this file as a starting point.
 //!
-//! Run it with `cargo run -p quickstart`. Keys are kept in
-//! `keyward-quickstart.db` in the working directory, so every run lists the
-//! keys of the runs before it; set `KEYWARD_DATABASE_URL` to another SQLite
-//! file or to a Postgres URL (`postgres://…`) to keep them there instead.
+//! Run it with `cargo run -p quickstart`: it builds the SQLite store and
+//! nothing else. Keys are kept in `keyward-quickstart.db` in the working
+//! directory, so every run lists the keys of the runs before it; set
+//! `KEYWARD_DATABASE_URL` to another SQLite file or URL (`sqlite://…`,
+//! `sqlite::memory:`) to keep them there instead. For Postgres, see
+//! `examples/postgres` (`cargo run -p postgres-example`).
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
-use keyward::stores::{PgStore, SqliteStore};
+use keyward::stores::SqliteStore;
 use keyward::{
     Actor, ExpiryPolicy, IssueRequest, Keyward, Lifetime, ListRequest, Owner, PermissionSet,
-    Requirement, Session, TokenKind, cache::CacheConfig, store::KeyStore,
+    Requirement, Session, TokenKind, cache::CacheConfig,
 };
-use std::sync::Arc;
 
 /// SQLite in the working directory by default; `KEYWARD_DATABASE_URL` may
-/// name another SQLite database or a Postgres server.
-async fn open_store() -> Result<Arc<dyn KeyStore>, keyward::Error> {
+/// name another SQLite database.
+fn open_store() -> Result<SqliteStore, Box<dyn std::error::Error>> {
     match std::env::var("KEYWARD_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-            Ok(Arc::new(PgStore::connect(&url).await?))
-        }
-        Ok(url) => Ok(Arc::new(SqliteStore::connect(&url)?)),
-        Err(_) => Ok(Arc::new(SqliteStore::open("keyward-quickstart.db")?)),
+        Ok(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => Err(
+            "the quickstart runs on SQLite only; for Postgres run `cargo run -p postgres-example` \
+             (examples/postgres) with DATABASE_URL set"
+                .into(),
+        ),
+        Ok(url) => Ok(SqliteStore::connect(&url)?),
+        Err(_) => Ok(SqliteStore::open("keyward-quickstart.db")?),
     }
 }
 
@@ -30,7 +33,7 @@ async fn open_store() -> Result<Arc<dyn KeyStore>, keyward::Error> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Configure one kind of token: account API keys with the `mt` prefix,
     //    1, 3 or 6 months to live (3 by default), at most 3 live per account.
-    let keyward = Keyward::builder_arc(open_store().await?)
+    let keyward = Keyward::builder(open_store()?)
         .kind(
             TokenKind::new("mt")?
                 .expiry(ExpiryPolicy::choices(
