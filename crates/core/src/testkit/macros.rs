@@ -72,25 +72,35 @@ macro_rules! conformance_tests {
     ($factory:expr $(,)?) => {
         $crate::conformance_tests!(@attrs [] $factory);
     };
-    // Every case, once. Adding a case is adding its name here. (`$store` is
-    // passed along so the binding and its uses share one hygiene context.)
+    // Every case, once, grouped by the clause of the contract it checks (the
+    // numbered invariants in the `KeyStore` docs; one file per clause in
+    // `testkit/cases/`). Adding a case is adding its name to its clause's
+    // group. (`$store` is passed along so the binding and its uses share one
+    // hygiene context.)
     (@cases $store:ident $attrs:tt ($($setup:tt)*)) => {
         $crate::conformance_tests!(@each $store $attrs ($($setup)*)
-            insert_then_get_round_trips_every_field
+            // 1. Insert is not update (and 9, ids are case-sensitive): cases/insert.rs
             get_unknown_id_is_none
             insert_duplicate_id_is_already_exists
+            // 2. The live-key limit is atomic: cases/limit.rs
             limit_counts_live_keys_per_owner_and_kind
             limit_holds_under_concurrent_inserts
+            // 3. State changes are compare-and-set: cases/transitions.rs
             set_state_is_compare_and_set
             revoked_keys_never_change_state
             revoke_and_enable_race_has_one_winner
-            revoke_key_is_unconditional_and_idempotent
-            revoke_key_wins_against_flapping_state_changes
+            // 4. Mutations and their audit event are one write; list_audit:
+            // cases/audit.rs
+            mutations_append_their_audit_event_only_on_success
+            list_audit_is_newest_first_filtered_and_limited
+            // 5. Rotation is atomic: cases/rotation.rs
             rotate_key_links_and_shortens_predecessor
             rotate_key_refuses_stale_or_repeated_rotation
             rotate_key_with_duplicate_successor_changes_nothing
+            // 6. Usage is forward-only: cases/usage.rs
             record_usage_is_forward_only
             record_usage_applies_a_whole_batch
+            // 7. Listing is stable: cases/listing.rs
             list_keys_is_newest_first_and_per_owner
             list_keys_name_filter_is_literal_and_case_insensitive
             list_keys_name_filter_folds_unicode_case
@@ -98,15 +108,21 @@ macro_rules! conformance_tests {
             list_keys_pages_without_duplicates_or_skips
             list_keys_pagination_is_stable_under_inserts
             list_keys_pages_through_equal_timestamps
-            keys_expiring_selects_the_window_soonest_first
+            // 8. Timestamps (and every string and map) round-trip: cases/round_trip.rs
+            insert_then_get_round_trips_every_field
+            audit_events_round_trip_every_field
+            // 11. Revocation always wins: cases/revocation.rs
+            revoke_key_is_unconditional_and_idempotent
+            revoke_key_wins_against_flapping_state_changes
+            // 12. Roles are namespaced by owner, 13. role edits are
+            // compare-and-set: cases/roles.rs
             roles_put_replace_and_get
             delete_role_removes_only_that_role
             roles_are_namespaced_by_owner
             put_role_is_compare_and_set
             delete_role_is_compare_and_set
-            mutations_append_their_audit_event_only_on_success
-            list_audit_is_newest_first_filtered_and_limited
-            audit_events_round_trip_every_field
+            // keys_expiring (the keys to warn about): cases/expiring.rs
+            keys_expiring_selects_the_window_soonest_first
         );
     };
     (@each $store:ident [$($attrs:tt)*] ($($setup:tt)*) $case:ident $($rest:ident)*) => {
