@@ -5,7 +5,7 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
     store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::async_trait,
+    store::VerifyRecord, store::async_trait,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 pub enum StoreCall {
     /// [`KeyStore::insert_key`]
     InsertKey,
-    /// [`KeyStore::get_key`]
+    /// [`KeyStore::get_key`], and [`KeyStore::verify_key`] (the same read)
     GetKey,
     /// [`KeyStore::set_state`]
     SetState,
@@ -234,6 +234,12 @@ impl KeyStore for CountingStore {
             self.inner.insert_key(key, limit, now, event),
         )
         .await
+    }
+
+    /// A verify's read of a key is a read of the key: counted, failed and
+    /// paused as one.
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        Ok(self.get_key(id).await?.as_ref().map(VerifyRecord::from))
     }
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {

@@ -7,7 +7,7 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
     store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::async_trait,
+    store::VerifyRecord, store::async_trait,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -70,6 +70,12 @@ impl InterleavingStore {
 
 #[async_trait]
 impl KeyStore for InterleavingStore {
+    /// A verify's read of a key is a read of the key: counted, failed and
+    /// paused as one.
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        Ok(self.get_key(id).await?.as_ref().map(VerifyRecord::from))
+    }
+
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         let barrier = match self.plan().as_mut() {
             Some(plan) if plan.key == *id && plan.reads_left > 0 => {

@@ -773,7 +773,7 @@ mod tests {
             rotated_to: None,
         };
         Slot::Known(Arc::new(KeySnapshot::new(
-            record,
+            (&record).into(),
             Some(0),
             crate::permission::PermissionSet::new(),
             true,

@@ -5,7 +5,7 @@ use crate::audit::{AuditEvent, AuditQuery};
 use crate::cache::VerifyCache;
 use crate::error::Error;
 use crate::feed::Change;
-use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord};
+use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::store::{KeyStore, ListQuery, Page};
@@ -49,6 +49,10 @@ impl KeyStore for InvalidatingStore {
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         self.inner.get_key(id).await
+    }
+
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        self.inner.verify_key(id).await
     }
 
     async fn set_state(

@@ -215,6 +215,54 @@ impl KeyRecord {
     }
 }
 
+/// A key as verification reads it: what the checks and the verified key
+/// need, none of the management columns (preview, times other than expiry,
+/// issuer, rotation links). What [`crate::store::KeyStore::verify_key`]
+/// returns, so an adapter reads and decodes only these on the hot path.
+#[derive(Debug, Clone)]
+pub struct VerifyRecord {
+    /// Public key id.
+    pub id: KeyId,
+    /// The kind's prefix.
+    pub kind: String,
+    /// Who the key belongs to.
+    pub owner: Owner,
+    /// The human name.
+    pub name: String,
+    /// Digest of the secret.
+    pub digest: TokenDigest,
+    /// Direct grants; for an inheriting key, the ceiling.
+    pub scopes: PermissionSet,
+    /// Roles whose permissions the key holds.
+    pub roles: BTreeSet<RoleName>,
+    /// Acts with its owner's current permissions.
+    pub inherits_owner: bool,
+    /// Host data.
+    pub metadata: Metadata,
+    /// Stored state.
+    pub state: KeyState,
+    /// When it stops verifying, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&KeyRecord> for VerifyRecord {
+    fn from(record: &KeyRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            kind: record.kind.clone(),
+            owner: record.owner.clone(),
+            name: record.name.clone(),
+            digest: record.digest.clone(),
+            scopes: record.scopes.clone(),
+            roles: record.roles.clone(),
+            inherits_owner: record.inherits_owner,
+            metadata: record.metadata.clone(),
+            state: record.state,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
 /// The newest use of a key, as flushed by the usage recorder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRecord {

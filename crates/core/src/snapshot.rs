@@ -1,7 +1,7 @@
 //! The cache entry: a key as verification needs it, laid out for a hit, with
 //! its usage slot. Built once per store read; immutable but for the slot.
 
-use crate::key::{KeyId, KeyRecord, MAX_KEY_ID_LEN, Metadata, Owner, RoleName};
+use crate::key::{KeyId, MAX_KEY_ID_LEN, Metadata, Owner, RoleName, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::TokenDigest;
@@ -12,29 +12,33 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 /// verify (from the cache, or straight after the store read). Immutable but
 /// for its usage slot.
 ///
-/// `repr(C)` with what every hit reads first, so a hit touches as few cache
-/// lines as it can: the id and kind are compared inline, never through a
-/// pointer.
+/// `repr(C)`, with everything a cache hit reads first and nothing a hit
+/// reads behind a pointer: the id and kind compared inline, the state,
+/// expiry and load time, the usage slot it stamps, the digest and the
+/// permissions (a typical set is held inline, see [`PermissionSet`]). With
+/// the `Arc`'s counts that is 144 bytes, two or three cache lines; what only
+/// a host reads (names, metadata, roles) comes after.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct KeySnapshot {
     pub(crate) inline_id: InlineId,
-    /// The kind's position in the service's format (`usize::MAX`: not
-    /// configured, so no token can match it).
-    pub(crate) kind_index: usize,
     pub(crate) state: KeyState,
     /// Whether the permissions were resolved (only for a live key).
     pub(crate) resolved: bool,
     pub(crate) inherits_owner: bool,
-    pub(crate) digest: TokenDigest,
+    /// The kind's position in the service's format ([`NO_KIND`]: not
+    /// configured, so no token can match it).
+    kind_index: u32,
     /// When it expires, in micros (`i64::MAX`: never).
     pub(crate) expires_at: i64,
     /// When it was read from the store (micros, the service's clock).
     pub(crate) loaded_at: i64,
     /// The newest use since the last usage flush.
     pub(crate) usage: UsageSlot,
+    pub(crate) digest: TokenDigest,
     /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
+    // ---- read by the host, not by a hit
     pub(crate) key_id: KeyId,
     pub(crate) kind: String,
     pub(crate) owner: Owner,
@@ -44,6 +48,9 @@ pub(crate) struct KeySnapshot {
     /// What the permissions were resolved from, for invalidation.
     pub(crate) roles: BTreeSet<RoleName>,
 }
+
+/// The kind index of a key whose kind the service does not configure.
+const NO_KIND: u32 = u32::MAX;
 
 /// A key id held inline (ids are at most 24 bytes).
 #[derive(Debug, Clone, Copy)]
@@ -72,7 +79,7 @@ impl InlineId {
 
 impl KeySnapshot {
     pub(crate) fn new(
-        record: KeyRecord,
+        record: VerifyRecord,
         kind_index: Option<usize>,
         permissions: PermissionSet,
         resolved: bool,
@@ -80,7 +87,9 @@ impl KeySnapshot {
     ) -> Self {
         Self {
             inline_id: InlineId::new(record.id.as_str()),
-            kind_index: kind_index.unwrap_or(usize::MAX),
+            kind_index: kind_index
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(NO_KIND),
             state: record.state,
             resolved,
             inherits_owner: record.inherits_owner,
@@ -102,6 +111,11 @@ impl KeySnapshot {
 }
 
 impl KeySnapshot {
+    /// Whether the key is of the kind at `index` in the service's format.
+    pub(crate) fn is_kind(&self, index: usize) -> bool {
+        self.kind_index != NO_KIND && usize::try_from(self.kind_index) == Ok(index)
+    }
+
     /// Whether the key would verify at `now` (micros; permissions aside).
     pub(crate) fn is_live(&self, now: i64) -> bool {
         self.state == KeyState::Active && self.expires_at > now
@@ -121,6 +135,32 @@ impl Default for UsageSlot {
         Self {
             last_used: AtomicI64::new(i64::MIN),
             queued: AtomicBool::new(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn what_a_hit_reads_comes_first_in_128_bytes() {
+        // Every field a hit reads ends before the first one only a host
+        // reads, and within 128 bytes (with the Arc's two counts, 144).
+        let hit_fields_end = offset_of!(KeySnapshot, permissions) + size_of::<PermissionSet>();
+        assert!(hit_fields_end <= 128, "hit fields end at {hit_fields_end}");
+        assert_eq!(offset_of!(KeySnapshot, key_id), hit_fields_end);
+        for offset in [
+            offset_of!(KeySnapshot, inline_id),
+            offset_of!(KeySnapshot, state),
+            offset_of!(KeySnapshot, kind_index),
+            offset_of!(KeySnapshot, expires_at),
+            offset_of!(KeySnapshot, loaded_at),
+            offset_of!(KeySnapshot, usage),
+            offset_of!(KeySnapshot, digest),
+        ] {
+            assert!(offset < hit_fields_end);
         }
     }
 }

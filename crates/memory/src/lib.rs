@@ -25,7 +25,7 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
     store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::async_trait,
+    store::VerifyRecord, store::async_trait,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -88,6 +88,10 @@ impl KeyStore for MemoryStore {
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         Ok(self.lock().keys.get(id).cloned())
+    }
+
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        Ok(self.lock().keys.get(id).map(VerifyRecord::from))
     }
 
     async fn set_state(

@@ -4,17 +4,33 @@ use crate::pg_error;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, PermissionSet, RoleName, audit::AuditAction, audit::AuditEvent,
-    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, token::HashAlgorithm,
-    token::TokenDigest,
+    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, store::VerifyRecord,
+    token::HashAlgorithm, token::TokenDigest,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use std::collections::BTreeSet;
 
-/// The key columns [`key_from_row`] reads.
-pub(crate) const KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, preview, \
-    scopes, roles, inherits_owner, metadata::text AS metadata, state, created_at, expires_at, \
-    last_used_at, revoked_at, created_by, rotated_from, rotated_to";
+/// The columns a verify reads, in the order [`verify_from_row`] reads them.
+/// Grant and role arrays come as one space-separated text each (neither
+/// holds a space): one value to decode instead of one string per element.
+macro_rules! verify_columns {
+    () => {
+        "id, kind, owner, name, digest, digest_algorithm, array_to_string(scopes, ' ') AS scopes, \
+         array_to_string(roles, ' ') AS roles, inherits_owner, metadata::text AS metadata, state, \
+         expires_at"
+    };
+}
+
+/// The columns a verify reads ([`verify_from_row`]).
+pub(crate) const VERIFY_COLUMNS: &str = verify_columns!();
+
+/// Every key column, in the order [`key_from_row`] reads them: the verify
+/// columns first, then what management reads.
+pub(crate) const KEY_COLUMNS: &str = concat!(
+    verify_columns!(),
+    ", preview, created_at, last_used_at, revoked_at, created_by, rotated_from, rotated_to"
+);
 
 /// The audit columns [`audit_from_row`] reads.
 pub(crate) const AUDIT_COLUMNS: &str =
@@ -25,7 +41,7 @@ fn corrupt(what: &str) -> Error {
 }
 
 pub(crate) fn permissions_vec(set: &PermissionSet) -> Vec<String> {
-    set.iter().map(|p| p.as_str().to_owned()).collect()
+    set.iter().map(str::to_owned).collect()
 }
 
 pub(crate) fn permissions_from(values: Vec<String>) -> Result<PermissionSet, Error> {
@@ -44,48 +60,77 @@ fn key_id(text: &str) -> Result<KeyId, Error> {
     KeyId::parse(text).map_err(|_| corrupt("key id"))
 }
 
-pub(crate) fn key_from_row(row: &PgRow) -> Result<KeyRecord, Error> {
-    let digest: Vec<u8> = row.try_get("digest").map_err(pg_error)?;
+/// A key as verification reads it, from a row of [`VERIFY_COLUMNS`] (or of
+/// [`KEY_COLUMNS`], which start with them), read by position. Text that
+/// only needs checking is borrowed from the row, not copied.
+pub(crate) fn verify_from_row(row: &PgRow) -> Result<VerifyRecord, Error> {
+    let get_str = |i: usize| row.try_get::<&str, _>(i).map_err(pg_error);
+    let digest: &[u8] = row.try_get(4).map_err(pg_error)?;
     let digest: [u8; 32] = digest.try_into().map_err(|_| corrupt("digest length"))?;
-    let algorithm: String = row.try_get("digest_algorithm").map_err(pg_error)?;
-    let algorithm = HashAlgorithm::from_tag(&algorithm).map_err(|_| corrupt("hash tag"))?;
-    let metadata: String = row.try_get("metadata").map_err(pg_error)?;
-    let metadata: Metadata =
-        serde_json::from_str(&metadata).map_err(|e| Error::backend("postgres", e))?;
-    let owner: String = row.try_get("owner").map_err(pg_error)?;
-    let state: String = row.try_get("state").map_err(pg_error)?;
-    let roles: Vec<String> = row.try_get("roles").map_err(pg_error)?;
-    let time = |c: &str| row.try_get::<DateTime<Utc>, _>(c).map_err(pg_error);
-    let opt_time = |c: &str| row.try_get::<Option<DateTime<Utc>>, _>(c).map_err(pg_error);
-    let opt_id = |c: &str| {
-        row.try_get::<Option<String>, _>(c)
+    let algorithm = HashAlgorithm::from_tag(get_str(5)?).map_err(|_| corrupt("hash tag"))?;
+    let metadata = match get_str(9)? {
+        "{}" => Metadata::new(),
+        text => serde_json::from_str(text).map_err(|e| Error::backend("postgres", e))?,
+    };
+    Ok(VerifyRecord {
+        id: key_id(get_str(0)?)?,
+        kind: row.try_get(1).map_err(pg_error)?,
+        owner: Owner::new(get_str(2)?).map_err(|_| corrupt("owner"))?,
+        name: row.try_get(3).map_err(pg_error)?,
+        digest: TokenDigest::from_stored(algorithm, digest),
+        scopes: PermissionSet::parse(get_str(6)?.split_whitespace())
+            .map_err(|_| corrupt("permission"))?,
+        roles: get_str(7)?
+            .split_whitespace()
+            .map(|r| RoleName::new(r).map_err(|_| corrupt("role")))
+            .collect::<Result<_, _>>()?,
+        inherits_owner: row.try_get(8).map_err(pg_error)?,
+        metadata,
+        state: KeyState::from_stored(get_str(10)?).map_err(|_| corrupt("state"))?,
+        expires_at: row.try_get(11).map_err(pg_error)?,
+    })
+}
+
+/// A whole key, from a row of [`KEY_COLUMNS`].
+pub(crate) fn key_from_row(row: &PgRow) -> Result<KeyRecord, Error> {
+    let opt_id = |i: usize| {
+        row.try_get::<Option<&str>, _>(i)
             .map_err(pg_error)?
-            .as_deref()
             .map(key_id)
             .transpose()
     };
-    Ok(KeyRecord {
-        id: key_id(row.try_get::<&str, _>("id").map_err(pg_error)?)?,
-        kind: row.try_get("kind").map_err(pg_error)?,
-        owner: Owner::new(&owner).map_err(|_| corrupt("owner"))?,
-        name: row.try_get("name").map_err(pg_error)?,
-        digest: TokenDigest::from_stored(algorithm, digest),
-        preview: row.try_get("preview").map_err(pg_error)?,
-        scopes: permissions_from(row.try_get("scopes").map_err(pg_error)?)?,
-        roles: roles
-            .iter()
-            .map(|r| RoleName::new(r).map_err(|_| corrupt("role")))
-            .collect::<Result<_, _>>()?,
-        inherits_owner: row.try_get("inherits_owner").map_err(pg_error)?,
+    let VerifyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        scopes,
+        roles,
+        inherits_owner,
         metadata,
-        state: KeyState::from_stored(&state).map_err(|_| corrupt("state"))?,
-        created_at: time("created_at")?,
-        expires_at: opt_time("expires_at")?,
-        last_used_at: opt_time("last_used_at")?,
-        revoked_at: opt_time("revoked_at")?,
-        created_by: row.try_get("created_by").map_err(pg_error)?,
-        rotated_from: opt_id("rotated_from")?,
-        rotated_to: opt_id("rotated_to")?,
+        state,
+        expires_at,
+    } = verify_from_row(row)?;
+    Ok(KeyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        preview: row.try_get(12).map_err(pg_error)?,
+        scopes,
+        roles,
+        inherits_owner,
+        metadata,
+        state,
+        created_at: row.try_get(13).map_err(pg_error)?,
+        expires_at,
+        last_used_at: row.try_get(14).map_err(pg_error)?,
+        revoked_at: row.try_get(15).map_err(pg_error)?,
+        created_by: row.try_get(16).map_err(pg_error)?,
+        rotated_from: opt_id(17)?,
+        rotated_to: opt_id(18)?,
     })
 }
 

@@ -1,16 +1,16 @@
 //! The `KeyStore` implementation.
 
 use crate::codec::{
-    AUDIT_COLUMNS, KEY_COLUMNS, audit_from_row, key_from_row, metadata_json, permissions_from,
-    permissions_vec, roles_vec,
+    AUDIT_COLUMNS, KEY_COLUMNS, VERIFY_COLUMNS, audit_from_row, key_from_row, metadata_json,
+    permissions_from, permissions_vec, roles_vec, verify_from_row,
 };
 use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
-    store::ListQuery, store::UsageRecord, store::async_trait, store::fold_name,
-    store::sql::TablePrefix, store::sql::status_condition,
+    store::ListQuery, store::UsageRecord, store::VerifyRecord, store::async_trait,
+    store::fold_name, store::sql::TablePrefix, store::sql::status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -26,6 +26,7 @@ const LOCK_CLASS: i32 = 0x6b77;
 pub(crate) struct Statements {
     keys: String,
     get_key: Arc<str>,
+    verify_key: Arc<str>,
     insert_key: Arc<str>,
     lock_owner_kind: Arc<str>,
     count_live: Arc<str>,
@@ -53,6 +54,7 @@ impl Statements {
         let s = |text: String| Arc::<str>::from(text);
         Self {
             get_key: s(format!("SELECT {KEY_COLUMNS} FROM {keys} WHERE id = $1")),
+            verify_key: s(format!("SELECT {VERIFY_COLUMNS} FROM {keys} WHERE id = $1")),
             insert_key: s(format!(
                 "INSERT INTO {keys} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
                  preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
@@ -304,6 +306,15 @@ impl KeyStore for PgStore {
             .await
             .map_err(pg_error)?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        let row = q(&self.sql.verify_key)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        row.as_ref().map(verify_from_row).transpose()
     }
 
     async fn set_state(

@@ -4,16 +4,29 @@ use crate::sqlite_error;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, PermissionSet, RoleName, audit::AuditAction, audit::AuditEvent,
-    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, token::HashAlgorithm,
-    token::TokenDigest,
+    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, store::VerifyRecord,
+    token::HashAlgorithm, token::TokenDigest,
 };
 use rusqlite::Row;
 use std::collections::BTreeSet;
 
-/// The key columns, in the order [`key_from_row`] reads them.
-pub(crate) const KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, preview, \
-    scopes, roles, inherits_owner, metadata, state, created_at, expires_at, last_used_at, \
-    revoked_at, created_by, rotated_from, rotated_to";
+/// The columns a verify reads, in the order [`verify_from_row`] reads them.
+macro_rules! verify_columns {
+    () => {
+        "id, kind, owner, name, digest, digest_algorithm, scopes, roles, inherits_owner, \
+         metadata, state, expires_at"
+    };
+}
+
+/// The columns a verify reads ([`verify_from_row`]).
+pub(crate) const VERIFY_COLUMNS: &str = verify_columns!();
+
+/// Every key column, in the order [`key_from_row`] reads them: the verify
+/// columns first, then what management reads.
+pub(crate) const KEY_COLUMNS: &str = concat!(
+    verify_columns!(),
+    ", preview, created_at, last_used_at, revoked_at, created_by, rotated_from, rotated_to"
+);
 
 /// The audit columns, in the order [`audit_from_row`] reads them.
 pub(crate) const AUDIT_COLUMNS: &str =
@@ -37,7 +50,7 @@ fn corrupt(what: &str) -> Error {
 
 /// Permissions as one space-separated string (permissions hold no spaces).
 pub(crate) fn join_permissions(set: &PermissionSet) -> String {
-    set.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+    set.to_string()
 }
 
 pub(crate) fn split_permissions(text: &str) -> Result<PermissionSet, Error> {
@@ -62,30 +75,77 @@ pub(crate) fn metadata_json(metadata: &Metadata) -> Result<String, Error> {
     serde_json::to_string(metadata).map_err(|e| Error::backend("sqlite", e))
 }
 
+/// A key as verification reads it, from a row of [`VERIFY_COLUMNS`] (or
+/// of [`KEY_COLUMNS`], which start with them). Text that only needs
+/// checking is borrowed from the row, not copied.
+pub(crate) fn verify_from_row(row: &Row<'_>) -> Result<VerifyRecord, Error> {
+    let get_text = |i: usize| row.get::<_, String>(i).map_err(sqlite_error);
+    let get_str = |i: usize| -> Result<&str, Error> {
+        row.get_ref(i)
+            .map_err(sqlite_error)?
+            .as_str()
+            .map_err(|_| corrupt("a text column"))
+    };
+    let digest: [u8; 32] = row
+        .get_ref(4)
+        .map_err(sqlite_error)?
+        .as_blob()
+        .map_err(|_| corrupt("digest"))?
+        .try_into()
+        .map_err(|_| corrupt("digest length"))?;
+    let algorithm = HashAlgorithm::from_tag(get_str(5)?).map_err(|_| corrupt("hash tag"))?;
+    let metadata = match get_str(9)? {
+        "{}" => Metadata::new(),
+        text => serde_json::from_str(text).map_err(|e| Error::backend("sqlite", e))?,
+    };
+    Ok(VerifyRecord {
+        id: KeyId::parse(get_str(0)?).map_err(|_| corrupt("key id"))?,
+        kind: get_text(1)?,
+        owner: Owner::new(get_str(2)?).map_err(|_| corrupt("owner"))?,
+        name: get_text(3)?,
+        digest: TokenDigest::from_stored(algorithm, digest),
+        scopes: split_permissions(get_str(6)?)?,
+        roles: split_roles(get_str(7)?)?,
+        inherits_owner: row.get::<_, bool>(8).map_err(sqlite_error)?,
+        metadata,
+        state: KeyState::from_stored(get_str(10)?).map_err(|_| corrupt("state"))?,
+        expires_at: opt_time(row.get(11).map_err(sqlite_error)?)?,
+    })
+}
+
+/// A whole key, from a row of [`KEY_COLUMNS`].
 pub(crate) fn key_from_row(row: &Row<'_>) -> Result<KeyRecord, Error> {
     let get_text = |i: usize| row.get::<_, String>(i).map_err(sqlite_error);
     let get_opt_text = |i: usize| row.get::<_, Option<String>>(i).map_err(sqlite_error);
     let get_opt_int = |i: usize| row.get::<_, Option<i64>>(i).map_err(sqlite_error);
-    let digest: Vec<u8> = row.get(4).map_err(sqlite_error)?;
-    let digest: [u8; 32] = digest.try_into().map_err(|_| corrupt("digest length"))?;
-    let algorithm = HashAlgorithm::from_tag(&get_text(5)?).map_err(|_| corrupt("hash tag"))?;
-    let metadata: Metadata =
-        serde_json::from_str(&get_text(10)?).map_err(|e| Error::backend("sqlite", e))?;
     let key_id = |text: String| KeyId::parse(&text).map_err(|_| corrupt("key id"));
-    Ok(KeyRecord {
-        id: key_id(get_text(0)?)?,
-        kind: get_text(1)?,
-        owner: Owner::new(&get_text(2)?).map_err(|_| corrupt("owner"))?,
-        name: get_text(3)?,
-        digest: TokenDigest::from_stored(algorithm, digest),
-        preview: get_text(6)?,
-        scopes: split_permissions(&get_text(7)?)?,
-        roles: split_roles(&get_text(8)?)?,
-        inherits_owner: row.get::<_, bool>(9).map_err(sqlite_error)?,
+    let VerifyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        scopes,
+        roles,
+        inherits_owner,
         metadata,
-        state: KeyState::from_stored(&get_text(11)?).map_err(|_| corrupt("state"))?,
-        created_at: time(row.get(12).map_err(sqlite_error)?)?,
-        expires_at: opt_time(get_opt_int(13)?)?,
+        state,
+        expires_at,
+    } = verify_from_row(row)?;
+    Ok(KeyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        preview: get_text(12)?,
+        scopes,
+        roles,
+        inherits_owner,
+        metadata,
+        state,
+        created_at: time(row.get(13).map_err(sqlite_error)?)?,
+        expires_at,
         last_used_at: opt_time(get_opt_int(14)?)?,
         revoked_at: opt_time(get_opt_int(15)?)?,
         created_by: get_text(16)?,

@@ -1,16 +1,16 @@
 //! The `KeyStore` implementation.
 
 use crate::codec::{
-    AUDIT_COLUMNS, KEY_COLUMNS, audit_from_row, join_permissions, join_roles, key_from_row,
-    metadata_json, micros, split_permissions,
+    AUDIT_COLUMNS, KEY_COLUMNS, VERIFY_COLUMNS, audit_from_row, join_permissions, join_roles,
+    key_from_row, metadata_json, micros, split_permissions, verify_from_row,
 };
 use crate::{SqliteStore, sqlite_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
-    store::ListQuery, store::UsageRecord, store::async_trait, store::fold_name,
-    store::sql::TablePrefix, store::sql::status_condition,
+    store::ListQuery, store::UsageRecord, store::VerifyRecord, store::async_trait,
+    store::fold_name, store::sql::TablePrefix, store::sql::status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -22,6 +22,7 @@ use rusqlite::{
 pub(crate) struct Statements {
     keys: String,
     get_key: String,
+    verify_key: String,
     insert_key: String,
     count_live: String,
     set_state: String,
@@ -46,6 +47,7 @@ impl Statements {
         let audit = prefix.table("audit");
         Self {
             get_key: format!("SELECT {KEY_COLUMNS} FROM {keys} WHERE id = ?1"),
+            verify_key: format!("SELECT {VERIFY_COLUMNS} FROM {keys} WHERE id = ?1"),
             insert_key: format!(
                 "INSERT INTO {keys} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
                  preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
@@ -278,6 +280,17 @@ impl KeyStore for SqliteStore {
             let mut rows = stmt.query(params![id.as_str()]).map_err(sqlite_error)?;
             match rows.next().map_err(sqlite_error)? {
                 Some(row) => key_from_row(row).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        self.read(|conn, sql| {
+            let mut stmt = conn.prepare_cached(&sql.verify_key).map_err(sqlite_error)?;
+            let mut rows = stmt.query(params![id.as_str()]).map_err(sqlite_error)?;
+            match rows.next().map_err(sqlite_error)? {
+                Some(row) => verify_from_row(row).map(Some),
                 None => Ok(None),
             }
         })

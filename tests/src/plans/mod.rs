@@ -267,6 +267,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     let [first, second, third] = &keys[..] else {
         unreachable!()
     };
+    store.verify_key(&first.id).await.unwrap();
     store.get_key(&first.id).await.unwrap();
     let disable = event(first, AuditAction::Disable, now);
     store

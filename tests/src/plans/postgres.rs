@@ -14,9 +14,15 @@ use super::{
     hot_path_workload, list_plan,
 };
 
-/// The Postgres adapter's key columns (`crates/postgres/src/codec.rs`).
-const PG_KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, preview, \
-    scopes, roles, inherits_owner, metadata::text AS metadata, state, created_at, expires_at, \
+/// The Postgres adapter's verify columns (`crates/postgres/src/codec.rs`).
+const PG_VERIFY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, \
+    array_to_string(scopes, ' ') AS scopes, array_to_string(roles, ' ') AS roles, \
+    inherits_owner, metadata::text AS metadata, state, expires_at";
+
+/// The Postgres adapter's key columns: the verify columns, then the rest.
+const PG_KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, \
+    array_to_string(scopes, ' ') AS scopes, array_to_string(roles, ' ') AS roles, \
+    inherits_owner, metadata::text AS metadata, state, expires_at, preview, created_at, \
     last_used_at, revoked_at, created_by, rotated_from, rotated_to";
 
 const PG_BY_ID: Expect = Expect::keys(&["keyward_keys_pkey"]);
@@ -120,7 +126,13 @@ pub fn pg_statements() -> Vec<PgStatement> {
     let id = "'seed00000042'";
     let mut statements: Vec<PgStatement> = vec![
         PgStatement::new(
-            "get_key (the verify lookup)".to_owned(),
+            "verify_key (the verify lookup)".to_owned(),
+            format!("SELECT {PG_VERIFY_COLUMNS} FROM {k} WHERE id = $1"),
+            id.to_owned(),
+            PG_BY_ID,
+        ),
+        PgStatement::new(
+            "get_key (management's lookup)".to_owned(),
             format!("SELECT {cols} FROM {k} WHERE id = $1"),
             id.to_owned(),
             PG_BY_ID,

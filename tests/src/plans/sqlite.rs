@@ -15,9 +15,13 @@ use super::{
     ListShape, SEEDED_KEYS, assert_explains_everything_sent, hot_path_workload, list_plan,
 };
 
-/// The SQLite adapter's key columns (`crates/sqlite/src/codec.rs`).
-const SQLITE_KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, preview, \
-    scopes, roles, inherits_owner, metadata, state, created_at, expires_at, last_used_at, \
+/// The SQLite adapter's verify columns (`crates/sqlite/src/codec.rs`).
+const SQLITE_VERIFY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, scopes, \
+    roles, inherits_owner, metadata, state, expires_at";
+
+/// The SQLite adapter's key columns: the verify columns, then the rest.
+const SQLITE_KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorithm, scopes, \
+    roles, inherits_owner, metadata, state, expires_at, preview, created_at, last_used_at, \
     revoked_at, created_by, rotated_from, rotated_to";
 
 const SQLITE_BY_ID: Expect = Expect::keys(&["sqlite_autoindex_keyward_keys_1"]);
@@ -74,7 +78,12 @@ pub fn sqlite_statements() -> Vec<(String, String, Expect)> {
     let cols = SQLITE_KEY_COLUMNS;
     let mut statements = vec![
         (
-            "get_key (the verify lookup)".to_owned(),
+            "verify_key (the verify lookup)".to_owned(),
+            format!("SELECT {SQLITE_VERIFY_COLUMNS} FROM {k} WHERE id = ?1"),
+            SQLITE_BY_ID,
+        ),
+        (
+            "get_key (management's lookup)".to_owned(),
             format!("SELECT {cols} FROM {k} WHERE id = ?1"),
             SQLITE_BY_ID,
         ),

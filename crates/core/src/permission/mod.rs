@@ -5,9 +5,11 @@
 //! covers everything.
 
 pub(crate) mod name;
+mod set;
 
 use crate::error::Error;
 pub use name::Permission;
+pub use set::PermissionSet;
 use std::fmt;
 
 /// Longest permission, in bytes.
@@ -26,27 +28,32 @@ impl Permission {
     /// assert!(Permission::new("billing.*.read").is_err());
     /// ```
     pub fn new(value: &str) -> Result<Self, Error> {
-        // The length first: nothing is split or allocated for a huge input.
-        let valid = value.len() <= MAX_PERMISSION_LEN && {
-            let mut segments = value.split('.').peekable();
-            let mut ok = true;
-            while let Some(s) = segments.next() {
-                let last = segments.peek().is_none();
-                ok &= (s == "*" && last)
-                    || (!s.is_empty()
-                        && s.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-            }
-            ok
-        };
-        if valid {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(Error::invalid(
-                "permission",
-                "must be dot-separated segments of [A-Za-z0-9_-], optionally ending in `*`, at most 128 bytes",
-            ))
+        check(value).map(|()| Self(value.to_owned()))
+    }
+}
+
+/// Checks that `value` is a permission or wildcard grant (without copying it).
+pub(crate) fn check(value: &str) -> Result<(), Error> {
+    // The length first: nothing is split for a huge input.
+    let valid = value.len() <= MAX_PERMISSION_LEN && {
+        let mut segments = value.split('.').peekable();
+        let mut ok = true;
+        while let Some(s) = segments.next() {
+            let last = segments.peek().is_none();
+            ok &= (s == "*" && last)
+                || (!s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
         }
+        ok
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "permission",
+            "must be dot-separated segments of [A-Za-z0-9_-], optionally ending in `*`, at most 128 bytes",
+        ))
     }
 }
 
@@ -54,125 +61,6 @@ impl std::str::FromStr for Permission {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         Self::new(s)
-    }
-}
-
-/// A set of grants.
-///
-/// Held as a sorted, deduplicated vector: sets are small, and every cached
-/// key holds one, so a B-tree node (~280 bytes) per set would dominate the
-/// cache's memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PermissionSet(Vec<Permission>);
-
-impl PermissionSet {
-    /// The empty set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Parses each string as a [`Permission`].
-    ///
-    /// ```
-    /// use keyward_core::PermissionSet;
-    /// let set = PermissionSet::parse(["publish", "billing.*"])?;
-    /// assert!(set.covers(&"billing.read".parse()?));
-    /// Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn parse<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Result<Self, Error> {
-        values
-            .into_iter()
-            .map(|v| Permission::new(v.as_ref()))
-            .collect()
-    }
-
-    /// The set that covers everything (`*`).
-    pub fn all() -> Self {
-        Self(vec![Permission("*".to_owned())])
-    }
-
-    /// A set of `grants` in any order, with repeats.
-    fn from_unsorted(mut grants: Vec<Permission>) -> Self {
-        grants.sort_unstable();
-        grants.dedup();
-        grants.shrink_to_fit();
-        Self(grants)
-    }
-
-    /// Adds a grant.
-    pub fn insert(&mut self, permission: Permission) {
-        if let Err(at) = self.0.binary_search(&permission) {
-            self.0.insert(at, permission);
-        }
-    }
-
-    /// Whether some grant covers `permission`.
-    pub fn covers(&self, permission: &Permission) -> bool {
-        self.0.iter().any(|g| g.covers(permission))
-    }
-
-    /// Whether this set covers every grant of `other` (wildcards included):
-    /// the check behind "nobody grants more than they hold".
-    pub fn covers_all(&self, other: &PermissionSet) -> bool {
-        other.0.iter().all(|p| self.covers(p))
-    }
-
-    /// The grants of `other` that this set does not cover.
-    pub fn uncovered(&self, other: &PermissionSet) -> Vec<Permission> {
-        other
-            .0
-            .iter()
-            .filter(|p| !self.covers(p))
-            .cloned()
-            .collect()
-    }
-
-    /// Adds every grant of `other`.
-    pub fn extend(&mut self, other: &PermissionSet) {
-        let mut grants = std::mem::take(&mut self.0);
-        grants.extend(other.0.iter().cloned());
-        *self = Self::from_unsorted(grants);
-    }
-
-    /// The grants covered by both sets, wildcards included: `billing.*` ∩
-    /// `billing.read` is `billing.read`.
-    ///
-    /// Two grants that both cover a permission are nested (one covers the
-    /// other), so keeping each grant of one side that the other side covers is
-    /// exact.
-    pub fn intersection(&self, other: &PermissionSet) -> PermissionSet {
-        let mut out = Vec::new();
-        out.extend(self.0.iter().filter(|p| other.covers(p)).cloned());
-        out.extend(other.0.iter().filter(|p| self.covers(p)).cloned());
-        Self::from_unsorted(out)
-    }
-
-    /// The grants, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &Permission> {
-        self.0.iter()
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Number of grants.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl FromIterator<Permission> for PermissionSet {
-    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
-        Self::from_unsorted(iter.into_iter().collect())
-    }
-}
-
-impl fmt::Display for PermissionSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.0.iter().map(Permission::as_str).collect();
-        f.write_str(&names.join(" "))
     }
 }
 

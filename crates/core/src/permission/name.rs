@@ -16,10 +16,20 @@ impl Permission {
 
     /// Whether this grant covers `other`: equal, or a wildcard over it.
     pub fn covers(&self, other: &Permission) -> bool {
-        match self.0.strip_suffix('*') {
-            None => self.0 == other.0,
-            Some(prefix) => other.0.starts_with(prefix),
-        }
+        covers(self.0.as_bytes(), other.0.as_bytes())
+    }
+
+    /// A permission from text already checked (a piece of a packed set).
+    pub(super) fn trusted(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+/// Whether `grant` covers `wanted`: equal, or a wildcard over it.
+pub(super) fn covers(grant: &[u8], wanted: &[u8]) -> bool {
+    match grant.strip_suffix(b"*") {
+        None => grant == wanted,
+        Some(prefix) => wanted.starts_with(prefix),
     }
 }
 

@@ -15,17 +15,16 @@ impl Keyward {
     /// The effective permissions of one key.
     pub(super) async fn effective_permissions(
         &self,
-        record: &KeyRecord,
+        owner: &Owner,
+        kind: &str,
+        scopes: &PermissionSet,
+        roles: &BTreeSet<RoleName>,
+        inherits_owner: bool,
     ) -> Result<PermissionSet, Error> {
         let carried = self
-            .carried_by(
-                &record.owner,
-                &record.scopes,
-                &record.roles,
-                record.inherits_owner,
-            )
+            .carried_by(owner, scopes, roles, inherits_owner)
             .await?;
-        Ok(carried.can_do(self.inner.format.kind(&record.kind)))
+        Ok(carried.can_do(self.inner.format.kind(kind)))
     }
 
     /// What a key with these parts carries (scopes ∪ its owner's roles that

@@ -10,7 +10,7 @@ use crate::audit::AuditEvent;
 use crate::authorization::{self, Operation, Permit};
 use crate::error::Error;
 use crate::format::TokenFormat;
-use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName};
+use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, VerifyRecord};
 use crate::store::KeyStore;
 use crate::usage::UsageRecorder;
 use std::sync::Arc;
@@ -41,6 +41,11 @@ impl Storage {
     /// write back; never handed to a caller without a permit.
     pub(super) async fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         self.store.get_key(id).await
+    }
+
+    /// The key as verification reads it (the verify path's one read).
+    pub(super) async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
+        self.store.verify_key(id).await
     }
 
     /// The roles of `owner` among `names` that exist, to resolve what a key

@@ -118,7 +118,7 @@ impl Keyward {
         let record = self
             .inner
             .store
-            .key(key_id)
+            .verify_key(key_id)
             .await
             .map_err(Rejection::Unavailable)?;
         let Some(record) = record else {
@@ -136,9 +136,15 @@ impl Keyward {
             && self.presented_matches(&record.digest, parsed);
         let resolved = live && presented;
         let permissions = if resolved {
-            self.effective_permissions(&record)
-                .await
-                .map_err(Rejection::Unavailable)?
+            self.effective_permissions(
+                &record.owner,
+                &record.kind,
+                &record.scopes,
+                &record.roles,
+                record.inherits_owner,
+            )
+            .await
+            .map_err(Rejection::Unavailable)?
         } else {
             PermissionSet::new()
         };
@@ -154,7 +160,7 @@ impl Keyward {
     /// Whether the presented token is the snapshot's key: same kind, and its
     /// secret hashes to the digest (constant time).
     pub(super) fn identifies(&self, snapshot: &KeySnapshot, parsed: &ParsedToken<'_>) -> bool {
-        let same_kind = snapshot.kind_index == parsed.kind_index();
+        let same_kind = snapshot.is_kind(parsed.kind_index());
         self.presented_matches(&snapshot.digest, parsed) & same_kind
     }
 

@@ -4,7 +4,7 @@
 
 pub mod sql;
 
-pub use crate::key::{KeyRecord, Metadata, UsageRecord};
+pub use crate::key::{KeyRecord, Metadata, UsageRecord, VerifyRecord};
 pub use crate::lifecycle::KeyState;
 pub use async_trait::async_trait;
 
@@ -65,7 +65,10 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///    `query.now`; the cursor continues strictly after the last item, so keys
 ///    inserted while paging never cause duplicates or skips.
 /// 8. **Timestamps round-trip** at microsecond precision, and every string and
-///    map (names, metadata) round-trips unchanged.
+///    map (names, metadata) round-trips unchanged. The verify read
+///    ([`verify_key`](KeyStore::verify_key)) returns the same key as
+///    [`get_key`](KeyStore::get_key), field for field, at every point of its
+///    life (the suite checks it on every read), and `None` for an unknown id.
 /// 9. **Identifiers compare byte for byte.** Key ids, owners, kinds and role
 ///    names are case-sensitive (no `NOCASE` or locale collation); "name
 ///    order" and "id order" are byte order.
@@ -106,6 +109,11 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
 
     /// The key with this id.
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error>;
+
+    /// The key with this id as verification reads it: the same key as
+    /// [`KeyStore::get_key`], only the columns a verify needs. The one read
+    /// on the verify path, so worth its own narrow query.
+    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error>;
 
     /// Compare-and-set of the state; sets `revoked_at = at` when `to` is
     /// revoked. Appends `event` on success.
@@ -332,6 +340,7 @@ macro_rules! forward_store {
 forward_store! {
     insert_key(key: &KeyRecord, limit: Option<u32>, now: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
     get_key(id: &KeyId) -> Result<Option<KeyRecord>, Error>;
+    verify_key(id: &KeyId) -> Result<Option<VerifyRecord>, Error>;
     set_state(id: &KeyId, from: KeyState, to: KeyState, at: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
     revoke_key(id: &KeyId, at: DateTime<Utc>, event: &AuditEvent) -> Result<bool, Error>;
     rotate_key(predecessor: &KeyId, expected: KeyState, predecessor_expires_at: DateTime<Utc>, successor: &KeyRecord, event: &AuditEvent) -> Result<(), Error>;

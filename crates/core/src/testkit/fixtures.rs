@@ -7,7 +7,7 @@
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName};
+use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::{OsRandom, SecretSource, TokenHasher};
@@ -167,12 +167,51 @@ pub(super) async fn insert_all(store: &dyn KeyStore, keys: &[KeyRecord]) {
 }
 
 /// The stored key, failing the case if it is missing.
+///
+/// Every read also checks the verify read: [`KeyStore::verify_key`] must
+/// return the same key, field for field, as [`KeyStore::get_key`].
 pub(super) async fn get(store: &dyn KeyStore, id: &KeyId) -> KeyRecord {
-    match store.get_key(id).await {
+    let key = match store.get_key(id).await {
         Ok(Some(key)) => key,
         Ok(None) => panic!("get_key({id}) returned None for a key that was inserted"),
         Err(e) => panic!("get_key({id}) failed: {e:?}"),
+    };
+    match store.verify_key(id).await {
+        Ok(Some(read)) => assert_verify_read(&read, &key),
+        Ok(None) => panic!("verify_key({id}) returned None for a key get_key returns"),
+        Err(e) => panic!("verify_key({id}) failed: {e:?}"),
     }
+    key
+}
+
+/// Fails unless the verify read `read` holds what `key` holds.
+pub(super) fn assert_verify_read(read: &VerifyRecord, key: &KeyRecord) {
+    let id = &key.id;
+    assert_eq!(read.id, key.id, "verify_key: id");
+    assert_text_eq(&read.kind, &key.kind, &format!("{id}: verify_key kind"));
+    assert_eq!(read.owner, key.owner, "{id}: verify_key owner");
+    assert_text_eq(&read.name, &key.name, &format!("{id}: verify_key name"));
+    assert_eq!(
+        read.digest.algorithm(),
+        key.digest.algorithm(),
+        "{id}: verify_key digest algorithm"
+    );
+    assert!(
+        read.digest.matches(&key.digest),
+        "{id}: verify_key digest bytes differ from get_key's"
+    );
+    assert_eq!(read.scopes, key.scopes, "{id}: verify_key scopes");
+    assert_eq!(read.roles, key.roles, "{id}: verify_key roles");
+    assert_eq!(
+        read.inherits_owner, key.inherits_owner,
+        "{id}: verify_key inherits_owner"
+    );
+    assert_eq!(read.metadata, key.metadata, "{id}: verify_key metadata");
+    assert_eq!(read.state, key.state, "{id}: verify_key state");
+    assert_eq!(
+        read.expires_at, key.expires_at,
+        "{id}: verify_key expires_at"
+    );
 }
 
 /// Moves `key` from `from` to `to`, failing the case if the store refuses.

@@ -111,6 +111,7 @@ macro_rules! conformance_tests {
             // 8. Timestamps (and every string and map) round-trip: cases/round_trip.rs
             insert_then_get_round_trips_every_field
             audit_events_round_trip_every_field
+            verify_read_of_an_unknown_id_is_none
             // 11. Revocation always wins: cases/revocation.rs
             revoke_key_is_unconditional_and_idempotent
             revoke_key_wins_against_flapping_state_changes

@@ -58,6 +58,7 @@ pub use listing::{
 // Invariant 8.
 pub use round_trip::{
     audit_events_round_trip_every_field, insert_then_get_round_trips_every_field,
+    verify_read_of_an_unknown_id_is_none,
 };
 // Invariant 11.
 pub use revocation::{

@@ -142,3 +142,29 @@ pub async fn audit_events_round_trip_every_field(store: &dyn KeyStore) {
     got.reverse();
     assert_eq!(got, every_action, "every action round-trips");
 }
+
+/// The verify read of an unknown id is `None`, like `get_key`'s; of a known
+/// key it is the same key (checked on every read by the suite's `get`).
+pub async fn verify_read_of_an_unknown_id_is_none(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("user:verify-read");
+    let key = fx.record(&owner, "tak", at(0));
+    store
+        .insert_key(&key, None, key.created_at, &issue_event(&key))
+        .await
+        .expect("insert_key");
+    let unknown = fx.id();
+    assert!(
+        store.get_key(&unknown).await.expect("get_key").is_none(),
+        "get_key of an unknown id"
+    );
+    assert!(
+        store
+            .verify_key(&unknown)
+            .await
+            .expect("verify_key")
+            .is_none(),
+        "verify_key of an unknown id must be None"
+    );
+    assert_stored(store, &key).await;
+}
