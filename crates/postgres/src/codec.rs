@@ -78,7 +78,8 @@ pub(crate) fn verify_from_row(row: &PgRow) -> Result<VerifyRecord, Error> {
         owner: Owner::new(get_str(2)?).map_err(|_| corrupt("owner"))?,
         name: row.try_get(3).map_err(pg_error)?,
         digest: TokenDigest::from_stored(algorithm, digest),
-        scopes: PermissionSet::parse(get_str(6)?.split_whitespace())
+        scopes: get_str(6)?
+            .parse::<PermissionSet>()
             .map_err(|_| corrupt("permission"))?,
         roles: get_str(7)?
             .split_whitespace()

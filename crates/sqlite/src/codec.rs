@@ -54,7 +54,8 @@ pub(crate) fn join_permissions(set: &PermissionSet) -> String {
 }
 
 pub(crate) fn split_permissions(text: &str) -> Result<PermissionSet, Error> {
-    PermissionSet::parse(text.split_whitespace()).map_err(|_| corrupt("permission"))
+    text.parse::<PermissionSet>()
+        .map_err(|_| corrupt("permission"))
 }
 
 pub(crate) fn join_roles(roles: &BTreeSet<RoleName>) -> String {

@@ -198,6 +198,44 @@ impl FromIterator<Permission> for PermissionSet {
     }
 }
 
+/// Parses grants separated by whitespace, as [`PermissionSet`]'s `Display`
+/// writes them (and the SQL adapters store them).
+///
+/// ```
+/// use keyward_core::PermissionSet;
+/// let set: PermissionSet = "deploy billing.*".parse()?;
+/// assert_eq!(set.to_string(), "billing.* deploy");
+/// assert_eq!(set.to_string().parse::<PermissionSet>()?, set);
+/// Ok::<(), keyward_core::Error>(())
+/// ```
+impl std::str::FromStr for PermissionSet {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        // Text as this set writes it (sorted, unique, single spaces) is
+        // taken as it is, without sorting a copy: what stores read back.
+        let mut previous: Option<&str> = None;
+        let mut canonical = !text.starts_with(' ') && !text.ends_with(' ');
+        for grant in text.split_whitespace() {
+            check(grant)?;
+            canonical &= previous.is_none_or(|p| p < grant);
+            previous = Some(grant);
+        }
+        let spaces = text.bytes().filter(|b| b.is_ascii_whitespace()).count();
+        let grants = text.split_whitespace().count();
+        if canonical
+            && !text.contains(|c: char| c.is_whitespace() && c != ' ')
+            && spaces + 1 == grants
+        {
+            Ok(Self(Packed::new(text)))
+        } else if grants == 0 {
+            Ok(Self::new())
+        } else {
+            Ok(Self::from_unsorted(text.split_whitespace()))
+        }
+    }
+}
+
 impl fmt::Display for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(std::str::from_utf8(self.0.as_bytes()).unwrap_or_default())
@@ -251,6 +289,28 @@ mod tests {
         assert!(PermissionSet::new().is_empty());
         assert_eq!(PermissionSet::new().len(), 0);
         assert_eq!(PermissionSet::new().iter().count(), 0);
+    }
+
+    #[test]
+    fn text_parses_back_to_the_same_set_whatever_its_spacing_or_order() {
+        let expected = set(&["a.*", "b", "c"]);
+        for text in ["a.* b c", "c b a.*", " a.*  b\tc ", "b a.* c b", "a.*\nb c"] {
+            let parsed: PermissionSet = text.parse().unwrap();
+            assert_eq!(parsed, expected, "{text:?}");
+            assert_eq!(
+                parsed.iter().collect::<Vec<_>>(),
+                ["a.*", "b", "c"],
+                "{text:?}"
+            );
+        }
+        for empty in ["", " ", "\t\n"] {
+            assert!(
+                empty.parse::<PermissionSet>().unwrap().is_empty(),
+                "{empty:?}"
+            );
+        }
+        assert!("a b.*.c".parse::<PermissionSet>().is_err());
+        assert!("a b;c".parse::<PermissionSet>().is_err());
     }
 
     #[test]
