@@ -193,7 +193,9 @@ impl Keyward {
             }
             KeyState::Active => {}
         }
-        if !requirement.accepts_kind(&snapshot.kind) {
+        // The snapshot's kind is the token's (`identifies` compared their
+        // positions): the format's prefix is read, not the snapshot's string.
+        if !requirement.accepts_kind(parsed.kind().prefix()) {
             return Err(Rejection::KindNotAccepted);
         }
         if let Some(missing) = requirement.missing_from(&snapshot.permissions) {
