@@ -8,7 +8,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "a test: a failure should stop it loudly"
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "a test over this crate's own sources: a failure should stop it loudly"
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
