@@ -25,7 +25,7 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
     store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::VerifyRecord, store::async_trait,
+    store::VerifyRecord, store::async_trait, store::comes_after, store::page_from_overfetch,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -182,13 +182,13 @@ impl KeyStore for MemoryStore {
             .keys
             .values()
             .filter(|k| query.matches(k))
-            .filter(|k| query.after.as_ref().is_none_or(|c| c.precedes(k)))
+            .filter(|k| query.after.as_ref().is_none_or(|c| comes_after(k, c)))
             .collect();
         items.sort_by(|a, b| {
             (b.created_at, b.id.as_str().as_bytes()).cmp(&(a.created_at, a.id.as_str().as_bytes()))
         });
         let items = items.into_iter().take(query.limit + 1).cloned().collect();
-        Ok(Page::from_overfetch(items, query.limit))
+        Ok(page_from_overfetch(items, query.limit))
     }
 
     async fn keys_expiring(

@@ -10,7 +10,8 @@ use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
     store::ListQuery, store::UsageRecord, store::VerifyRecord, store::async_trait,
-    store::fold_name, store::sql::TablePrefix, store::sql::status_condition,
+    store::fold_name, store::page_from_overfetch, store::sql::TablePrefix,
+    store::sql::status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -434,7 +435,7 @@ impl KeyStore for SqliteStore {
             }
             Ok(items)
         })?;
-        Ok(Page::from_overfetch(items, query.limit))
+        Ok(page_from_overfetch(items, query.limit))
     }
 
     async fn keys_expiring(

@@ -48,8 +48,8 @@ pub use sqlite::{
 
 use keyward_core::chrono::{DateTime, TimeDelta};
 use keyward_core::{
-    Cursor, Status, audit::AuditAction, audit::AuditQuery, store::KeyState, store::KeyStore,
-    store::ListQuery, store::Metadata, store::UsageRecord,
+    Status, audit::AuditAction, audit::AuditQuery, store::KeyState, store::KeyStore,
+    store::ListQuery, store::Metadata, store::UsageRecord, store::cursor_after,
 };
 use std::collections::BTreeSet;
 
@@ -327,7 +327,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
             query.name_contains = Some("key".to_owned());
         }
         if shape.cursor {
-            query.after = Some(Cursor::after(third));
+            query.after = Some(cursor_after(third));
         }
         store.list_keys(&query).await.unwrap();
     }

@@ -209,21 +209,6 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-impl Page<KeyRecord> {
-    /// The page from a query that fetched up to `limit + 1` rows, newest
-    /// first: the extra row, if any, only says there is a next page.
-    pub fn from_overfetch(mut items: Vec<KeyRecord>, limit: usize) -> Self {
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Self { items, next }
-    }
-}
-
 /// A position in a newest-first list: just after the key created at
 /// `created_at` with id `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,20 +220,6 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor after `key`.
-    pub fn after(key: &KeyRecord) -> Self {
-        Self {
-            created_at: key.created_at,
-            id: key.id.clone(),
-        }
-    }
-
-    /// Whether `key` comes after this cursor in newest-first order.
-    pub fn precedes(&self, key: &KeyRecord) -> bool {
-        (key.created_at, key.id.as_str().as_bytes())
-            < (self.created_at, self.id.as_str().as_bytes())
-    }
-
     /// An opaque string form for URLs (`<micros>.<id>`).
     pub fn encode(&self) -> String {
         format!("{}.{}", self.created_at.timestamp_micros(), self.id)
@@ -264,6 +235,35 @@ impl Cursor {
             id: KeyId::parse(id).map_err(|_| bad())?,
         })
     }
+}
+
+/// For adapters: the page from a query that fetched up to `limit + 1`
+/// rows, newest first. The extra row, if any, only says there is a next
+/// page.
+pub fn page_from_overfetch(mut items: Vec<KeyRecord>, limit: usize) -> Page<KeyRecord> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = if more {
+        items.last().map(cursor_after)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// For adapters: the cursor just after `key`.
+pub fn cursor_after(key: &KeyRecord) -> Cursor {
+    Cursor {
+        created_at: key.created_at,
+        id: key.id.clone(),
+    }
+}
+
+/// For adapters: whether `key` comes after `cursor` in newest-first order
+/// (the reference for a list query's `after` condition).
+pub fn comes_after(key: &KeyRecord, cursor: &Cursor) -> bool {
+    (key.created_at, key.id.as_str().as_bytes())
+        < (cursor.created_at, cursor.id.as_str().as_bytes())
 }
 
 /// Which keys [`KeyStore::list_keys`] returns.

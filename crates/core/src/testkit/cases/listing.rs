@@ -4,7 +4,7 @@
 
 use crate::key::{KeyId, KeyRecord};
 use crate::lifecycle::{KeyState, Status};
-use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE};
+use crate::store::{Cursor, KeyStore, ListQuery, MAX_PAGE_SIZE, cursor_after};
 use crate::testkit::fixtures::{
     Fixture, assert_same_key, at, change_state, ids, insert, insert_all, list_all, newest_first,
     plus_micros,
@@ -349,7 +349,7 @@ pub async fn list_keys_pages_without_duplicates_or_skips(store: &dyn KeyStore) {
                     let tail = page.items.last().expect("non-empty page");
                     assert_eq!(
                         cursor,
-                        &Cursor::after(tail),
+                        &cursor_after(tail),
                         "page size {page_size}: the cursor points after the last item"
                     );
                     // Through its string form, as a web API would pass it.
