@@ -411,14 +411,14 @@ pub async fn audit_events_never_hold_the_token(backend: Backend) {
     let clock = clock_at(2026, 7, 1, 9);
     let keyward = backend
         .builder()
-        .kind(TokenKind::new("tak").unwrap().live_limit(2))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(2))
         .clock(clock.clone())
         .build()
         .unwrap();
     let workspace = owner("workspace");
     let admin = Actor::from(
         Session::new(owner("user"), PermissionSet::parse(["read"]).unwrap())
-            .admin_of(workspace.clone()),
+            .with_admin_of(workspace.clone()),
     );
     let stranger = Actor::from(Session::new(owner("user"), PermissionSet::new()));
     let mut tokens = Vec::new();

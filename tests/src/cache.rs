@@ -572,16 +572,15 @@ pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step
 pub async fn a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks(backend: Backend) {
     let counting = CountingStore::new(backend.store());
     let clock = clock_at(2026, 3, 3, 9);
-    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(
-            TokenKind::new("tak")
-                .unwrap()
-                .expiry(keyward_core::ExpiryPolicy::never().allow_until(TimeDelta::days(1))),
-        )
-        .clock(clock.clone())
-        .verify_cache(long_lived())
-        .build()
-        .unwrap();
+    let keyward =
+        Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+            .kind(TokenKind::new("tak").unwrap().with_expiry(
+                keyward_core::ExpiryPolicy::never().with_max_until(TimeDelta::days(1)),
+            ))
+            .clock(clock.clone())
+            .verify_cache(long_lived())
+            .build()
+            .unwrap();
     let admin = Actor::operator("hit");
     let issued = keyward
         .issue(

@@ -56,7 +56,7 @@ pub fn assert_driver_error_kept<E: std::error::Error + 'static>(error: &Error) {
 
 async fn audit_actions(store: &dyn KeyStore, id: &KeyId) -> Vec<AuditAction> {
     store
-        .list_audit(&AuditQuery::newest(100).key(id))
+        .list_audit(&AuditQuery::newest(100).key_id(id))
         .await
         .unwrap()
         .iter()

@@ -119,7 +119,7 @@ pub async fn issue_and_rotate_fail_before_writing_when_permissions_cannot_be_res
     let counting = CountingStore::new(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(TokenKind::new("tak").unwrap().live_limit(1))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(1))
         .build()
         .unwrap();
     let workspace = owner("workspace");
@@ -197,7 +197,7 @@ pub async fn a_write_whose_answer_was_lost_after_commit_still_succeeds(backend: 
     let counting = CountingStore::new(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(TokenKind::new("tak").unwrap().live_limit(2))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(2))
         .build()
         .unwrap();
     let workspace = owner("workspace");
@@ -374,7 +374,7 @@ pub async fn refused_reads_are_audited(backend: Backend) {
         .unwrap();
     let mine = owner("workspace");
     let theirs = owner("workspace");
-    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(mine.clone()));
+    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(mine.clone()));
     let label = match &user {
         Actor::Session(s) => format!("session:{}", s.subject()),
         _ => unreachable!(),
@@ -432,7 +432,7 @@ pub async fn extreme_durations_are_typed_errors_not_panics(backend: Backend) {
         .kind(
             TokenKind::new("tak")
                 .unwrap()
-                .expiry(ExpiryPolicy::never().allow_until(TimeDelta::days(36_500))),
+                .with_expiry(ExpiryPolicy::never().with_max_until(TimeDelta::days(36_500))),
         )
         .clock(clock.clone())
         .max_rotation_overlap(TimeDelta::MAX)
@@ -662,8 +662,13 @@ pub async fn a_token_hidden_anywhere_in_a_name_or_metadata_is_refused(backend: B
 pub async fn nested_prefixes_of_equal_length_both_work(backend: Backend) {
     let keyward = backend
         .builder()
-        .kind(TokenKind::new("sk").unwrap().lengths(10, 32).unwrap())
-        .kind(TokenKind::new("sk_live").unwrap().lengths(10, 27).unwrap())
+        .kind(TokenKind::new("sk").unwrap().with_lengths(10, 32).unwrap())
+        .kind(
+            TokenKind::new("sk_live")
+                .unwrap()
+                .with_lengths(10, 27)
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let admin = Actor::operator("ops");
@@ -737,8 +742,8 @@ pub async fn revoke_and_disable_read_no_roles_and_ask_no_directory(backend: Back
         .unwrap();
     let session = Actor::from(
         Session::new(owner("user"), perms(&["*"]))
-            .admin_of(workspace.clone())
-            .admin_of(user.clone()),
+            .with_admin_of(workspace.clone())
+            .with_admin_of(user.clone()),
     );
     let mut keys = Vec::new();
     for _ in 0..2 {

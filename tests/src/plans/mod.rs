@@ -337,8 +337,8 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     for query in [
         AuditQuery::newest(10),
         AuditQuery::newest(10).owner(&owner),
-        AuditQuery::newest(10).key(&first.id),
-        AuditQuery::newest(10).owner(&owner).key(&first.id),
+        AuditQuery::newest(10).key_id(&first.id),
+        AuditQuery::newest(10).owner(&owner).key_id(&first.id),
     ] {
         store.list_audit(&query).await.unwrap();
     }

@@ -3,7 +3,7 @@
 //! precision, with every string and map unchanged (quotes, wildcards and SQL
 //! text included).
 
-use crate::audit::{AuditAction, AuditEvent, AuditQuery};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 use crate::key::Metadata;
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
@@ -93,7 +93,9 @@ pub async fn audit_events_round_trip_every_field(store: &dyn KeyStore) {
     .with_detail("successor k0009 — \"quoted\" \\ %_");
     let refused = AuditEvent::new(at(2), format!("token:{k1}"), AuditAction::Issue)
         .with_key(&k1, &"ü".repeat(5000), &owner)
-        .refused("limit reached: at most 3 live keys of this kind per owner");
+        .with_outcome(AuditOutcome::Refused(
+            "limit reached: at most 3 live keys of this kind per owner".into(),
+        ));
     let mut bare = AuditEvent::new(
         plus_micros(at(3), 1),
         "operator:oncall",
@@ -121,12 +123,12 @@ pub async fn audit_events_round_trip_every_field(store: &dyn KeyStore) {
     store.append_audit(&bare).await.expect("append_audit");
 
     let got = store
-        .list_audit(&AuditQuery::newest(100).key(&k1))
+        .list_audit(&AuditQuery::newest(100).key_id(&k1))
         .await
         .expect("list_audit");
     assert_eq!(got, [refused, full], "events about k1, every field");
     let got = store
-        .list_audit(&AuditQuery::newest(100).key(&k2))
+        .list_audit(&AuditQuery::newest(100).key_id(&k2))
         .await
         .expect("list_audit");
     assert_eq!(
