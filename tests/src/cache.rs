@@ -5,10 +5,11 @@
 
 use crate::counting::{Counting, StoreCall};
 use crate::support::{
-    Backend, Directory, base62, checksummed, clock_at, foreign_token, need, owner, perms, role,
+    Backend, Directory, checksummed, clock_at, foreign_token, need, owner, perms, role,
 };
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
+use keyward_core::testkit::records::base62;
 use keyward_core::{
     Actor, IssueRequest, Keyward, Owner, Rejection, Requirement, Role, TokenKind, VerifiedKey,
     cache::CacheConfig, hooks::Clock, store::KeyState, store::KeyStore,

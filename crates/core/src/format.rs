@@ -557,7 +557,7 @@ fn push_base62(out: &mut String, n: usize, rng: &dyn SecretSource) -> Result<(),
 
 /// The base62 digit for `value % 62`.
 #[allow(clippy::indexing_slicing, reason = "value % 62 < 62 = BASE62.len()")]
-fn base62_digit(value: u32) -> char {
+pub(crate) fn base62_digit(value: u32) -> char {
     char::from(BASE62[(value % 62) as usize])
 }
 

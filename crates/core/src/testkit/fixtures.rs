@@ -5,32 +5,18 @@
 //! all against one persistent database. Every timestamp is a whole number of
 //! microseconds, the precision SQL adapters store.
 
+use super::records::key_record;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName};
+use crate::key::{KeyId, KeyRecord, Owner, RoleName};
 use crate::lifecycle::KeyState;
-use crate::permission::PermissionSet;
-use crate::secret::{OsRandom, SecretSource, TokenHasher};
+use crate::secret::{OsRandom, SecretSource};
 use crate::store::{KeyStore, ListQuery};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Who the cases act as, in audit events and `created_by`.
-pub(super) const ACTOR: &str = "operator:conformance";
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// `len` random base62 characters from the OS CSPRNG.
-pub(super) fn random_base62(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    OsRandom.fill(&mut bytes).expect("OS randomness");
-    bytes
-        .iter()
-        .map(|b| char::from(BASE62[usize::from(*b) % BASE62.len()]))
-        .collect()
-}
+pub(super) use super::records::{ACTOR, issue_event, key_event, random_base62};
 
 /// A random `u32` from the OS CSPRNG.
 pub(super) fn random_u32() -> u32 {
@@ -106,37 +92,8 @@ impl Fixture {
         kind: &str,
         created_at: DateTime<Utc>,
     ) -> KeyRecord {
-        KeyRecord {
-            digest: TokenHasher::sha256().digest(&format!("secret-of-{id}")),
-            preview: format!("{kind}_{}…", &id.as_str()[..4]),
-            name: format!("key {id}"),
-            id,
-            kind: kind.to_owned(),
-            owner: owner.clone(),
-            scopes: PermissionSet::new(),
-            roles: BTreeSet::new(),
-            inherits_owner: false,
-            metadata: Metadata::new(),
-            state: KeyState::Active,
-            created_at,
-            expires_at: None,
-            last_used_at: None,
-            revoked_at: None,
-            created_by: ACTOR.to_owned(),
-            rotated_from: None,
-            rotated_to: None,
-        }
+        key_record(id, kind, owner, created_at)
     }
-}
-
-/// The event the service would write when issuing `key`.
-pub(super) fn issue_event(key: &KeyRecord) -> AuditEvent {
-    key_event(key, AuditAction::Issue, key.created_at)
-}
-
-/// An event about `key`.
-pub(super) fn key_event(key: &KeyRecord, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
-    AuditEvent::new(at, ACTOR, action).with_key(&key.id, &key.name, &key.owner)
 }
 
 /// The event for moving `key` into state `to`.

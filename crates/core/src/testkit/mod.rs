@@ -65,3 +65,4 @@ pub fn behind_verify_cache(store: impl crate::store::KeyStore) -> impl crate::st
 pub mod cases;
 mod fixtures;
 mod macros;
+pub mod records;
