@@ -253,63 +253,69 @@ pub(super) fn assert_text_eq(actual: &str, expected: &str, what: &str) {
 }
 
 /// Fails unless `actual` equals `expected` in every field (digests compared
-/// by algorithm and bytes).
+/// by algorithm and bytes). `expected` is destructured without `..`, so a
+/// new [`KeyRecord`] field fails to compile here until it is compared.
 pub(super) fn assert_same_key(actual: &KeyRecord, expected: &KeyRecord) {
-    let id = &expected.id;
-    assert_eq!(actual.id, expected.id, "id");
-    assert_text_eq(&actual.kind, &expected.kind, &format!("{id}: kind"));
-    assert_eq!(actual.owner, expected.owner, "{id}: owner");
-    assert_text_eq(&actual.name, &expected.name, &format!("{id}: name"));
+    let KeyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        preview,
+        scopes,
+        roles,
+        inherits_owner,
+        metadata,
+        state,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+        created_by,
+        rotated_from,
+        rotated_to,
+    } = expected;
+    assert_eq!(&actual.id, id, "id");
+    assert_text_eq(&actual.kind, kind, &format!("{id}: kind"));
+    assert_eq!(&actual.owner, owner, "{id}: owner");
+    assert_text_eq(&actual.name, name, &format!("{id}: name"));
     assert_eq!(
         actual.digest.algorithm(),
-        expected.digest.algorithm(),
+        digest.algorithm(),
         "{id}: digest algorithm"
     );
     assert!(
-        actual.digest.matches(&expected.digest),
+        actual.digest.matches(digest),
         "{id}: digest bytes did not round-trip"
     );
-    assert_text_eq(
-        &actual.preview,
-        &expected.preview,
-        &format!("{id}: preview"),
-    );
-    assert_eq!(actual.scopes, expected.scopes, "{id}: scopes");
-    assert_eq!(actual.roles, expected.roles, "{id}: roles");
+    assert_text_eq(&actual.preview, preview, &format!("{id}: preview"));
+    assert_eq!(&actual.scopes, scopes, "{id}: scopes");
+    assert_eq!(&actual.roles, roles, "{id}: roles");
     assert_eq!(
-        actual.inherits_owner, expected.inherits_owner,
+        &actual.inherits_owner, inherits_owner,
         "{id}: inherits_owner"
     );
     assert_eq!(
         actual.metadata.keys().collect::<Vec<_>>(),
-        expected.metadata.keys().collect::<Vec<_>>(),
+        metadata.keys().collect::<Vec<_>>(),
         "{id}: metadata keys"
     );
-    for (key, value) in &expected.metadata {
+    for (key, value) in metadata {
         assert_text_eq(
             &actual.metadata[key],
             value,
             &format!("{id}: metadata[{key:?}]"),
         );
     }
-    assert_eq!(actual.state, expected.state, "{id}: state");
-    assert_eq!(actual.created_at, expected.created_at, "{id}: created_at");
-    assert_eq!(actual.expires_at, expected.expires_at, "{id}: expires_at");
-    assert_eq!(
-        actual.last_used_at, expected.last_used_at,
-        "{id}: last_used_at"
-    );
-    assert_eq!(actual.revoked_at, expected.revoked_at, "{id}: revoked_at");
-    assert_text_eq(
-        &actual.created_by,
-        &expected.created_by,
-        &format!("{id}: created_by"),
-    );
-    assert_eq!(
-        actual.rotated_from, expected.rotated_from,
-        "{id}: rotated_from"
-    );
-    assert_eq!(actual.rotated_to, expected.rotated_to, "{id}: rotated_to");
+    assert_eq!(&actual.state, state, "{id}: state");
+    assert_eq!(&actual.created_at, created_at, "{id}: created_at");
+    assert_eq!(&actual.expires_at, expires_at, "{id}: expires_at");
+    assert_eq!(&actual.last_used_at, last_used_at, "{id}: last_used_at");
+    assert_eq!(&actual.revoked_at, revoked_at, "{id}: revoked_at");
+    assert_text_eq(&actual.created_by, created_by, &format!("{id}: created_by"));
+    assert_eq!(&actual.rotated_from, rotated_from, "{id}: rotated_from");
+    assert_eq!(&actual.rotated_to, rotated_to, "{id}: rotated_to");
 }
 
 /// Fails unless the stored key equals `expected` in every field.

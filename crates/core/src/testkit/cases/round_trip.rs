@@ -4,7 +4,7 @@
 //! text included).
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
-use crate::key::Metadata;
+use crate::key::{KeyRecord, Metadata};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::{HashAlgorithm, TokenDigest, TokenHasher};
@@ -16,24 +16,37 @@ pub async fn insert_then_get_round_trips_every_field(store: &dyn KeyStore) {
     let fx = Fixture::new();
     let owner = fx.owner("user:o'brien \"q\" 100%_ünï 🔑");
 
-    let mut full = fx.record(&owner, "mm_pat", plus_micros(at(0), 123_456));
-    full.name = "Robert'); DROP TABLE keys;-- \"100%\" a_b ünïcødé 🔑 back\\slash".to_owned();
-    full.preview = "mm_pat_bUiB…".to_owned();
-    full.scopes = PermissionSet::parse(["billing.read", "billing.*", "publish", "files"])
-        .expect("valid permissions");
-    full.roles = [fx.role("admin"), fx.role("reader")].into_iter().collect();
-    full.inherits_owner = true;
-    full.metadata = Metadata::from([
-        ("team".to_owned(), "it's 100% \"quoted\"".to_owned()),
-        ("ünï 🔑".to_owned(), "cødé ✓".to_owned()),
-        ("like".to_owned(), "%_\\[x]*?".to_owned()),
-        ("sql".to_owned(), "'; DROP TABLE keys; --".to_owned()),
-        ("empty".to_owned(), String::new()),
-        ("json".to_owned(), r#"{"a": [1, "b"]}"#.to_owned()),
-    ]);
-    full.expires_at = Some(plus_micros(at(90 * 86_400), 654_321));
-    full.last_used_at = Some(plus_micros(at(10), 1));
-    full.created_by = "session:user:o'brien".to_owned();
+    // Every field spelled out (no `..`), so a new field must be given a
+    // value to round-trip here.
+    let plain = fx.record(&owner, "mm_pat", plus_micros(at(0), 123_456));
+    let full = KeyRecord {
+        id: plain.id,
+        kind: plain.kind,
+        owner: plain.owner,
+        name: "Robert'); DROP TABLE keys;-- \"100%\" a_b ünïcødé 🔑 back\\slash".to_owned(),
+        digest: plain.digest,
+        preview: "mm_pat_bUiB…".to_owned(),
+        scopes: PermissionSet::parse(["billing.read", "billing.*", "publish", "files"])
+            .expect("valid permissions"),
+        roles: [fx.role("admin"), fx.role("reader")].into_iter().collect(),
+        inherits_owner: true,
+        metadata: Metadata::from([
+            ("team".to_owned(), "it's 100% \"quoted\"".to_owned()),
+            ("ünï 🔑".to_owned(), "cødé ✓".to_owned()),
+            ("like".to_owned(), "%_\\[x]*?".to_owned()),
+            ("sql".to_owned(), "'; DROP TABLE keys; --".to_owned()),
+            ("empty".to_owned(), String::new()),
+            ("json".to_owned(), r#"{"a": [1, "b"]}"#.to_owned()),
+        ]),
+        state: KeyState::Active,
+        created_at: plain.created_at,
+        expires_at: Some(plus_micros(at(90 * 86_400), 654_321)),
+        last_used_at: Some(plus_micros(at(10), 1)),
+        revoked_at: None,
+        created_by: "session:user:o'brien".to_owned(),
+        rotated_from: None,
+        rotated_to: None,
+    };
 
     // A 10 kB name, the most metadata entries allowed and a 16 KiB value, a
     // disabled key that never expires and an HMAC digest.
