@@ -189,49 +189,27 @@ async fn insert_key(
     sql: &Statements,
     key: &KeyRecord,
 ) -> Result<(), Error> {
-    // Destructured without `..`: a new field fails to compile here until it
-    // is stored (and read back in `codec::key_from_row`).
-    let KeyRecord {
-        id,
-        kind,
-        owner,
-        name,
-        digest,
-        preview,
-        scopes,
-        roles,
-        inherits_owner,
-        metadata,
-        state,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-        created_by,
-        rotated_from,
-        rotated_to,
-    } = key;
     q(&sql.insert_key)
-        .bind(id.as_str())
-        .bind(kind)
-        .bind(owner.as_str())
-        .bind(name)
-        .bind(fold_name(name))
-        .bind(digest.as_bytes().as_slice())
-        .bind(digest.algorithm().as_str())
-        .bind(preview)
-        .bind(permissions_vec(scopes))
-        .bind(roles_vec(roles))
-        .bind(*inherits_owner)
-        .bind(metadata_json(metadata)?)
-        .bind(state.as_str())
-        .bind(*created_at)
-        .bind(*expires_at)
-        .bind(*last_used_at)
-        .bind(*revoked_at)
-        .bind(created_by)
-        .bind(rotated_from.as_ref().map(KeyId::as_str))
-        .bind(rotated_to.as_ref().map(KeyId::as_str))
+        .bind(key.id.as_str())
+        .bind(&key.kind)
+        .bind(key.owner.as_str())
+        .bind(&key.name)
+        .bind(fold_name(&key.name))
+        .bind(key.digest.as_bytes().as_slice())
+        .bind(key.digest.algorithm().as_str())
+        .bind(&key.preview)
+        .bind(permissions_vec(&key.scopes))
+        .bind(roles_vec(&key.roles))
+        .bind(key.inherits_owner)
+        .bind(metadata_json(&key.metadata)?)
+        .bind(key.state.as_str())
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.last_used_at)
+        .bind(key.revoked_at)
+        .bind(&key.created_by)
+        .bind(key.rotated_from.as_ref().map(KeyId::as_str))
+        .bind(key.rotated_to.as_ref().map(KeyId::as_str))
         .execute(conn)
         .await
         .map(drop)

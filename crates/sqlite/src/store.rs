@@ -170,52 +170,30 @@ fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, Error> {
 }
 
 fn insert_key(tx: &Transaction<'_>, sql: &Statements, key: &KeyRecord) -> Result<(), Error> {
-    // Destructured without `..`: a new field fails to compile here until it
-    // is stored (and read back in `codec::key_from_row`).
-    let KeyRecord {
-        id,
-        kind,
-        owner,
-        name,
-        digest,
-        preview,
-        scopes,
-        roles,
-        inherits_owner,
-        metadata,
-        state,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-        created_by,
-        rotated_from,
-        rotated_to,
-    } = key;
     tx.prepare_cached(&sql.insert_key)
         .and_then(|mut stmt| {
             stmt.execute(params![
-                id.as_str(),
-                kind,
-                owner.as_str(),
-                name,
-                fold_name(name),
-                digest.as_bytes().as_slice(),
-                digest.algorithm().as_str(),
-                preview,
-                join_permissions(scopes),
-                join_roles(roles),
-                inherits_owner,
-                metadata_json(metadata)
+                key.id.as_str(),
+                key.kind,
+                key.owner.as_str(),
+                key.name,
+                fold_name(&key.name),
+                key.digest.as_bytes().as_slice(),
+                key.digest.algorithm().as_str(),
+                key.preview,
+                join_permissions(&key.scopes),
+                join_roles(&key.roles),
+                key.inherits_owner,
+                metadata_json(&key.metadata)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-                state.as_str(),
-                micros(*created_at),
-                expires_at.map(micros),
-                last_used_at.map(micros),
-                revoked_at.map(micros),
-                created_by,
-                rotated_from.as_ref().map(KeyId::as_str),
-                rotated_to.as_ref().map(KeyId::as_str),
+                key.state.as_str(),
+                micros(key.created_at),
+                key.expires_at.map(micros),
+                key.last_used_at.map(micros),
+                key.revoked_at.map(micros),
+                key.created_by,
+                key.rotated_from.as_ref().map(KeyId::as_str),
+                key.rotated_to.as_ref().map(KeyId::as_str),
             ])
         })
         .map(drop)
