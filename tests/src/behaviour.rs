@@ -1,7 +1,7 @@
 //! Service-level behaviour every deployment relies on, whatever its store.
 
-use crate::counting::{CountingStore, StoreCall};
-use crate::interleave::InterleavingStore;
+use crate::counting::{Counting, StoreCall};
+use crate::interleave::Interleaving;
 use crate::support::{Backend, clock_at, owner, secret_part};
 use keyward_core::chrono::TimeDelta;
 use keyward_core::{
@@ -22,7 +22,7 @@ use std::time::Duration;
 /// exercised on every store; in the rest the two calls run free on the two
 /// worker threads.
 pub async fn revoke_wins_a_race_with_enable(backend: Backend) {
-    let interleaving = InterleavingStore::new(backend.store());
+    let interleaving = Interleaving::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&interleaving) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
@@ -116,7 +116,7 @@ pub async fn revoke_wins_a_race_with_enable(backend: Backend) {
 /// rejected) leave the store untouched, then one flush writes one batch with
 /// the newest use of each key, and a flush with nothing pending writes nothing.
 pub async fn verify_never_writes_to_the_store(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let clock = clock_at(2026, 1, 5, 9);
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
@@ -337,7 +337,7 @@ pub async fn usage_flusher_persists_on_shutdown(backend: Backend) {
 
 /// Garbage is refused by parsing alone: it never reaches the store.
 pub async fn garbage_tokens_never_reach_the_store(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
@@ -411,14 +411,14 @@ pub async fn audit_events_never_hold_the_token(backend: Backend) {
     let clock = clock_at(2026, 7, 1, 9);
     let keyward = backend
         .builder()
-        .kind(TokenKind::new("tak").unwrap().live_limit(2))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(2))
         .clock(clock.clone())
         .build()
         .unwrap();
     let workspace = owner("workspace");
     let admin = Actor::from(
         Session::new(owner("user"), PermissionSet::parse(["read"]).unwrap())
-            .admin_of(workspace.clone()),
+            .with_admin_of(workspace.clone()),
     );
     let stranger = Actor::from(Session::new(owner("user"), PermissionSet::new()));
     let mut tokens = Vec::new();
@@ -647,7 +647,7 @@ pub async fn the_store_never_holds_the_token(backend: Backend) {
 /// `503`, never a `401` that would make a client drop a good token; the
 /// same token verifies once the store is back.
 pub async fn a_store_outage_is_503_never_401(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
@@ -683,7 +683,7 @@ pub async fn a_store_outage_is_503_never_401(backend: Backend) {
 /// A usage flush that fails keeps its batch: nothing is lost, and the next
 /// flush writes it.
 pub async fn a_failed_usage_flush_keeps_its_batch(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let clock = clock_at(2026, 7, 3, 9);
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)

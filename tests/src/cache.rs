@@ -3,12 +3,13 @@
 //! answer read before a change, spares the store on hits, and is bounded in
 //! time and size.
 
-use crate::counting::{CountingStore, StoreCall};
+use crate::counting::{Counting, StoreCall};
 use crate::support::{
-    Backend, Directory, base62, checksummed, clock_at, foreign_token, need, owner, perms, role,
+    Backend, Directory, checksummed, clock_at, foreign_token, need, owner, perms, role,
 };
 use keyward_core::chrono::TimeDelta;
 use keyward_core::testkit::ManualClock;
+use keyward_core::testkit::records::base62;
 use keyward_core::{
     Actor, IssueRequest, Keyward, Owner, Rejection, Requirement, Role, TokenKind, VerifiedKey,
     cache::CacheConfig, hooks::Clock, store::KeyState, store::KeyStore,
@@ -206,7 +207,7 @@ pub async fn cached_verify_answers_as_the_store_after_every_change(backend: Back
 /// answer with what it read, but must not leave that answer in the cache:
 /// the next verify says revoked.
 pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
         .verify_cache(long_lived())
@@ -243,7 +244,7 @@ pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
 /// Repeated verifies of one token, and of a well-formed token nobody
 /// issued, read the store once each.
 pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
         .verify_cache(long_lived())
@@ -274,7 +275,7 @@ pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
 /// the service's clock), an unknown id for `negative_ttl`; then the store
 /// is read again. The status reports `ttl` as the worst-case staleness.
 pub async fn entries_are_served_at_most_their_ttl(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let clock = clock_at(2026, 3, 2, 9);
     let config = CacheConfig::new()
         .ttl(Duration::from_secs(5))
@@ -363,7 +364,7 @@ fn forged_token(n: u64) -> String {
 pub async fn forged_tokens_never_evict_cached_keys(backend: Backend) {
     const REAL: usize = 3_000;
     const FORGED: u64 = 50_000;
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let clock = clock_at(2026, 3, 2, 9);
     let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
@@ -570,18 +571,17 @@ pub async fn cached_and_uncached_agree(store: Arc<dyn KeyStore>, history: &[Step
 /// and expiry checks (against the clock now) and the permission check run
 /// on the cached snapshot, with no store read.
 pub async fn a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let clock = clock_at(2026, 3, 3, 9);
-    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(
-            TokenKind::new("tak")
-                .unwrap()
-                .expiry(keyward_core::ExpiryPolicy::never().allow_until(TimeDelta::days(1))),
-        )
-        .clock(clock.clone())
-        .verify_cache(long_lived())
-        .build()
-        .unwrap();
+    let keyward =
+        Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+            .kind(TokenKind::new("tak").unwrap().with_expiry(
+                keyward_core::ExpiryPolicy::never().with_max_until(TimeDelta::days(1)),
+            ))
+            .clock(clock.clone())
+            .verify_cache(long_lived())
+            .build()
+            .unwrap();
     let admin = Actor::operator("hit");
     let issued = keyward
         .issue(

@@ -4,8 +4,8 @@
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::VerifyRecord, store::async_trait,
+    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::StoreWrapper,
+    store::UsageRecord, store::VerifyRecord, store::Wrapped, store::async_trait,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,18 +59,17 @@ impl StoreCall {
     }
 }
 
-/// Forwards every call to the wrapped store and counts it by method. Usage
-/// batches are kept too, to check what a flush wrote.
+/// Counts every call reaching the wrapped store by method. Usage batches
+/// are kept too, to check what a flush wrote.
 #[derive(Debug)]
-pub struct CountingStore {
-    inner: Arc<dyn KeyStore>,
+pub struct Counting {
     calls: Mutex<BTreeMap<StoreCall, usize>>,
     usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
     pause: Mutex<Option<Pause>>,
     failures: Mutex<BTreeMap<StoreCall, Failure>>,
 }
 
-/// How a method fails, once set with [`CountingStore::fail`].
+/// How a method fails, once set with [`Counting::fail`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The backend fails before doing anything.
@@ -93,7 +92,7 @@ struct Pause {
     resume: Arc<Semaphore>,
 }
 
-/// A read held by [`CountingStore::pause_next_read`].
+/// A read held by [`Counting::pause_next_read`].
 #[derive(Debug)]
 pub struct PausedRead {
     read: Arc<Semaphore>,
@@ -112,16 +111,18 @@ impl PausedRead {
     }
 }
 
-impl CountingStore {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn KeyStore>) -> Arc<Self> {
-        Arc::new(Self {
+impl Counting {
+    /// `inner`, counted.
+    pub fn wrap(inner: Arc<dyn KeyStore>) -> Arc<Wrapped<Self>> {
+        Arc::new(Wrapped::new(
             inner,
-            calls: Mutex::new(BTreeMap::new()),
-            usage_batches: Mutex::new(Vec::new()),
-            pause: Mutex::new(None),
-            failures: Mutex::new(BTreeMap::new()),
-        })
+            Self {
+                calls: Mutex::new(BTreeMap::new()),
+                usage_batches: Mutex::new(Vec::new()),
+                pause: Mutex::new(None),
+                failures: Mutex::new(BTreeMap::new()),
+            },
+        ))
     }
 
     /// From now on `method` fails as `failure` says (`None`: works again).
@@ -220,10 +221,13 @@ impl CountingStore {
     }
 }
 
+/// Every method is counted; a method added to [`KeyStore`] is forwarded
+/// uncounted until it has a [`StoreCall`] and a hook here.
 #[async_trait]
-impl KeyStore for CountingStore {
+impl StoreWrapper for Counting {
     async fn insert_key(
         &self,
+        inner: &dyn KeyStore,
         key: &KeyRecord,
         limit: Option<u32>,
         now: DateTime<Utc>,
@@ -231,23 +235,31 @@ impl KeyStore for CountingStore {
     ) -> Result<(), Error> {
         self.failing(
             StoreCall::InsertKey,
-            self.inner.insert_key(key, limit, now, event),
+            inner.insert_key(key, limit, now, event),
         )
         .await
     }
 
     /// A verify's read of a key is a read of the key: counted, failed and
     /// paused as one.
-    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
-        Ok(self.get_key(id).await?.as_ref().map(VerifyRecord::from))
+    async fn verify_key(
+        &self,
+        inner: &dyn KeyStore,
+        id: &KeyId,
+    ) -> Result<Option<VerifyRecord>, Error> {
+        Ok(self
+            .get_key(inner, id)
+            .await?
+            .as_ref()
+            .map(VerifyRecord::from))
     }
 
-    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+    async fn get_key(&self, inner: &dyn KeyStore, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         self.count(StoreCall::GetKey);
         if self.failure(StoreCall::GetKey).is_some() {
             return Err(dropped());
         }
-        let record = self.inner.get_key(id).await;
+        let record = inner.get_key(id).await;
         let pause = {
             let mut pause = self.pause.lock().unwrap_or_else(PoisonError::into_inner);
             match pause.as_ref() {
@@ -264,6 +276,7 @@ impl KeyStore for CountingStore {
 
     async fn set_state(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         from: KeyState,
         to: KeyState,
@@ -272,30 +285,32 @@ impl KeyStore for CountingStore {
     ) -> Result<(), Error> {
         self.failing(
             StoreCall::SetState,
-            self.inner.set_state(id, from, to, at, event),
+            inner.set_state(id, from, to, at, event),
         )
         .await
     }
 
     async fn revoke_key(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, Error> {
-        self.failing(StoreCall::RevokeKey, self.inner.revoke_key(id, at, event))
+        self.failing(StoreCall::RevokeKey, inner.revoke_key(id, at, event))
             .await
     }
 
     async fn rotate_key(
         &self,
+        inner: &dyn KeyStore,
         predecessor: &KeyId,
         expected: KeyState,
         predecessor_expires_at: DateTime<Utc>,
         successor: &KeyRecord,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let call = self.inner.rotate_key(
+        let call = inner.rotate_key(
             predecessor,
             expected,
             predecessor_expires_at,
@@ -305,63 +320,79 @@ impl KeyStore for CountingStore {
         self.failing(StoreCall::RotateKey, call).await
     }
 
-    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
+    async fn record_usage(&self, inner: &dyn KeyStore, batch: &[UsageRecord]) -> Result<(), Error> {
         self.usage_batches
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(batch.to_vec());
-        self.failing(StoreCall::RecordUsage, self.inner.record_usage(batch))
+        self.failing(StoreCall::RecordUsage, inner.record_usage(batch))
             .await
     }
 
-    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
+    async fn list_keys(
+        &self,
+        inner: &dyn KeyStore,
+        query: &ListQuery,
+    ) -> Result<Page<KeyRecord>, Error> {
         self.count(StoreCall::ListKeys);
-        self.inner.list_keys(query).await
+        inner.list_keys(query).await
     }
 
     async fn keys_expiring(
         &self,
+        inner: &dyn KeyStore,
         after: DateTime<Utc>,
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, Error> {
         self.count(StoreCall::KeysExpiring);
-        self.inner.keys_expiring(after, before, limit).await
+        inner.keys_expiring(after, before, limit).await
     }
 
     async fn put_role(
         &self,
+        inner: &dyn KeyStore,
         role: &Role,
         replaces: Option<&PermissionSet>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
         self.count(StoreCall::PutRole);
-        self.inner.put_role(role, replaces, event).await
+        inner.put_role(role, replaces, event).await
     }
 
-    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.failing(StoreCall::GetRoles, self.inner.get_roles(owner, names))
+    async fn get_roles(
+        &self,
+        inner: &dyn KeyStore,
+        owner: &Owner,
+        names: &[RoleName],
+    ) -> Result<Vec<Role>, Error> {
+        self.failing(StoreCall::GetRoles, inner.get_roles(owner, names))
             .await
     }
 
     async fn delete_role(
         &self,
+        inner: &dyn KeyStore,
         owner: &Owner,
         name: &RoleName,
         expected: &PermissionSet,
         event: &AuditEvent,
     ) -> Result<(), Error> {
         self.count(StoreCall::DeleteRole);
-        self.inner.delete_role(owner, name, expected, event).await
+        inner.delete_role(owner, name, expected, event).await
     }
 
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
+    async fn append_audit(&self, inner: &dyn KeyStore, event: &AuditEvent) -> Result<(), Error> {
         self.count(StoreCall::AppendAudit);
-        self.inner.append_audit(event).await
+        inner.append_audit(event).await
     }
 
-    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
+    async fn list_audit(
+        &self,
+        inner: &dyn KeyStore,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, Error> {
         self.count(StoreCall::ListAudit);
-        self.inner.list_audit(query).await
+        inner.list_audit(query).await
     }
 }

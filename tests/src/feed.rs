@@ -112,16 +112,19 @@ impl Fleet {
             }
         };
         let (a_pool, _) = pool("a", 4).await;
-        let a_store = PgStore::with_prefix(a_pool, prefix.clone());
+        let a_store = PgStore::with_table_prefix(a_pool, prefix.clone());
         a_store.migrate().await.unwrap();
         let (b_pool, b_app) = pool("b", 4).await;
-        let b_store = PgStore::with_prefix(b_pool, prefix.clone());
+        let b_store = PgStore::with_table_prefix(b_pool, prefix.clone());
         let mut relay = None;
         let (b_feed, b_feed_app) = match feed_pool {
             FeedPool::Shared => (b_store.clone(), b_app),
             FeedPool::Separate => {
                 let (feed_pool, feed_app) = pool("b_feed", 2).await;
-                (PgStore::with_prefix(feed_pool, prefix.clone()), feed_app)
+                (
+                    PgStore::with_table_prefix(feed_pool, prefix.clone()),
+                    feed_app,
+                )
             }
             FeedPool::Relayed => {
                 let through = Relay::start(options.get_host(), options.get_port()).await;
@@ -138,7 +141,10 @@ impl Fleet {
                     .await
                     .unwrap();
                 relay = Some(through);
-                (PgStore::with_prefix(feed_pool, prefix.clone()), feed_app)
+                (
+                    PgStore::with_table_prefix(feed_pool, prefix.clone()),
+                    feed_app,
+                )
             }
         };
         let directory = Directory::default();

@@ -5,9 +5,8 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::VerifyRecord, store::async_trait,
+    Error, KeyId, audit::AuditEvent, store::KeyRecord, store::KeyState, store::KeyStore,
+    store::StoreWrapper, store::VerifyRecord, store::Wrapped, store::async_trait,
 };
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -17,9 +16,10 @@ use tokio::sync::{Barrier, Semaphore};
 /// test then fails on its conflict count instead of hanging).
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Holds back reads and state changes of one key as its plan says; every
+/// other call is forwarded untouched.
 #[derive(Debug)]
-pub(crate) struct InterleavingStore {
-    inner: Arc<dyn KeyStore>,
+pub(crate) struct Interleaving {
     plan: Mutex<Option<Plan>>,
 }
 
@@ -36,12 +36,15 @@ struct Plan {
     conflicts: usize,
 }
 
-impl InterleavingStore {
-    pub(crate) fn new(inner: Arc<dyn KeyStore>) -> Arc<Self> {
-        Arc::new(Self {
+impl Interleaving {
+    /// `inner`, interleaved as [`Interleaving::force`] plans.
+    pub(crate) fn wrap(inner: Arc<dyn KeyStore>) -> Arc<Wrapped<Self>> {
+        Arc::new(Wrapped::new(
             inner,
-            plan: Mutex::new(None),
-        })
+            Self {
+                plan: Mutex::new(None),
+            },
+        ))
     }
 
     /// From now on, the next two reads of `key` wait for each other, and the
@@ -69,14 +72,21 @@ impl InterleavingStore {
 }
 
 #[async_trait]
-impl KeyStore for InterleavingStore {
-    /// A verify's read of a key is a read of the key: counted, failed and
-    /// paused as one.
-    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
-        Ok(self.get_key(id).await?.as_ref().map(VerifyRecord::from))
+impl StoreWrapper for Interleaving {
+    /// A verify's read of a key is a read of the key: paused as one.
+    async fn verify_key(
+        &self,
+        inner: &dyn KeyStore,
+        id: &KeyId,
+    ) -> Result<Option<VerifyRecord>, Error> {
+        Ok(self
+            .get_key(inner, id)
+            .await?
+            .as_ref()
+            .map(VerifyRecord::from))
     }
 
-    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
+    async fn get_key(&self, inner: &dyn KeyStore, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
         let barrier = match self.plan().as_mut() {
             Some(plan) if plan.key == *id && plan.reads_left > 0 => {
                 plan.reads_left -= 1;
@@ -84,7 +94,7 @@ impl KeyStore for InterleavingStore {
             }
             _ => None,
         };
-        let result = self.inner.get_key(id).await;
+        let result = inner.get_key(id).await;
         if let Some(barrier) = barrier {
             drop(tokio::time::timeout(PATIENCE, barrier.wait()).await);
         }
@@ -93,6 +103,7 @@ impl KeyStore for InterleavingStore {
 
     async fn set_state(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         from: KeyState,
         to: KeyState,
@@ -104,12 +115,12 @@ impl KeyStore for InterleavingStore {
             _ => None,
         };
         let Some((goes_first, first_done)) = step else {
-            return self.inner.set_state(id, from, to, at, event).await;
+            return inner.set_state(id, from, to, at, event).await;
         };
         if !goes_first {
             drop(tokio::time::timeout(PATIENCE, first_done.acquire()).await);
         }
-        let result = self.inner.set_state(id, from, to, at, event).await;
+        let result = inner.set_state(id, from, to, at, event).await;
         if goes_first {
             first_done.add_permits(1);
         }
@@ -126,6 +137,7 @@ impl KeyStore for InterleavingStore {
     /// compare-and-set, so it never counts as a conflict.
     async fn revoke_key(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         at: DateTime<Utc>,
         event: &AuditEvent,
@@ -138,92 +150,15 @@ impl KeyStore for InterleavingStore {
             _ => None,
         };
         let Some((goes_first, first_done)) = step else {
-            return self.inner.revoke_key(id, at, event).await;
+            return inner.revoke_key(id, at, event).await;
         };
         if !goes_first {
             drop(tokio::time::timeout(PATIENCE, first_done.acquire()).await);
         }
-        let result = self.inner.revoke_key(id, at, event).await;
+        let result = inner.revoke_key(id, at, event).await;
         if goes_first {
             first_done.add_permits(1);
         }
         result
-    }
-
-    async fn insert_key(
-        &self,
-        key: &KeyRecord,
-        limit: Option<u32>,
-        now: DateTime<Utc>,
-        event: &AuditEvent,
-    ) -> Result<(), Error> {
-        self.inner.insert_key(key, limit, now, event).await
-    }
-
-    async fn rotate_key(
-        &self,
-        predecessor: &KeyId,
-        expected: KeyState,
-        predecessor_expires_at: DateTime<Utc>,
-        successor: &KeyRecord,
-        event: &AuditEvent,
-    ) -> Result<(), Error> {
-        self.inner
-            .rotate_key(
-                predecessor,
-                expected,
-                predecessor_expires_at,
-                successor,
-                event,
-            )
-            .await
-    }
-
-    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
-        self.inner.record_usage(batch).await
-    }
-
-    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
-        self.inner.list_keys(query).await
-    }
-
-    async fn keys_expiring(
-        &self,
-        after: DateTime<Utc>,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<KeyRecord>, Error> {
-        self.inner.keys_expiring(after, before, limit).await
-    }
-
-    async fn put_role(
-        &self,
-        role: &Role,
-        replaces: Option<&PermissionSet>,
-        event: &AuditEvent,
-    ) -> Result<(), Error> {
-        self.inner.put_role(role, replaces, event).await
-    }
-
-    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.get_roles(owner, names).await
-    }
-
-    async fn delete_role(
-        &self,
-        owner: &Owner,
-        name: &RoleName,
-        expected: &PermissionSet,
-        event: &AuditEvent,
-    ) -> Result<(), Error> {
-        self.inner.delete_role(owner, name, expected, event).await
-    }
-
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
-        self.inner.append_audit(event).await
-    }
-
-    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
-        self.inner.list_audit(query).await
     }
 }

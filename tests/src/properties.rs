@@ -18,8 +18,9 @@
 //! never an error. Failures shrink to a small input, printed with long
 //! strings abbreviated.
 
-use crate::records::{issued, key as record, random_base62};
+use crate::records::key as record;
 use keyward_core::chrono::{DateTime, TimeDelta};
+use keyward_core::testkit::records::{issue_event, random_base62};
 use keyward_core::{
     KeyId, Owner, limits::MAX_METADATA_KEY_LEN, store::KeyStore, store::ListQuery, store::Metadata,
     store::name_contains,
@@ -398,7 +399,7 @@ impl Run {
         );
         for k in [&decoy, &key] {
             store
-                .insert_key(k, Some(64), k.created_at, &issued(k))
+                .insert_key(k, Some(64), k.created_at, &issue_event(k))
                 .await
                 .map_err(|e| fail(format!("insert_key failed: {e:?}")))?;
         }

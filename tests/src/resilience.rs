@@ -10,8 +10,9 @@
 //!   timeout, and the audit insert failing after the key row was written
 //!   (a test trigger raises on it, as a full disk or I/O error would).
 
-use crate::records::{event, issued, key, unique_owner};
+use crate::records::{key, unique_owner};
 use keyward_core::chrono::{DateTime, TimeDelta, Utc};
+use keyward_core::testkit::records::{issue_event, key_event};
 use keyward_core::{
     Error, KeyId, audit::AuditAction, audit::AuditQuery, store::KeyRecord, store::KeyState,
     store::KeyStore, store::Metadata, store::UsageRecord,
@@ -56,7 +57,7 @@ pub fn assert_driver_error_kept<E: std::error::Error + 'static>(error: &Error) {
 
 async fn audit_actions(store: &dyn KeyStore, id: &KeyId) -> Vec<AuditAction> {
     store
-        .list_audit(&AuditQuery::newest(100).key(id))
+        .list_audit(&AuditQuery::newest(100).key_id(id))
         .await
         .unwrap()
         .iter()
@@ -173,7 +174,7 @@ pub async fn pg_dropped_connection_mid_insert_leaves_no_key(store: PgStore) {
         let (store, key) = (store.clone(), key.clone());
         async move {
             store
-                .insert_key(&key, Some(3), key.created_at, &issued(&key))
+                .insert_key(&key, Some(3), key.created_at, &issue_event(&key))
                 .await
         }
     };
@@ -189,7 +190,7 @@ pub async fn pg_dropped_connection_mid_insert_leaves_no_key(store: PgStore) {
     assert_eq!(audit_actions(&fresh, &key.id).await, []);
 
     store
-        .insert_key(&key, Some(3), key.created_at, &issued(&key))
+        .insert_key(&key, Some(3), key.created_at, &issue_event(&key))
         .await
         .expect("the store recovers after a dropped connection");
     assert_eq!(stored(&fresh, &key.id).await.name, "CI deploy");
@@ -208,7 +209,7 @@ pub async fn pg_dropped_connection_mid_revoke_leaves_the_key_active(store: PgSto
         now(),
     );
     store
-        .insert_key(&key, None, key.created_at, &issued(&key))
+        .insert_key(&key, None, key.created_at, &issue_event(&key))
         .await
         .unwrap();
 
@@ -216,7 +217,7 @@ pub async fn pg_dropped_connection_mid_revoke_leaves_the_key_active(store: PgSto
     let operation = {
         let (store, key) = (store.clone(), key.clone());
         async move {
-            let revoke = event(&key, AuditAction::Revoke, at);
+            let revoke = key_event(&key, AuditAction::Revoke, at);
             store
                 .set_state(&key.id, KeyState::Active, KeyState::Revoked, at, &revoke)
                 .await
@@ -232,7 +233,7 @@ pub async fn pg_dropped_connection_mid_revoke_leaves_the_key_active(store: PgSto
     assert_eq!(after.revoked_at, None);
     assert_eq!(audit_actions(&fresh, &key.id).await, [AuditAction::Issue]);
 
-    let revoke = event(&key, AuditAction::Revoke, at);
+    let revoke = key_event(&key, AuditAction::Revoke, at);
     store
         .set_state(&key.id, KeyState::Active, KeyState::Revoked, at, &revoke)
         .await
@@ -248,7 +249,7 @@ pub async fn pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(sto
     let owner = unique_owner("account");
     let old = key(&owner, "CI deploy", Metadata::new(), now());
     store
-        .insert_key(&old, None, old.created_at, &issued(&old))
+        .insert_key(&old, None, old.created_at, &issue_event(&old))
         .await
         .unwrap();
     let mut new = key(&owner, "CI deploy", Metadata::new(), now());
@@ -258,7 +259,7 @@ pub async fn pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(sto
     let operation = {
         let (store, old, new) = (store.clone(), old.clone(), new.clone());
         async move {
-            let rotate = event(&old, AuditAction::Rotate, new.created_at);
+            let rotate = key_event(&old, AuditAction::Rotate, new.created_at);
             store
                 .rotate_key(&old.id, KeyState::Active, overlap_ends, &new, &rotate)
                 .await
@@ -278,7 +279,7 @@ pub async fn pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(sto
     assert_eq!(predecessor.expires_at, None);
     assert_eq!(audit_actions(&fresh, &old.id).await, [AuditAction::Issue]);
 
-    let rotate = event(&old, AuditAction::Rotate, new.created_at);
+    let rotate = key_event(&old, AuditAction::Rotate, new.created_at);
     store
         .rotate_key(&old.id, KeyState::Active, overlap_ends, &new, &rotate)
         .await
@@ -293,7 +294,7 @@ pub async fn pg_dropped_connection_mid_rotation_leaves_the_predecessor_alone(sto
 pub fn sqlite_path(dir: &str) -> PathBuf {
     Path::new(dir).join(format!(
         "keyward-resilience-{}.db",
-        crate::records::random_base62(12)
+        keyward_core::testkit::records::random_base62(12)
     ))
 }
 
@@ -307,7 +308,12 @@ pub async fn sqlite_locked_database_fails_the_write_and_writes_nothing(dir: &str
     let owner = unique_owner("account");
     let existing = key(&owner, "existing", Metadata::new(), now());
     store
-        .insert_key(&existing, Some(3), existing.created_at, &issued(&existing))
+        .insert_key(
+            &existing,
+            Some(3),
+            existing.created_at,
+            &issue_event(&existing),
+        )
         .await
         .unwrap();
 
@@ -315,7 +321,7 @@ pub async fn sqlite_locked_database_fails_the_write_and_writes_nothing(dir: &str
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let new = key(&owner, "new", Metadata::new(), now());
     let outcome = store
-        .insert_key(&new, Some(3), new.created_at, &issued(&new))
+        .insert_key(&new, Some(3), new.created_at, &issue_event(&new))
         .await;
     let error = expect_backend_error(outcome, "sqlite", "insert_key on a locked database");
     let Error::Backend { source, .. } = &error else {
@@ -348,7 +354,7 @@ pub async fn sqlite_locked_database_fails_the_write_and_writes_nothing(dir: &str
     assert!(store.get_key(&new.id).await.unwrap().is_none());
     assert_eq!(audit_actions(&store, &new.id).await, []);
     store
-        .insert_key(&new, Some(3), new.created_at, &issued(&new))
+        .insert_key(&new, Some(3), new.created_at, &issue_event(&new))
         .await
         .expect("the write succeeds once the lock is released");
     store.record_usage(&[usage]).await.unwrap();
@@ -365,7 +371,7 @@ pub async fn sqlite_failed_audit_write_rolls_back_the_mutation(dir: &str) {
     let owner = unique_owner("account");
     let old = key(&owner, "CI deploy", Metadata::new(), now());
     store
-        .insert_key(&old, None, old.created_at, &issued(&old))
+        .insert_key(&old, None, old.created_at, &issue_event(&old))
         .await
         .unwrap();
 
@@ -379,7 +385,7 @@ pub async fn sqlite_failed_audit_write_rolls_back_the_mutation(dir: &str) {
 
     let new = key(&owner, "CI deploy (new)", Metadata::new(), now());
     let issue = store
-        .insert_key(&new, Some(3), new.created_at, &issued(&new))
+        .insert_key(&new, Some(3), new.created_at, &issue_event(&new))
         .await;
     expect_backend_error(issue, "sqlite", "insert_key with a failing audit write");
     assert!(
@@ -388,7 +394,7 @@ pub async fn sqlite_failed_audit_write_rolls_back_the_mutation(dir: &str) {
     );
 
     let at = now();
-    let revoke = event(&old, AuditAction::Revoke, at);
+    let revoke = key_event(&old, AuditAction::Revoke, at);
     let outcome = store
         .set_state(&old.id, KeyState::Active, KeyState::Revoked, at, &revoke)
         .await;
@@ -398,7 +404,7 @@ pub async fn sqlite_failed_audit_write_rolls_back_the_mutation(dir: &str) {
     let mut successor = key(&owner, "CI deploy", Metadata::new(), now());
     successor.rotated_from = Some(old.id.clone());
     let overlap_ends = now() + TimeDelta::days(1);
-    let rotate = event(&old, AuditAction::Rotate, at);
+    let rotate = key_event(&old, AuditAction::Rotate, at);
     let outcome = store
         .rotate_key(&old.id, KeyState::Active, overlap_ends, &successor, &rotate)
         .await;
@@ -413,7 +419,7 @@ pub async fn sqlite_failed_audit_write_rolls_back_the_mutation(dir: &str) {
         .execute_batch("DROP TRIGGER keyward_test_audit_fails")
         .unwrap();
     store
-        .insert_key(&new, Some(3), new.created_at, &issued(&new))
+        .insert_key(&new, Some(3), new.created_at, &issue_event(&new))
         .await
         .expect("the same key can be issued once the failure is gone");
     store

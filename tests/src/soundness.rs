@@ -3,7 +3,7 @@
 //! secret reveals nothing, refused reads leave a trace, extreme inputs get
 //! typed errors, and a token hidden in a name never reaches a list.
 
-use crate::counting::{CountingStore, Failure, StoreCall};
+use crate::counting::{Counting, Failure, StoreCall};
 use crate::support::{
     Backend, Directory, checksummed, clock_at, owner, perms, role, with_wrong_secret,
 };
@@ -116,10 +116,10 @@ impl OwnerPermissions for DirectoryDown {
 pub async fn issue_and_rotate_fail_before_writing_when_permissions_cannot_be_resolved(
     backend: Backend,
 ) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(TokenKind::new("tak").unwrap().live_limit(1))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(1))
         .build()
         .unwrap();
     let workspace = owner("workspace");
@@ -194,10 +194,10 @@ pub async fn issue_and_rotate_fail_before_writing_when_permissions_cannot_be_res
 /// the commit), the call reads the store back and reports the success: the
 /// token works, and the audit log holds one success and no refusal.
 pub async fn a_write_whose_answer_was_lost_after_commit_still_succeeds(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(TokenKind::new("tak").unwrap().live_limit(2))
+        .kind(TokenKind::new("tak").unwrap().with_live_limit(2))
         .build()
         .unwrap();
     let workspace = owner("workspace");
@@ -309,7 +309,7 @@ impl OwnerPermissions for CountingDirectory {
 /// read and no call to the host's directory, so anonymous traffic can neither
 /// tell live keys from revoked ones by timing nor reach the directory.
 pub async fn a_wrong_secret_costs_no_roles_read_or_directory_call(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let directory = CountingDirectory::default();
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
@@ -374,7 +374,7 @@ pub async fn refused_reads_are_audited(backend: Backend) {
         .unwrap();
     let mine = owner("workspace");
     let theirs = owner("workspace");
-    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(mine.clone()));
+    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(mine.clone()));
     let label = match &user {
         Actor::Session(s) => format!("session:{}", s.subject()),
         _ => unreachable!(),
@@ -432,7 +432,7 @@ pub async fn extreme_durations_are_typed_errors_not_panics(backend: Backend) {
         .kind(
             TokenKind::new("tak")
                 .unwrap()
-                .expiry(ExpiryPolicy::never().allow_until(TimeDelta::days(36_500))),
+                .with_expiry(ExpiryPolicy::never().with_max_until(TimeDelta::days(36_500))),
         )
         .clock(clock.clone())
         .max_rotation_overlap(TimeDelta::MAX)
@@ -662,8 +662,13 @@ pub async fn a_token_hidden_anywhere_in_a_name_or_metadata_is_refused(backend: B
 pub async fn nested_prefixes_of_equal_length_both_work(backend: Backend) {
     let keyward = backend
         .builder()
-        .kind(TokenKind::new("sk").unwrap().lengths(10, 32).unwrap())
-        .kind(TokenKind::new("sk_live").unwrap().lengths(10, 27).unwrap())
+        .kind(TokenKind::new("sk").unwrap().with_lengths(10, 32).unwrap())
+        .kind(
+            TokenKind::new("sk_live")
+                .unwrap()
+                .with_lengths(10, 27)
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let admin = Actor::operator("ops");
@@ -714,7 +719,7 @@ impl OwnerPermissions for FlakyDirectory {
 /// the host's directory down, they still take effect, for keys holding
 /// roles and for inheriting keys, by an operator and by an admin session.
 pub async fn revoke_and_disable_read_no_roles_and_ask_no_directory(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let directory = FlakyDirectory::default();
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
@@ -737,8 +742,8 @@ pub async fn revoke_and_disable_read_no_roles_and_ask_no_directory(backend: Back
         .unwrap();
     let session = Actor::from(
         Session::new(owner("user"), perms(&["*"]))
-            .admin_of(workspace.clone())
-            .admin_of(user.clone()),
+            .with_admin_of(workspace.clone())
+            .with_admin_of(user.clone()),
     );
     let mut keys = Vec::new();
     for _ in 0..2 {
@@ -797,7 +802,7 @@ pub async fn revoke_and_disable_read_no_roles_and_ask_no_directory(backend: Back
 /// reported as a backend error and recorded as nothing: not as a refusal,
 /// not as a success. Refusals are decisions; an outage is not one.
 pub async fn store_failures_are_not_audited_as_refusals(backend: Backend) {
-    let counting = CountingStore::new(backend.store());
+    let counting = Counting::wrap(backend.store());
     let keyward = backend
         .builder_over(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())

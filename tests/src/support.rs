@@ -2,6 +2,7 @@
 
 use keyward_core::chrono::{DateTime, TimeZone, Utc};
 use keyward_core::testkit::ManualClock;
+use keyward_core::testkit::records::base62;
 use keyward_core::{
     Actor, Error, IssueRequest, Keyward, Owner, PermissionSet, Requirement, RoleName, TokenKind,
     limits::CHECKSUM_LEN, token::OsRandom, token::SecretSource,
@@ -70,18 +71,6 @@ pub(crate) fn secret_part<'a>(keyward: &Keyward, token: &'a str) -> &'a str {
         .expect("a token keyward issued");
     let start = parsed.kind().prefix().len() + 1 + parsed.key_id().len();
     &token[start..token.len() - CHECKSUM_LEN]
-}
-
-/// `value` as `width` base62 digits (the token alphabet), most significant
-/// first.
-pub(crate) fn base62(mut value: u64, width: usize) -> String {
-    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut digits = vec![b'0'; width];
-    for digit in digits.iter_mut().rev() {
-        *digit = alphabet[(value % 62) as usize];
-        value /= 62;
-    }
-    String::from_utf8(digits).unwrap()
 }
 
 /// `signed` (a prefix, `_`, a key id and a secret) with its checksum: a

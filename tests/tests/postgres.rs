@@ -207,7 +207,7 @@ mod owned_roles_migration {
             .unwrap();
 
         // Upgrade: keyward's own migrator applies what is missing.
-        let store = PgStore::with_prefix(pool.clone(), prefix);
+        let store = PgStore::with_table_prefix(pool.clone(), prefix);
         store.migrate().await.unwrap();
         let applied: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM legacy_migrations ORDER BY version")

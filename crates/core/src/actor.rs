@@ -27,7 +27,7 @@ impl Session {
 
     /// Also lets the user manage the tokens of `owner` (an account or
     /// workspace they administer).
-    pub fn admin_of(mut self, owner: Owner) -> Self {
+    pub fn with_admin_of(mut self, owner: Owner) -> Self {
         self.admin_of.insert(owner);
         self
     }
@@ -55,7 +55,7 @@ pub enum Actor {
     /// A logged-in user.
     Session(Session),
     /// A token that just verified. Only tokens of a kind configured with
-    /// [`crate::TokenKind::manages`] may manage tokens, and only those kinds.
+    /// [`crate::TokenKind::with_manages`] may manage tokens, and only those kinds.
     Token(VerifiedKey),
     /// The host itself or a human operator at the console: may do anything,
     /// and is audited by name.

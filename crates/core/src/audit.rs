@@ -141,9 +141,9 @@ impl AuditEvent {
         self
     }
 
-    /// Marks it refused.
-    pub fn refused(mut self, reason: impl Into<String>) -> Self {
-        self.outcome = AuditOutcome::Refused(reason.into());
+    /// Sets how it ended (a new event has succeeded).
+    pub fn with_outcome(mut self, outcome: AuditOutcome) -> Self {
+        self.outcome = outcome;
         self
     }
 }
@@ -177,7 +177,7 @@ impl AuditQuery {
     }
 
     /// Only events about `key_id`.
-    pub fn key(mut self, key_id: &KeyId) -> Self {
+    pub fn key_id(mut self, key_id: &KeyId) -> Self {
         self.key_id = Some(key_id.clone());
         self
     }

@@ -208,13 +208,13 @@ fn manage_kind(
     let actor_kind = format
         .kind(token.kind())
         .ok_or_else(|| Error::not_authorized("unknown token kind"))?;
-    if actor_kind.managed_kinds().is_empty() {
+    if actor_kind.manages().is_empty() {
         return Err(Error::not_authorized(
             "tokens of this kind cannot manage tokens; sign in to manage tokens",
         ));
     }
     let rule = actor_kind
-        .managed_kinds()
+        .manages()
         .iter()
         .find(|m| m.kind == kind.prefix())
         .ok_or_else(|| {
@@ -312,7 +312,7 @@ fn within_catalog(kind: &TokenKind, carries: &PermissionSet) -> Result<(), Error
 /// own kind).
 pub(crate) fn check_kinds(format: &TokenFormat) -> Result<(), Error> {
     for kind in format.kinds() {
-        for managed in kind.managed_kinds() {
+        for managed in kind.manages() {
             let Some(target) = format.kind(&managed.kind) else {
                 return Err(Error::invalid("kinds", "a kind manages an unknown kind"));
             };
@@ -322,7 +322,7 @@ pub(crate) fn check_kinds(format: &TokenFormat) -> Result<(), Error> {
                     "a kind cannot manage itself: its tokens could mint their own kind",
                 ));
             }
-            if !target.managed_kinds().is_empty() {
+            if !target.manages().is_empty() {
                 return Err(Error::invalid(
                     "kinds",
                     "a kind cannot manage a kind that manages tokens",

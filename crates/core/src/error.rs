@@ -72,7 +72,7 @@ pub enum Error {
         reason: String,
     },
     /// The key would carry permissions its kind's catalog does not offer
-    /// ([`crate::TokenKind::catalog`]).
+    /// ([`crate::TokenKind::with_catalog`]).
     #[error("the {kind} kind does not offer: {}", list_permissions(outside))]
     OutsideCatalog {
         /// The kind's prefix.

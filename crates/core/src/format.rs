@@ -262,7 +262,7 @@ impl TokenFormat {
     ///
     /// ```
     /// use keyward_core::{token::TokenFormat, TokenKind};
-    /// let format = TokenFormat::new([TokenKind::new("mm_pat")?.lengths(4, 22)?])?;
+    /// let format = TokenFormat::new([TokenKind::new("mm_pat")?.with_lengths(4, 22)?])?;
     /// assert_eq!(format.regex(), r"\b(?:mm_pat_[0-9A-Za-z]{32})\b");
     /// Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -557,7 +557,7 @@ fn push_base62(out: &mut String, n: usize, rng: &dyn SecretSource) -> Result<(),
 
 /// The base62 digit for `value % 62`.
 #[allow(clippy::indexing_slicing, reason = "value % 62 < 62 = BASE62.len()")]
-fn base62_digit(value: u32) -> char {
+pub(crate) fn base62_digit(value: u32) -> char {
     char::from(BASE62[(value % 62) as usize])
 }
 
@@ -618,7 +618,10 @@ mod tests {
     fn format() -> TokenFormat {
         TokenFormat::new([
             TokenKind::new("tak").unwrap(),
-            TokenKind::new("mm_pat").unwrap().lengths(4, 22).unwrap(),
+            TokenKind::new("mm_pat")
+                .unwrap()
+                .with_lengths(4, 22)
+                .unwrap(),
             TokenKind::new("pat").unwrap(),
         ])
         .unwrap()
@@ -725,7 +728,10 @@ mod tests {
     fn nested() -> TokenFormat {
         TokenFormat::new([
             TokenKind::new("sk").unwrap(),
-            TokenKind::new("sk_live").unwrap().lengths(10, 22).unwrap(),
+            TokenKind::new("sk_live")
+                .unwrap()
+                .with_lengths(10, 22)
+                .unwrap(),
         ])
         .unwrap()
     }
@@ -1029,9 +1035,9 @@ mod tests {
             let first_secret = secret_len as isize + longer_by;
             prop_assume!((22..=55).contains(&first_secret));
             let first = TokenKind::new(&outer).unwrap()
-                .lengths(key_id_len, first_secret as usize).unwrap();
+                .with_lengths(key_id_len, first_secret as usize).unwrap();
             let second_kind = TokenKind::new(&second).unwrap()
-                .lengths(key_id_len, secret_len).unwrap();
+                .with_lengths(key_id_len, secret_len).unwrap();
             prop_assert_eq!(first.token_len(), second_kind.token_len());
             let kinds = if longer_first { vec![second_kind, first] } else { vec![first, second_kind] };
             let f = TokenFormat::new(kinds).unwrap();

@@ -1,29 +1,30 @@
 //! The store wrapper that keeps a verification cache honest: every mutation
 //! made through it drops the entries it affects before it returns.
 
-use crate::audit::{AuditEvent, AuditQuery};
+use crate::audit::AuditEvent;
 use crate::cache::VerifyCache;
 use crate::error::Error;
 use crate::feed::Change;
-use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName, UsageRecord, VerifyRecord};
+use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
-use crate::store::{KeyStore, ListQuery, Page};
+use crate::store::{KeyStore, StoreWrapper, Wrapped};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-/// Forwards every call to `inner`; after each mutation — whatever its
-/// outcome, since a failed commit may still have committed — drops the
-/// cache entries it may have changed.
+/// After each mutation — whatever its outcome, since a failed commit may
+/// still have committed — drops the cache entries it may have changed.
+/// Reads, audit and usage (last use is not part of what verify caches) are
+/// forwarded untouched.
 #[derive(Debug)]
-pub(crate) struct InvalidatingStore {
-    inner: Arc<dyn KeyStore>,
+pub(crate) struct Invalidating {
     cache: VerifyCache,
 }
 
-impl InvalidatingStore {
-    pub(crate) fn new(inner: Arc<dyn KeyStore>, cache: VerifyCache) -> Self {
-        Self { inner, cache }
+impl Invalidating {
+    /// `inner`, invalidating `cache`.
+    pub(crate) fn wrap(inner: Arc<dyn KeyStore>, cache: VerifyCache) -> Wrapped<Self> {
+        Wrapped::new(inner, Self { cache })
     }
 
     fn changed<T>(&self, changes: &[Change], result: Result<T, Error>) -> Result<T, Error> {
@@ -35,58 +36,53 @@ impl InvalidatingStore {
 }
 
 #[async_trait::async_trait]
-impl KeyStore for InvalidatingStore {
+impl StoreWrapper for Invalidating {
     async fn insert_key(
         &self,
+        inner: &dyn KeyStore,
         key: &KeyRecord,
         limit: Option<u32>,
         now: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let result = self.inner.insert_key(key, limit, now, event).await;
+        let result = inner.insert_key(key, limit, now, event).await;
         self.changed(&[Change::Key(key.id.clone())], result)
-    }
-
-    async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
-        self.inner.get_key(id).await
-    }
-
-    async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
-        self.inner.verify_key(id).await
     }
 
     async fn set_state(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         from: KeyState,
         to: KeyState,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let result = self.inner.set_state(id, from, to, at, event).await;
+        let result = inner.set_state(id, from, to, at, event).await;
         self.changed(&[Change::Key(id.clone())], result)
     }
 
     async fn revoke_key(
         &self,
+        inner: &dyn KeyStore,
         id: &KeyId,
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, Error> {
-        let result = self.inner.revoke_key(id, at, event).await;
+        let result = inner.revoke_key(id, at, event).await;
         self.changed(&[Change::Key(id.clone())], result)
     }
 
     async fn rotate_key(
         &self,
+        inner: &dyn KeyStore,
         predecessor: &KeyId,
         expected: KeyState,
         predecessor_expires_at: DateTime<Utc>,
         successor: &KeyRecord,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let result = self
-            .inner
+        let result = inner
             .rotate_key(
                 predecessor,
                 expected,
@@ -102,54 +98,26 @@ impl KeyStore for InvalidatingStore {
         self.changed(&changes, result)
     }
 
-    async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
-        // Last use is not part of what verify caches.
-        self.inner.record_usage(batch).await
-    }
-
-    async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
-        self.inner.list_keys(query).await
-    }
-
-    async fn keys_expiring(
-        &self,
-        after: DateTime<Utc>,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<KeyRecord>, Error> {
-        self.inner.keys_expiring(after, before, limit).await
-    }
-
     async fn put_role(
         &self,
+        inner: &dyn KeyStore,
         role: &Role,
         replaces: Option<&PermissionSet>,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let result = self.inner.put_role(role, replaces, event).await;
+        let result = inner.put_role(role, replaces, event).await;
         self.changed(&[Change::Role(role.name.clone())], result)
-    }
-
-    async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        self.inner.get_roles(owner, names).await
     }
 
     async fn delete_role(
         &self,
+        inner: &dyn KeyStore,
         owner: &Owner,
         name: &RoleName,
         expected: &PermissionSet,
         event: &AuditEvent,
     ) -> Result<(), Error> {
-        let result = self.inner.delete_role(owner, name, expected, event).await;
+        let result = inner.delete_role(owner, name, expected, event).await;
         self.changed(&[Change::Role(name.clone())], result)
-    }
-
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error> {
-        self.inner.append_audit(event).await
-    }
-
-    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
-        self.inner.list_audit(query).await
     }
 }

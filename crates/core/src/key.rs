@@ -153,6 +153,13 @@ pub type Metadata = BTreeMap<String, String>;
 /// Not `#[non_exhaustive]` on purpose: adapters in other crates build it from
 /// their rows, and must persist every field, so a new field is a breaking
 /// change for them either way.
+///
+/// Adding a field: the compiler points at every construction (the service's
+/// issue, each adapter's row decoding, the testkit's record builder) and
+/// at the destructures without `..` in the details view and the
+/// conformance suite's comparison and round-trip case. What it cannot see,
+/// an adapter's insert and SQL text (column lists, migrations), the
+/// round-trip case then catches.
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
     /// Public key id, unique.

@@ -43,11 +43,11 @@ pub struct Manages {
 /// ```
 /// use keyward_core::{Lifetime, ExpiryPolicy, TokenKind};
 /// let kind = TokenKind::new("mt")?
-///     .expiry(ExpiryPolicy::choices(
+///     .with_expiry(ExpiryPolicy::from_choices(
 ///         [Lifetime::Months(1), Lifetime::Months(3), Lifetime::Months(6)],
 ///         Lifetime::Months(3),
 ///     )?)
-///     .live_limit(3);
+///     .with_live_limit(3);
 /// assert_eq!(kind.prefix(), "mt");
 /// assert_eq!(kind.token_len(), "mt_".len() + 10 + 27 + 6);
 /// Ok::<(), Box<dyn std::error::Error>>(())
@@ -83,7 +83,7 @@ impl TokenKind {
     /// Sets the key id and secret lengths in base62 characters.
     ///
     /// The key id needs 4..=24 characters; the secret 22..=55 (at least 128 bits).
-    pub fn lengths(mut self, key_id_len: usize, secret_len: usize) -> Result<Self, Error> {
+    pub fn with_lengths(mut self, key_id_len: usize, secret_len: usize) -> Result<Self, Error> {
         if !(MIN_KEY_ID_LEN..=MAX_KEY_ID_LEN).contains(&key_id_len) {
             return Err(Error::invalid(
                 "key_id_len",
@@ -104,21 +104,21 @@ impl TokenKind {
     }
 
     /// Sets the expiry policy.
-    pub fn expiry(mut self, policy: ExpiryPolicy) -> Self {
+    pub fn with_expiry(mut self, policy: ExpiryPolicy) -> Self {
         self.expiry = policy;
         self
     }
 
     /// At most `limit` live keys of this kind per owner (live: not revoked and
     /// not expired; a disabled key is live because it can be re-enabled).
-    pub fn live_limit(mut self, limit: u32) -> Self {
+    pub fn with_live_limit(mut self, limit: u32) -> Self {
         self.live_limit = Some(limit);
         self
     }
 
     /// Lets tokens of this kind manage tokens of another kind, each action
     /// gated by a permission the token must hold.
-    pub fn manages(mut self, manages: Manages) -> Self {
+    pub fn with_manages(mut self, manages: Manages) -> Self {
         self.manages.push(manages);
         self
     }
@@ -131,13 +131,13 @@ impl TokenKind {
     ///
     /// ```
     /// use keyward_core::{PermissionSet, TokenKind};
-    /// let mgmt = TokenKind::new("mgmt")?.catalog(PermissionSet::parse([
+    /// let mgmt = TokenKind::new("mgmt")?.with_catalog(PermissionSet::parse([
     ///     "projects.view", "projects.manage", "api_keys.view", "api_keys.delete", "api_keys.create",
     /// ])?)?;
-    /// assert_eq!(mgmt.permission_catalog().map(|c| c.len()), Some(5));
+    /// assert_eq!(mgmt.catalog().map(|c| c.len()), Some(5));
     /// Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn catalog(mut self, catalog: PermissionSet) -> Result<Self, Error> {
+    pub fn with_catalog(mut self, catalog: PermissionSet) -> Result<Self, Error> {
         if catalog.len() > MAX_GRANTS {
             return Err(Error::invalid(
                 "catalog",
@@ -149,7 +149,7 @@ impl TokenKind {
     }
 
     /// The permission catalog, if the kind has one.
-    pub fn permission_catalog(&self) -> Option<&PermissionSet> {
+    pub fn catalog(&self) -> Option<&PermissionSet> {
         self.catalog.as_ref()
     }
 
@@ -187,15 +187,15 @@ impl TokenKind {
         (self.secret_len as f64 * 62f64.log2()).floor() as u32
     }
     /// The expiry policy.
-    pub fn expiry_policy(&self) -> &ExpiryPolicy {
+    pub fn expiry(&self) -> &ExpiryPolicy {
         &self.expiry
     }
     /// The live-key limit per owner, if any.
-    pub fn limit(&self) -> Option<u32> {
+    pub fn live_limit(&self) -> Option<u32> {
         self.live_limit
     }
     /// What tokens of this kind may manage.
-    pub fn managed_kinds(&self) -> &[Manages] {
+    pub fn manages(&self) -> &[Manages] {
         &self.manages
     }
     /// The body length: key id + secret + checksum.
@@ -257,10 +257,10 @@ mod tests {
         let names: Vec<String> = (0..=MAX_GRANTS).map(|n| format!("p{n}")).collect();
         let kind = TokenKind::new("mgmt").unwrap();
         let most = PermissionSet::parse(&names[..MAX_GRANTS]).unwrap();
-        assert!(kind.clone().catalog(most).is_ok());
+        assert!(kind.clone().with_catalog(most).is_ok());
         let too_many = PermissionSet::parse(&names).unwrap();
         assert!(matches!(
-            kind.catalog(too_many),
+            kind.with_catalog(too_many),
             Err(Error::InvalidInput {
                 field: "catalog",
                 ..
@@ -271,10 +271,16 @@ mod tests {
     #[test]
     fn lengths_are_bounded_to_keep_128_bits_and_one_hash_block() {
         let kind = TokenKind::new("mm_pat").unwrap();
-        assert!(kind.clone().lengths(4, 21).is_err(), "125 bits is too few");
-        assert!(kind.clone().lengths(4, 56).is_err(), "two SHA-256 blocks");
-        assert!(kind.clone().lengths(3, 22).is_err());
-        let e = kind.lengths(4, 22).unwrap();
+        assert!(
+            kind.clone().with_lengths(4, 21).is_err(),
+            "125 bits is too few"
+        );
+        assert!(
+            kind.clone().with_lengths(4, 56).is_err(),
+            "two SHA-256 blocks"
+        );
+        assert!(kind.clone().with_lengths(3, 22).is_err());
+        let e = kind.with_lengths(4, 22).unwrap();
         assert_eq!(e.body_len(), 32);
         assert!(e.secret_bits() >= 128);
         assert!(TokenKind::new("mt").unwrap().secret_bits() >= 160);

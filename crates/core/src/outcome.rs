@@ -107,7 +107,7 @@ pub enum Rejection {
     #[error("token expired")]
     Expired,
     /// The token is valid, but of a kind the requirement does not accept
-    /// ([`Requirement::for_kinds`]): an API key on a management route.
+    /// ([`Requirement::with_kinds`]): an API key on a management route.
     #[error("token kind not accepted here")]
     KindNotAccepted,
     /// The token is valid but lacks permissions.

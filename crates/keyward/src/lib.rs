@@ -7,6 +7,7 @@
 //! - [Storage adapters](docs::adapters)
 //! - [Verification cache](docs::caching)
 //! - [Performance](docs::performance)
+//! - [API naming](docs::api_naming)
 
 // The host's vocabulary, at the root.
 pub use keyward_core::{
@@ -91,4 +92,6 @@ pub mod docs {
     pub mod caching {}
     #[doc = include_str!("../../../docs/performance.md")]
     pub mod performance {}
+    #[doc = include_str!("../../../docs/api-naming.md")]
+    pub mod api_naming {}
 }

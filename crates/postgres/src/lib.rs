@@ -76,11 +76,11 @@ pub struct PgStore {
 impl PgStore {
     /// A store on the host's pool, tables prefixed `keyward_`.
     pub fn new(pool: PgPool) -> Self {
-        Self::with_prefix(pool, TablePrefix::default())
+        Self::with_table_prefix(pool, TablePrefix::default())
     }
 
     /// A store on the host's pool with a table prefix.
-    pub fn with_prefix(pool: PgPool, prefix: TablePrefix) -> Self {
+    pub fn with_table_prefix(pool: PgPool, prefix: TablePrefix) -> Self {
         Self {
             sql: std::sync::Arc::new(store::Statements::new(&prefix)),
             pool,

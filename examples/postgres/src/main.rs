@@ -90,13 +90,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    change feed, so every process running this code drops what any
     //    other changes (LISTEN/NOTIFY), within 2 s at worst. See
     //    docs/caching.md.
-    let store = PgStore::with_prefix(pool.clone(), prefix);
+    let store = PgStore::with_table_prefix(pool.clone(), prefix);
     let keyward = Keyward::builder(store.clone())
         .verify_cache(CacheConfig::default())
         .change_feed(store)
         .kind(
             TokenKind::new("mt")?
-                .expiry(ExpiryPolicy::choices(
+                .with_expiry(ExpiryPolicy::from_choices(
                     [
                         Lifetime::Months(1),
                         Lifetime::Months(3),
@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ],
                     Lifetime::Months(3),
                 )?)
-                .live_limit(3),
+                .with_live_limit(3),
         )
         .build()?;
 

@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keyward = Keyward::builder(open_store()?)
         .kind(
             TokenKind::new("mt")?
-                .expiry(ExpiryPolicy::choices(
+                .with_expiry(ExpiryPolicy::from_choices(
                     [
                         Lifetime::Months(1),
                         Lifetime::Months(3),
@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ],
                     Lifetime::Months(3),
                 )?)
-                .live_limit(3),
+                .with_live_limit(3),
         )
         // 1b. Verify from memory. Changes made through this service are seen
         //     by the next verify; changes by other processes sharing the

@@ -15,7 +15,7 @@ pub async fn a_catalog_bounds_every_token_of_its_kind(backend: Backend) {
     let workspace = owner("workspace");
     let operator = Actor::operator("console");
     let everything =
-        Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(workspace.clone()));
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(workspace.clone()));
     let billing = role("billing");
     keyward
         .put_role(

@@ -9,7 +9,7 @@ use keyward_core::{Actor, Error, IssueRequest, Manages, Session, TokenKind, audi
 
 /// `build()` refuses a kind whose tokens could mint their own kind.
 pub async fn build_refuses_a_kind_that_manages_itself(backend: Backend) {
-    let selfish = TokenKind::new("mgmt").unwrap().manages(Manages {
+    let selfish = TokenKind::new("mgmt").unwrap().with_manages(Manages {
         kind: "mgmt".to_owned(),
         create: "tokens.create".parse().unwrap(),
         view: "tokens.view".parse().unwrap(),
@@ -47,8 +47,12 @@ pub async fn build_refuses_a_chain_of_managing_kinds(backend: Backend) {
     let chain = backend
         .builder()
         .kind(TokenKind::new("tak").unwrap())
-        .kind(TokenKind::new("mgmt").unwrap().manages(manages("tak")))
-        .kind(TokenKind::new("root").unwrap().manages(manages("mgmt")))
+        .kind(TokenKind::new("mgmt").unwrap().with_manages(manages("tak")))
+        .kind(
+            TokenKind::new("root")
+                .unwrap()
+                .with_manages(manages("mgmt")),
+        )
         .build();
     assert!(
         matches!(chain, Err(Error::InvalidInput { field: "kinds", .. })),
@@ -56,8 +60,16 @@ pub async fn build_refuses_a_chain_of_managing_kinds(backend: Backend) {
     );
     let circle = backend
         .builder()
-        .kind(TokenKind::new("left").unwrap().manages(manages("right")))
-        .kind(TokenKind::new("right").unwrap().manages(manages("left")))
+        .kind(
+            TokenKind::new("left")
+                .unwrap()
+                .with_manages(manages("right")),
+        )
+        .kind(
+            TokenKind::new("right")
+                .unwrap()
+                .with_manages(manages("left")),
+        )
         .build();
     assert!(
         matches!(circle, Err(Error::InvalidInput { field: "kinds", .. })),
@@ -67,8 +79,8 @@ pub async fn build_refuses_a_chain_of_managing_kinds(backend: Backend) {
     backend
         .builder()
         .kind(TokenKind::new("tak").unwrap())
-        .kind(TokenKind::new("mgmt").unwrap().manages(manages("tak")))
-        .kind(TokenKind::new("root").unwrap().manages(manages("tak")))
+        .kind(TokenKind::new("mgmt").unwrap().with_manages(manages("tak")))
+        .kind(TokenKind::new("root").unwrap().with_manages(manages("tak")))
         .build()
         .expect("no chain");
 }

@@ -84,9 +84,9 @@ fn workspace_kinds(backend: &Backend, clock: &ManualClock) -> Keyward {
 fn mgmt_kind() -> TokenKind {
     TokenKind::new("mgmt")
         .unwrap()
-        .catalog(perms(&MANAGEMENT))
+        .with_catalog(perms(&MANAGEMENT))
         .unwrap()
-        .manages(Manages {
+        .with_manages(Manages {
             kind: "tak".to_owned(),
             create: "api_keys.create".parse().unwrap(),
             view: "api_keys.view".parse().unwrap(),

@@ -103,11 +103,11 @@ impl IssueHook for PlanGate {
 }
 
 fn mt_kind(policy: ExpiryPolicy) -> TokenKind {
-    TokenKind::new("mt").unwrap().expiry(policy)
+    TokenKind::new("mt").unwrap().with_expiry(policy)
 }
 
 fn months(choices: &[u32], default: u32) -> ExpiryPolicy {
-    ExpiryPolicy::choices(
+    ExpiryPolicy::from_choices(
         choices.iter().map(|&m| Lifetime::Months(m)),
         Lifetime::Months(default),
     )
@@ -127,7 +127,8 @@ pub async fn the_plan_gate_refuses_rotation_too(backend: Backend) {
         .build()
         .unwrap();
     let account = owner("account");
-    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(account.clone()));
+    let user =
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(account.clone()));
     let key = keyward
         .issue(
             &user,
@@ -185,7 +186,8 @@ pub async fn the_issue_hook_sees_the_whole_request(backend: Backend) {
         .build()
         .unwrap();
     let account = owner("account");
-    let user = Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(account.clone()));
+    let user =
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(account.clone()));
     let reader = role("reader");
     keyward
         .put_role(
@@ -255,7 +257,7 @@ pub async fn a_rotated_successor_never_outlives_the_current_expiry_policy(backen
     let lenient = backend
         .builder()
         .kind(mt_kind(
-            ExpiryPolicy::choices([Lifetime::Years(1), Lifetime::Never], Lifetime::Years(1))
+            ExpiryPolicy::from_choices([Lifetime::Years(1), Lifetime::Never], Lifetime::Years(1))
                 .unwrap(),
         ))
         .clock(clock.clone())
@@ -289,7 +291,8 @@ pub async fn a_rotated_successor_never_outlives_the_current_expiry_policy(backen
         .build()
         .unwrap();
     clock.advance(TimeDelta::days(1));
-    let admin = Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(account.clone()));
+    let admin =
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(account.clone()));
     let month_from_now = clock
         .now()
         .checked_add_months(keyward_core::chrono::Months::new(1));

@@ -405,22 +405,31 @@ fn property_service(
         enable: kind_grant("k.enable"),
     };
     Keyward::builder_arc(store)
-        .kind(TokenKind::new("tak").unwrap().live_limit(4).expiry(
-            ExpiryPolicy::choices([Lifetime::Days(1), Lifetime::Never], Lifetime::Never).unwrap(),
-        ))
+        .kind(
+            TokenKind::new("tak")
+                .unwrap()
+                .with_live_limit(4)
+                .with_expiry(
+                    ExpiryPolicy::from_choices(
+                        [Lifetime::Days(1), Lifetime::Never],
+                        Lifetime::Never,
+                    )
+                    .unwrap(),
+                ),
+        )
         .kind(
             TokenKind::new("pat")
                 .unwrap()
-                .catalog(perms(&PAT_CATALOG))
+                .with_catalog(perms(&PAT_CATALOG))
                 .unwrap(),
         )
         .kind(
             TokenKind::new("mgmt")
                 .unwrap()
-                .catalog(perms(&MGMT_CATALOG))
+                .with_catalog(perms(&MGMT_CATALOG))
                 .unwrap()
-                .manages(manages("tak"))
-                .manages(manages("pat")),
+                .with_manages(manages("tak"))
+                .with_manages(manages("pat")),
         )
         .owner_permissions(directory.clone())
         .clock(clock.clone())
@@ -550,7 +559,7 @@ async fn acting(
         let mut session = Session::new(owner_at(subject), holds.clone());
         let mut manages = BTreeSet::from([subject]);
         for n in admin_of {
-            session = session.admin_of(owner_at(*n));
+            session = session.with_admin_of(owner_at(*n));
             manages.insert(*n);
         }
         Acting {
@@ -747,7 +756,7 @@ fn token_may(
     let Some(token_kind) = keyward.format().kind(token.kind()) else {
         return false;
     };
-    let manages = kind.is_some_and(|k| token_kind.managed_kinds().iter().any(|m| m.kind == k));
+    let manages = kind.is_some_and(|k| token_kind.manages().iter().any(|m| m.kind == k));
     manages
         && owner == Some(token.owner())
         && needs
@@ -803,7 +812,7 @@ async fn check_call(
             !keyward
                 .format()
                 .kind(token.kind())
-                .is_some_and(|k| k.managed_kinds().is_empty()),
+                .is_some_and(|k| k.manages().is_empty()),
             "an API key or PAT ({}) performed a management call",
             token.kind()
         );
@@ -836,7 +845,7 @@ async fn check_call(
             if let Some(catalog) = keyward
                 .format()
                 .kind(&key.kind)
-                .and_then(TokenKind::permission_catalog)
+                .and_then(TokenKind::catalog)
             {
                 ensure!(
                     catalog.covers_all(can_do),
@@ -1068,7 +1077,7 @@ async fn within_catalogs(keyward: &Keyward, world: &World) -> Result<(), TestCas
         if let Some(catalog) = keyward
             .format()
             .kind(verified.kind())
-            .and_then(TokenKind::permission_catalog)
+            .and_then(TokenKind::catalog)
         {
             ensure!(
                 catalog.covers_all(verified.permissions()),

@@ -30,7 +30,7 @@ pub async fn a_requirement_naming_kinds_refuses_other_kinds(backend: Backend) {
         .unwrap();
     let management_route = Requirement::all_of(["projects.manage"])
         .unwrap()
-        .for_kinds(["mgmt"])
+        .with_kinds(["mgmt"])
         .unwrap();
     let answer = keyward
         .verify(api_key.token.expose_secret(), &management_route)

@@ -30,8 +30,9 @@ pub async fn replacing_or_deleting_a_role_needs_its_old_permissions(backend: Bac
         )
         .await
         .unwrap();
-    let nobody =
-        Actor::from(Session::new(owner("user"), PermissionSet::new()).admin_of(workspace.clone()));
+    let nobody = Actor::from(
+        Session::new(owner("user"), PermissionSet::new()).with_admin_of(workspace.clone()),
+    );
 
     let events = audit_count(&keyward).await;
     refused(
@@ -99,7 +100,8 @@ pub async fn roles_are_namespaced_per_owner(backend: Backend) {
         .unwrap();
     // A's admin holds B's permissions too: only the namespace stops them.
     let a_admin = Actor::from(
-        Session::new(owner("user"), perms(&["deploy.*", "reports.*"])).admin_of(tenant_a.clone()),
+        Session::new(owner("user"), perms(&["deploy.*", "reports.*"]))
+            .with_admin_of(tenant_a.clone()),
     );
 
     let events = audit_count(&keyward).await;
@@ -181,7 +183,7 @@ pub async fn editing_a_role_needs_both_old_and_new_permissions(backend: Backend)
     let workspace = owner("workspace");
     let name = role("editor");
     let session = |held: &[&str]| {
-        Actor::from(Session::new(owner("user"), perms(held)).admin_of(workspace.clone()))
+        Actor::from(Session::new(owner("user"), perms(held)).with_admin_of(workspace.clone()))
     };
     let old_only = session(&["a.read"]);
     let new_only = session(&["b.write"]);

@@ -21,7 +21,7 @@ pub async fn rotating_needs_the_keys_grant_for_an_admin_session(backend: Backend
         .await
         .unwrap();
     let reporter = Actor::from(
-        Session::new(owner("user"), perms(&["reports.read"])).admin_of(workspace.clone()),
+        Session::new(owner("user"), perms(&["reports.read"])).with_admin_of(workspace.clone()),
     );
     assert_rotation_refused(
         &keyward,
@@ -37,7 +37,7 @@ pub async fn rotating_needs_the_keys_grant_for_an_admin_session(backend: Backend
 
     // An admin who holds everything the key carries rotates it.
     let owner_admin =
-        Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(workspace.clone()));
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(workspace.clone()));
     assert_rotates(&keyward, &owner_admin, &root, &need("anything.at.all")).await;
 }
 
@@ -141,7 +141,7 @@ pub async fn rotating_an_inheriting_pat_needs_its_ceiling(backend: Backend) {
     assert_eq!(pat.key.permissions, directory.of(&alice));
 
     let empty_admin =
-        Actor::from(Session::new(owner("user"), PermissionSet::new()).admin_of(alice.clone()));
+        Actor::from(Session::new(owner("user"), PermissionSet::new()).with_admin_of(alice.clone()));
     assert_rotation_refused(&keyward, &empty_admin, &pat.key, "an admin holding nothing").await;
     keyward
         .verify(pat.token.expose_secret(), &need("org.admin"))
@@ -154,7 +154,7 @@ pub async fn rotating_an_inheriting_pat_needs_its_ceiling(backend: Backend) {
     assert!(successor.key.inherits_owner);
     // An admin holding everything rotates the successor.
     let full_admin =
-        Actor::from(Session::new(owner("user"), perms(&["*"])).admin_of(alice.clone()));
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(alice.clone()));
     clock.advance(TimeDelta::hours(2));
     assert_rotates(&keyward, &full_admin, &successor, &need("repo.write")).await;
 }

@@ -53,7 +53,8 @@ use keyward_core::{
 };
 use std::collections::BTreeSet;
 
-use crate::records::{event, issued, key, unique_owner};
+use crate::records::{key, unique_owner};
+use keyward_core::testkit::records::{issue_event, key_event};
 
 /// Both adapters' audit columns.
 const AUDIT_COLUMNS: &str =
@@ -259,7 +260,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
         let mut k = key(&owner, &format!("key {i}"), Metadata::new(), now);
         k.expires_at = Some(now + TimeDelta::days(i + 1));
         store
-            .insert_key(&k, Some(10), now, &issued(&k))
+            .insert_key(&k, Some(10), now, &issue_event(&k))
             .await
             .unwrap();
         keys.push(k);
@@ -269,7 +270,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     };
     store.verify_key(&first.id).await.unwrap();
     store.get_key(&first.id).await.unwrap();
-    let disable = event(first, AuditAction::Disable, now);
+    let disable = key_event(first, AuditAction::Disable, now);
     store
         .set_state(
             &first.id,
@@ -293,7 +294,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     assert!(stale.is_err());
     let mut successor = key(&owner, "key 1", Metadata::new(), now);
     successor.rotated_from = Some(second.id.clone());
-    let rotate = event(second, AuditAction::Rotate, now);
+    let rotate = key_event(second, AuditAction::Rotate, now);
     store
         .rotate_key(
             &second.id,
@@ -314,7 +315,7 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     store.record_usage(&usage).await.unwrap();
     // Revoke: the unconditional write, then again (already revoked: the
     // follow-up read tells "revoked" from "unknown").
-    let revoke = event(first, AuditAction::Revoke, now);
+    let revoke = key_event(first, AuditAction::Revoke, now);
     assert!(store.revoke_key(&first.id, now, &revoke).await.unwrap());
     assert!(!store.revoke_key(&first.id, now, &revoke).await.unwrap());
     for shape in ListShape::all() {
@@ -338,8 +339,8 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     for query in [
         AuditQuery::newest(10),
         AuditQuery::newest(10).owner(&owner),
-        AuditQuery::newest(10).key(&first.id),
-        AuditQuery::newest(10).owner(&owner).key(&first.id),
+        AuditQuery::newest(10).key_id(&first.id),
+        AuditQuery::newest(10).owner(&owner).key_id(&first.id),
     ] {
         store.list_audit(&query).await.unwrap();
     }

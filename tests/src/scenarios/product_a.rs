@@ -33,8 +33,8 @@ impl IssueHook for PlanGate {
 fn mt_kind() -> TokenKind {
     TokenKind::new("mt")
         .unwrap()
-        .expiry(
-            ExpiryPolicy::choices(
+        .with_expiry(
+            ExpiryPolicy::from_choices(
                 [
                     Lifetime::Months(1),
                     Lifetime::Months(3),
@@ -44,7 +44,7 @@ fn mt_kind() -> TokenKind {
             )
             .unwrap(),
         )
-        .live_limit(3)
+        .with_live_limit(3)
 }
 
 /// Account API keys: one per integration, expiry 1/3/6 months (default 3),
@@ -66,10 +66,11 @@ pub async fn product_a(backend: Backend) {
         .build()
         .unwrap();
     // The account's admin, signed in to the dashboard.
-    let admin =
-        Actor::from(Session::new(owner("user"), PermissionSet::new()).admin_of(account.clone()));
+    let admin = Actor::from(
+        Session::new(owner("user"), PermissionSet::new()).with_admin_of(account.clone()),
+    );
     let free_admin = Actor::from(
-        Session::new(owner("user"), PermissionSet::new()).admin_of(free_account.clone()),
+        Session::new(owner("user"), PermissionSet::new()).with_admin_of(free_account.clone()),
     );
 
     // --- Plan gating: the hook says no, with a reason, and the refusal is audited.

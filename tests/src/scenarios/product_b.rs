@@ -31,7 +31,7 @@ pub async fn product_b(backend: Backend) {
             owner("user"),
             PermissionSet::parse(["tools.*", "resources.*", "prompts.*"]).unwrap(),
         )
-        .admin_of(workspace.clone()),
+        .with_admin_of(workspace.clone()),
     );
 
     // --- Roles, and a key holding two of them.

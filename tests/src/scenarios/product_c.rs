@@ -32,10 +32,10 @@ pub async fn product_c(backend: Backend) {
         .kind(
             TokenKind::new("mgmt")
                 .unwrap()
-                .expiry(ExpiryPolicy::never())
-                .catalog(perms(&MANAGEMENT))
+                .with_expiry(ExpiryPolicy::never())
+                .with_catalog(perms(&MANAGEMENT))
                 .unwrap()
-                .manages(Manages {
+                .with_manages(Manages {
                     kind: "tak".to_owned(),
                     create: "api_keys.create".parse().unwrap(),
                     view: "api_keys.view".parse().unwrap(),
@@ -49,8 +49,9 @@ pub async fn product_c(backend: Backend) {
         .unwrap();
     // The workspace owner holds exactly the management permissions, so no
     // management token can ever hold anything else.
-    let admin =
-        Actor::from(Session::new(owner("user"), perms(&MANAGEMENT)).admin_of(workspace.clone()));
+    let admin = Actor::from(
+        Session::new(owner("user"), perms(&MANAGEMENT)).with_admin_of(workspace.clone()),
+    );
 
     // --- A management token: never expires, holds a subset of the five.
     let terraform = keyward

@@ -223,7 +223,7 @@ pub async fn product_d(backend: Backend) {
     // Alice revokes her own; an admin of her account may revoke hers too.
     keyward.revoke(&as_alice, &laptop.key.id).await.unwrap();
     let admin =
-        Actor::from(Session::new(owner("user"), PermissionSet::new()).admin_of(alice.clone()));
+        Actor::from(Session::new(owner("user"), PermissionSet::new()).with_admin_of(alice.clone()));
     let page = keyward
         .list(&admin, ListRequest::new(alice.clone()))
         .await

@@ -14,10 +14,10 @@ const SCOPES: [&str; 5] = ["publish", "messages", "files", "domain", "billing.re
 fn mm_pat() -> TokenKind {
     TokenKind::new("mm_pat")
         .unwrap()
-        .lengths(4, 22)
+        .with_lengths(4, 22)
         .unwrap()
-        .expiry(
-            ExpiryPolicy::choices(
+        .with_expiry(
+            ExpiryPolicy::from_choices(
                 [
                     Lifetime::Months(1),
                     Lifetime::Months(6),

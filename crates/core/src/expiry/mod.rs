@@ -28,7 +28,7 @@ impl Lifetime {
 ///
 /// ```
 /// use keyward_core::{ExpiryPolicy, Lifetime};
-/// let e = ExpiryPolicy::choices(
+/// let e = ExpiryPolicy::from_choices(
 ///     [Lifetime::Months(1), Lifetime::Months(6), Lifetime::Years(1), Lifetime::Never],
 ///     Lifetime::Years(1),
 /// )?;
@@ -53,7 +53,7 @@ impl ExpiryPolicy {
     }
 
     /// Exactly these choices, with `default` (one of them) when none is asked.
-    pub fn choices(
+    pub fn from_choices(
         choices: impl IntoIterator<Item = Lifetime>,
         default: Lifetime,
     ) -> Result<Self, Error> {
@@ -61,7 +61,7 @@ impl ExpiryPolicy {
         if choices.iter().any(|c| matches!(c, Lifetime::Until(_))) {
             return Err(Error::invalid(
                 "expiry",
-                "a fixed date is not a choice; use allow_until",
+                "a fixed date is not a choice; use with_max_until",
             ));
         }
         if !choices.contains(&default) {
@@ -79,7 +79,7 @@ impl ExpiryPolicy {
 
     /// Also allows any fixed expiry date ([`Lifetime::Until`]) up to `max` from
     /// issue.
-    pub fn allow_until(mut self, max: TimeDelta) -> Self {
+    pub fn with_max_until(mut self, max: TimeDelta) -> Self {
         self.max = Some(max);
         self
     }
@@ -90,8 +90,14 @@ impl ExpiryPolicy {
     }
 
     /// The allowed choices.
-    pub fn allowed(&self) -> &[Lifetime] {
+    pub fn choices(&self) -> &[Lifetime] {
         &self.choices
+    }
+
+    /// The longest fixed expiry date allowed, counted from issue, if fixed
+    /// dates are allowed ([`ExpiryPolicy::with_max_until`]).
+    pub fn max_until(&self) -> Option<TimeDelta> {
+        self.max
     }
 
     /// The latest expiry a key issued `now` may have under this policy
@@ -149,7 +155,7 @@ mod tests {
     }
 
     fn product_a() -> ExpiryPolicy {
-        ExpiryPolicy::choices(
+        ExpiryPolicy::from_choices(
             [
                 Lifetime::Months(1),
                 Lifetime::Months(3),
@@ -198,7 +204,7 @@ mod tests {
                 .resolve(Some(Lifetime::Until(soon)), now())
                 .is_err()
         );
-        let p = product_a().allow_until(TimeDelta::days(30));
+        let p = product_a().with_max_until(TimeDelta::days(30));
         assert_eq!(
             p.resolve(Some(Lifetime::Until(soon)), now()).unwrap(),
             Some(soon)
@@ -219,7 +225,7 @@ mod tests {
             product_a().latest_expiry(now()).unwrap(),
             Some(Utc.with_ymd_and_hms(2026, 7, 31, 12, 0, 0).unwrap())
         );
-        let with_until = product_a().allow_until(TimeDelta::days(400));
+        let with_until = product_a().with_max_until(TimeDelta::days(400));
         assert_eq!(
             with_until.latest_expiry(now()).unwrap(),
             Some(now() + TimeDelta::days(400))
@@ -227,7 +233,7 @@ mod tests {
         assert_eq!(ExpiryPolicy::never().latest_expiry(now()).unwrap(), None);
         assert!(
             product_a()
-                .allow_until(TimeDelta::MAX)
+                .with_max_until(TimeDelta::MAX)
                 .latest_expiry(now())
                 .is_err(),
             "an overflowing maximum is an error, not a panic"
@@ -237,7 +243,7 @@ mod tests {
     #[test]
     fn never_is_a_choice_like_any_other() {
         assert_eq!(ExpiryPolicy::never().resolve(None, now()).unwrap(), None);
-        assert!(ExpiryPolicy::choices([Lifetime::Days(1)], Lifetime::Never).is_err());
+        assert!(ExpiryPolicy::from_choices([Lifetime::Days(1)], Lifetime::Never).is_err());
         assert!(Lifetime::Years(u32::MAX).expires_at(now()).is_err());
     }
 }

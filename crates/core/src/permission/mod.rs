@@ -91,7 +91,7 @@ pub const MAX_REQUIREMENT_KINDS: usize = 16;
 /// assert!(need.missing_from(&PermissionSet::parse(["*"])?).is_none());
 ///
 /// // A management route accepts management tokens only.
-/// let manage = Requirement::all_of(["projects.manage"])?.for_kinds(["mgmt"])?;
+/// let manage = Requirement::all_of(["projects.manage"])?.with_kinds(["mgmt"])?;
 /// assert!(manage.accepts_kind("mgmt") && !manage.accepts_kind("mt"));
 /// Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -193,7 +193,7 @@ impl Requirement {
 
     /// Accepts only tokens of these kinds (prefixes); any other kind is
     /// refused with [`crate::Rejection::KindNotAccepted`], whatever it holds.
-    pub fn for_kinds<S: AsRef<str>>(
+    pub fn with_kinds<S: AsRef<str>>(
         mut self,
         kinds: impl IntoIterator<Item = S>,
     ) -> Result<Self, Error> {
@@ -422,8 +422,8 @@ mod tests {
     fn a_requirement_names_at_most_16_kinds() {
         assert_eq!(MAX_REQUIREMENT_KINDS, 16);
         let kinds: Vec<String> = (0..17).map(|n| format!("k{n}")).collect();
-        assert!(Requirement::nothing().for_kinds(&kinds[..16]).is_ok());
-        assert!(Requirement::nothing().for_kinds(&kinds).is_err());
+        assert!(Requirement::nothing().with_kinds(&kinds[..16]).is_ok());
+        assert!(Requirement::nothing().with_kinds(&kinds).is_err());
     }
 
     #[test]
@@ -463,14 +463,14 @@ mod tests {
     fn a_requirement_may_name_the_kinds_it_accepts() {
         let need = Requirement::all_of(["projects.manage"])
             .unwrap()
-            .for_kinds(["mgmt"])
+            .with_kinds(["mgmt"])
             .unwrap();
         assert!(need.accepts_kind("mgmt"));
         assert!(!need.accepts_kind("mt"));
         assert!(Requirement::nothing().accepts_kind("mt"));
         assert!(
             Requirement::nothing()
-                .for_kinds(Vec::<&str>::new())
+                .with_kinds(Vec::<&str>::new())
                 .is_err()
         );
         assert!(

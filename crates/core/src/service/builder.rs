@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::feed::ChangeFeed;
 use crate::format::TokenFormat;
 use crate::hooks::{IssueHook, OwnerPermissions};
-use crate::invalidating::InvalidatingStore;
+use crate::invalidating::Invalidating;
 use crate::kind::TokenKind;
 use crate::secret::{SecretSource, TokenHasher};
 use crate::store::KeyStore;
@@ -106,7 +106,7 @@ impl KeywardBuilder {
             .map(|config| VerifyCache::new(config, Arc::clone(&self.clock)))
             .transpose()?;
         let store = match &cache {
-            Some(cache) => Arc::new(InvalidatingStore::new(self.store, cache.clone())),
+            Some(cache) => Arc::new(Invalidating::wrap(self.store, cache.clone())),
             None => self.store,
         };
         let feed_task = match (&cache, &self.feed) {

@@ -64,7 +64,7 @@ impl Keyward {
         check_grant_size(&request.scopes, &request.roles)?;
         if request.inherits_owner && request.scopes == PermissionSet::all() {
             // "No cap beyond the owner's own" is still within the catalog.
-            if let Some(catalog) = kind.permission_catalog() {
+            if let Some(catalog) = kind.catalog() {
                 request.scopes = catalog.clone();
             }
         }
@@ -87,7 +87,7 @@ impl Keyward {
         if carried.roles_found != request.roles.len() {
             return Err(Error::invalid("roles", "a role does not exist"));
         }
-        let expires_at = kind.expiry_policy().resolve(request.expires, now)?;
+        let expires_at = kind.expiry().resolve(request.expires, now)?;
         self.ask_hook(IssueContext {
             actor,
             kind,
@@ -118,7 +118,7 @@ impl Keyward {
             let event = keyed(event.clone(), &record.id);
             let written = permit
                 .store()
-                .insert_key(&record, kind.limit(), now, &event)
+                .insert_key(&record, kind.live_limit(), now, &event)
                 .await;
             let record = match written {
                 Ok(()) => record,
@@ -362,7 +362,7 @@ pub(super) fn successor_expiry(
                 .ok_or_else(|| Error::invalid("expiry", "out of the representable range"))?,
         ),
     };
-    Ok(match (wanted, kind.expiry_policy().latest_expiry(now)?) {
+    Ok(match (wanted, kind.expiry().latest_expiry(now)?) {
         (wanted, None) => wanted,
         (None, Some(latest)) => Some(latest),
         (Some(wanted), Some(latest)) => Some(wanted.min(latest)),

@@ -11,7 +11,7 @@ mod storage;
 mod verify;
 
 use crate::actor::Actor;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditOutcome};
 use crate::authorization::{Operation, Permit};
 use crate::cache::VerifyCache;
 use crate::clock::{Clock, SystemClock, to_micros};
@@ -144,7 +144,7 @@ impl Keyward {
         if matches!(error, Error::Backend { .. }) {
             return error;
         }
-        let event = event.refused(error.to_string());
+        let event = event.with_outcome(AuditOutcome::Refused(error.to_string()));
         // The refusal stands even if recording it fails.
         drop(self.inner.store.record_refusal(&event).await);
         error

@@ -116,26 +116,50 @@ pub struct KeyDetails {
 }
 
 impl KeyDetails {
+    /// The one place a record becomes details. The record is destructured
+    /// without `..`, so a new [`KeyRecord`] field fails to compile here
+    /// until it is shown to users or explicitly left out (as the digest is).
     pub(super) fn new(record: KeyRecord, permissions: PermissionSet, now: DateTime<Utc>) -> Self {
+        let status = record.status(now);
+        let KeyRecord {
+            id,
+            kind,
+            owner,
+            name,
+            digest: _,
+            preview,
+            scopes,
+            roles,
+            inherits_owner,
+            metadata,
+            state: _,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+            created_by,
+            rotated_from,
+            rotated_to,
+        } = record;
         Self {
-            status: record.status(now),
-            id: record.id,
-            kind: record.kind,
-            owner: record.owner,
-            name: record.name,
-            preview: record.preview,
-            scopes: record.scopes,
-            roles: record.roles,
-            inherits_owner: record.inherits_owner,
+            id,
+            kind,
+            owner,
+            name,
+            preview,
+            status,
+            scopes,
+            roles,
+            inherits_owner,
             permissions,
-            metadata: record.metadata,
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            last_used_at: record.last_used_at,
-            revoked_at: record.revoked_at,
-            created_by: record.created_by,
-            rotated_from: record.rotated_from,
-            rotated_to: record.rotated_to,
+            metadata,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+            created_by,
+            rotated_from,
+            rotated_to,
         }
     }
 

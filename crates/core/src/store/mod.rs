@@ -3,10 +3,12 @@
 //! and the shared SQL pieces ([`sql`]).
 
 pub mod sql;
+mod wrap;
 
 pub use crate::key::{KeyRecord, Metadata, UsageRecord, VerifyRecord};
 pub use crate::lifecycle::KeyState;
 pub use async_trait::async_trait;
+pub use wrap::{StoreWrapper, Wrapped};
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Error;
@@ -15,7 +17,6 @@ use crate::lifecycle::Status;
 use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use std::fmt::Debug;
-use std::sync::Arc;
 
 /// Most items a list or audit page may ask for.
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -26,7 +27,9 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// service ([`crate::Keyward`]) validates input, authorizes the actor and
 /// decides lifecycle transitions; the store persists atomically. There are no
 /// default method bodies. Held as `Arc<dyn KeyStore>`; implemented for
-/// `Arc<T>` so wrappers forward every method.
+/// `Arc<T>` so wrappers forward every method. To wrap a store (count,
+/// log, fail on purpose), implement [`StoreWrapper`] and use [`Wrapped`]:
+/// it forwards every method you do not override.
 ///
 /// # Contract
 ///
@@ -324,34 +327,6 @@ pub fn name_contains(name: &str, needle: &str) -> bool {
 /// slice of a name could fail to match the name itself.)
 pub fn fold_name(text: &str) -> String {
     text.chars().flat_map(char::to_lowercase).collect()
-}
-
-macro_rules! forward_store {
-    ($($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        #[async_trait::async_trait]
-        impl<T: KeyStore + ?Sized> KeyStore for Arc<T> {
-            $(async fn $method(&self, $($arg: $ty),*) -> $ret {
-                (**self).$method($($arg),*).await
-            })*
-        }
-    };
-}
-
-forward_store! {
-    insert_key(key: &KeyRecord, limit: Option<u32>, now: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
-    get_key(id: &KeyId) -> Result<Option<KeyRecord>, Error>;
-    verify_key(id: &KeyId) -> Result<Option<VerifyRecord>, Error>;
-    set_state(id: &KeyId, from: KeyState, to: KeyState, at: DateTime<Utc>, event: &AuditEvent) -> Result<(), Error>;
-    revoke_key(id: &KeyId, at: DateTime<Utc>, event: &AuditEvent) -> Result<bool, Error>;
-    rotate_key(predecessor: &KeyId, expected: KeyState, predecessor_expires_at: DateTime<Utc>, successor: &KeyRecord, event: &AuditEvent) -> Result<(), Error>;
-    record_usage(batch: &[UsageRecord]) -> Result<(), Error>;
-    list_keys(query: &ListQuery) -> Result<Page<KeyRecord>, Error>;
-    keys_expiring(after: DateTime<Utc>, before: DateTime<Utc>, limit: usize) -> Result<Vec<KeyRecord>, Error>;
-    put_role(role: &Role, replaces: Option<&PermissionSet>, event: &AuditEvent) -> Result<(), Error>;
-    get_roles(owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error>;
-    delete_role(owner: &Owner, name: &RoleName, expected: &PermissionSet, event: &AuditEvent) -> Result<(), Error>;
-    append_audit(event: &AuditEvent) -> Result<(), Error>;
-    list_audit(query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
 }
 
 #[cfg(test)]

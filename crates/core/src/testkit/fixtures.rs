@@ -5,32 +5,18 @@
 //! all against one persistent database. Every timestamp is a whole number of
 //! microseconds, the precision SQL adapters store.
 
+use super::records::key_record;
 use crate::audit::{AuditAction, AuditEvent};
 use crate::error::Error;
-use crate::key::{KeyId, KeyRecord, Metadata, Owner, RoleName, VerifyRecord};
+use crate::key::{KeyId, KeyRecord, Owner, RoleName, VerifyRecord};
 use crate::lifecycle::KeyState;
-use crate::permission::PermissionSet;
-use crate::secret::{OsRandom, SecretSource, TokenHasher};
+use crate::secret::{OsRandom, SecretSource};
 use crate::store::{KeyStore, ListQuery};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Who the cases act as, in audit events and `created_by`.
-pub(super) const ACTOR: &str = "operator:conformance";
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// `len` random base62 characters from the OS CSPRNG.
-pub(super) fn random_base62(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    OsRandom.fill(&mut bytes).expect("OS randomness");
-    bytes
-        .iter()
-        .map(|b| char::from(BASE62[usize::from(*b) % BASE62.len()]))
-        .collect()
-}
+pub(super) use super::records::{ACTOR, issue_event, key_event, random_base62};
 
 /// A random `u32` from the OS CSPRNG.
 pub(super) fn random_u32() -> u32 {
@@ -106,37 +92,8 @@ impl Fixture {
         kind: &str,
         created_at: DateTime<Utc>,
     ) -> KeyRecord {
-        KeyRecord {
-            digest: TokenHasher::sha256().digest(&format!("secret-of-{id}")),
-            preview: format!("{kind}_{}…", &id.as_str()[..4]),
-            name: format!("key {id}"),
-            id,
-            kind: kind.to_owned(),
-            owner: owner.clone(),
-            scopes: PermissionSet::new(),
-            roles: BTreeSet::new(),
-            inherits_owner: false,
-            metadata: Metadata::new(),
-            state: KeyState::Active,
-            created_at,
-            expires_at: None,
-            last_used_at: None,
-            revoked_at: None,
-            created_by: ACTOR.to_owned(),
-            rotated_from: None,
-            rotated_to: None,
-        }
+        key_record(id, kind, owner, created_at)
     }
-}
-
-/// The event the service would write when issuing `key`.
-pub(super) fn issue_event(key: &KeyRecord) -> AuditEvent {
-    key_event(key, AuditAction::Issue, key.created_at)
-}
-
-/// An event about `key`.
-pub(super) fn key_event(key: &KeyRecord, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
-    AuditEvent::new(at, ACTOR, action).with_key(&key.id, &key.name, &key.owner)
 }
 
 /// The event for moving `key` into state `to`.
@@ -335,63 +292,69 @@ pub(super) fn assert_text_eq(actual: &str, expected: &str, what: &str) {
 }
 
 /// Fails unless `actual` equals `expected` in every field (digests compared
-/// by algorithm and bytes).
+/// by algorithm and bytes). `expected` is destructured without `..`, so a
+/// new [`KeyRecord`] field fails to compile here until it is compared.
 pub(super) fn assert_same_key(actual: &KeyRecord, expected: &KeyRecord) {
-    let id = &expected.id;
-    assert_eq!(actual.id, expected.id, "id");
-    assert_text_eq(&actual.kind, &expected.kind, &format!("{id}: kind"));
-    assert_eq!(actual.owner, expected.owner, "{id}: owner");
-    assert_text_eq(&actual.name, &expected.name, &format!("{id}: name"));
+    let KeyRecord {
+        id,
+        kind,
+        owner,
+        name,
+        digest,
+        preview,
+        scopes,
+        roles,
+        inherits_owner,
+        metadata,
+        state,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+        created_by,
+        rotated_from,
+        rotated_to,
+    } = expected;
+    assert_eq!(&actual.id, id, "id");
+    assert_text_eq(&actual.kind, kind, &format!("{id}: kind"));
+    assert_eq!(&actual.owner, owner, "{id}: owner");
+    assert_text_eq(&actual.name, name, &format!("{id}: name"));
     assert_eq!(
         actual.digest.algorithm(),
-        expected.digest.algorithm(),
+        digest.algorithm(),
         "{id}: digest algorithm"
     );
     assert!(
-        actual.digest.matches(&expected.digest),
+        actual.digest.matches(digest),
         "{id}: digest bytes did not round-trip"
     );
-    assert_text_eq(
-        &actual.preview,
-        &expected.preview,
-        &format!("{id}: preview"),
-    );
-    assert_eq!(actual.scopes, expected.scopes, "{id}: scopes");
-    assert_eq!(actual.roles, expected.roles, "{id}: roles");
+    assert_text_eq(&actual.preview, preview, &format!("{id}: preview"));
+    assert_eq!(&actual.scopes, scopes, "{id}: scopes");
+    assert_eq!(&actual.roles, roles, "{id}: roles");
     assert_eq!(
-        actual.inherits_owner, expected.inherits_owner,
+        &actual.inherits_owner, inherits_owner,
         "{id}: inherits_owner"
     );
     assert_eq!(
         actual.metadata.keys().collect::<Vec<_>>(),
-        expected.metadata.keys().collect::<Vec<_>>(),
+        metadata.keys().collect::<Vec<_>>(),
         "{id}: metadata keys"
     );
-    for (key, value) in &expected.metadata {
+    for (key, value) in metadata {
         assert_text_eq(
             &actual.metadata[key],
             value,
             &format!("{id}: metadata[{key:?}]"),
         );
     }
-    assert_eq!(actual.state, expected.state, "{id}: state");
-    assert_eq!(actual.created_at, expected.created_at, "{id}: created_at");
-    assert_eq!(actual.expires_at, expected.expires_at, "{id}: expires_at");
-    assert_eq!(
-        actual.last_used_at, expected.last_used_at,
-        "{id}: last_used_at"
-    );
-    assert_eq!(actual.revoked_at, expected.revoked_at, "{id}: revoked_at");
-    assert_text_eq(
-        &actual.created_by,
-        &expected.created_by,
-        &format!("{id}: created_by"),
-    );
-    assert_eq!(
-        actual.rotated_from, expected.rotated_from,
-        "{id}: rotated_from"
-    );
-    assert_eq!(actual.rotated_to, expected.rotated_to, "{id}: rotated_to");
+    assert_eq!(&actual.state, state, "{id}: state");
+    assert_eq!(&actual.created_at, created_at, "{id}: created_at");
+    assert_eq!(&actual.expires_at, expires_at, "{id}: expires_at");
+    assert_eq!(&actual.last_used_at, last_used_at, "{id}: last_used_at");
+    assert_eq!(&actual.revoked_at, revoked_at, "{id}: revoked_at");
+    assert_text_eq(&actual.created_by, created_by, &format!("{id}: created_by"));
+    assert_eq!(&actual.rotated_from, rotated_from, "{id}: rotated_from");
+    assert_eq!(&actual.rotated_to, rotated_to, "{id}: rotated_to");
 }
 
 /// Fails unless the stored key equals `expected` in every field.

@@ -59,9 +59,10 @@ pub fn behind_verify_cache(store: impl crate::store::KeyStore) -> impl crate::st
         Arc::new(crate::hooks::SystemClock),
     )
     .expect("the default cache settings are valid");
-    crate::invalidating::InvalidatingStore::new(Arc::new(store), cache)
+    crate::invalidating::Invalidating::wrap(Arc::new(store), cache)
 }
 
 pub mod cases;
 mod fixtures;
 mod macros;
+pub mod records;

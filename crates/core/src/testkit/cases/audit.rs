@@ -3,7 +3,7 @@
 //! newest first, filtered and limited.
 
 use super::support::{owner_audit, role_event, rotate_event};
-use crate::audit::{AuditAction, AuditEvent, AuditQuery};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 use crate::key::{KeyId, Role};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
@@ -228,7 +228,8 @@ pub async fn mutations_append_their_audit_event_only_on_success(store: &dyn KeyS
     check("a NotFound delete_role", audit().await, None);
 
     // A refusal recorded on its own.
-    let event = key_event(&key, AuditAction::Revoke, at(20)).refused("not authorized: wrong owner");
+    let event = key_event(&key, AuditAction::Revoke, at(20))
+        .with_outcome(AuditOutcome::Refused("not authorized: wrong owner".into()));
     store.append_audit(&event).await.expect("append_audit");
     check("append_audit", audit().await, Some(event));
 }
@@ -251,7 +252,7 @@ pub async fn list_audit_is_newest_first_filtered_and_limited(store: &dyn KeyStor
         event(2, &b, Some(&b1), "e1"),
         event(3, &a, Some(&a2), "e2"),
         event(4, &a, None, "e3"),
-        event(5, &a, Some(&a1), "e4").refused("nope"),
+        event(5, &a, Some(&a1), "e4").with_outcome(AuditOutcome::Refused("nope".into())),
         event(5, &a, Some(&a1), "e5"),
         event(5, &a, Some(&a1), "e6"),
         event(6, &b, Some(&b1), "e7"),
@@ -275,27 +276,27 @@ pub async fn list_audit_is_newest_first_filtered_and_limited(store: &dyn KeyStor
         ),
         (AuditQuery::newest(100).owner(&b), pick(&[7, 1]), "owner b"),
         (
-            AuditQuery::newest(100).key(&a1),
+            AuditQuery::newest(100).key_id(&a1),
             pick(&[6, 5, 4, 0]),
             "key a1",
         ),
         (
-            AuditQuery::newest(100).owner(&a).key(&a1),
+            AuditQuery::newest(100).owner(&a).key_id(&a1),
             pick(&[6, 5, 4, 0]),
             "owner a and key a1",
         ),
         (
-            AuditQuery::newest(100).owner(&b).key(&a1),
+            AuditQuery::newest(100).owner(&b).key_id(&a1),
             pick(&[]),
             "owner b and key a1",
         ),
         (
-            AuditQuery::newest(1).key(&b1),
+            AuditQuery::newest(1).key_id(&b1),
             pick(&[7]),
             "key b1, limit 1",
         ),
         (
-            AuditQuery::newest(100).key(&fx.id()),
+            AuditQuery::newest(100).key_id(&fx.id()),
             pick(&[]),
             "an unknown key",
         ),

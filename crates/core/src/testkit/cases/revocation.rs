@@ -18,7 +18,7 @@ pub async fn revoke_key_is_unconditional_and_idempotent(store: &dyn KeyStore) {
     let fx = Fixture::new();
     let owner = fx.owner("user");
     let key_audit = |id: &KeyId| {
-        let query = AuditQuery::newest(10).key(id);
+        let query = AuditQuery::newest(10).key_id(id);
         async move { store.list_audit(&query).await.expect("list_audit") }
     };
 
@@ -200,7 +200,7 @@ pub async fn revoke_key_wins_against_flapping_state_changes(store: &dyn KeyStore
         key.state = KeyState::Revoked;
         key.revoked_at = Some(revoked_at);
         let events = store
-            .list_audit(&AuditQuery::newest(MAX_PAGE_SIZE).key(&key.id))
+            .list_audit(&AuditQuery::newest(MAX_PAGE_SIZE).key_id(&key.id))
             .await
             .expect("list_audit");
         let revokes = events

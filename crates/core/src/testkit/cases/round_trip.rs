@@ -3,8 +3,8 @@
 //! precision, with every string and map unchanged (quotes, wildcards and SQL
 //! text included).
 
-use crate::audit::{AuditAction, AuditEvent, AuditQuery};
-use crate::key::Metadata;
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
+use crate::key::{KeyRecord, Metadata};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::{HashAlgorithm, TokenDigest, TokenHasher};
@@ -16,24 +16,37 @@ pub async fn insert_then_get_round_trips_every_field(store: &dyn KeyStore) {
     let fx = Fixture::new();
     let owner = fx.owner("user:o'brien \"q\" 100%_ünï 🔑");
 
-    let mut full = fx.record(&owner, "mm_pat", plus_micros(at(0), 123_456));
-    full.name = "Robert'); DROP TABLE keys;-- \"100%\" a_b ünïcødé 🔑 back\\slash".to_owned();
-    full.preview = "mm_pat_bUiB…".to_owned();
-    full.scopes = PermissionSet::parse(["billing.read", "billing.*", "publish", "files"])
-        .expect("valid permissions");
-    full.roles = [fx.role("admin"), fx.role("reader")].into_iter().collect();
-    full.inherits_owner = true;
-    full.metadata = Metadata::from([
-        ("team".to_owned(), "it's 100% \"quoted\"".to_owned()),
-        ("ünï 🔑".to_owned(), "cødé ✓".to_owned()),
-        ("like".to_owned(), "%_\\[x]*?".to_owned()),
-        ("sql".to_owned(), "'; DROP TABLE keys; --".to_owned()),
-        ("empty".to_owned(), String::new()),
-        ("json".to_owned(), r#"{"a": [1, "b"]}"#.to_owned()),
-    ]);
-    full.expires_at = Some(plus_micros(at(90 * 86_400), 654_321));
-    full.last_used_at = Some(plus_micros(at(10), 1));
-    full.created_by = "session:user:o'brien".to_owned();
+    // Every field spelled out (no `..`), so a new field must be given a
+    // value to round-trip here.
+    let plain = fx.record(&owner, "mm_pat", plus_micros(at(0), 123_456));
+    let full = KeyRecord {
+        id: plain.id,
+        kind: plain.kind,
+        owner: plain.owner,
+        name: "Robert'); DROP TABLE keys;-- \"100%\" a_b ünïcødé 🔑 back\\slash".to_owned(),
+        digest: plain.digest,
+        preview: "mm_pat_bUiB…".to_owned(),
+        scopes: PermissionSet::parse(["billing.read", "billing.*", "publish", "files"])
+            .expect("valid permissions"),
+        roles: [fx.role("admin"), fx.role("reader")].into_iter().collect(),
+        inherits_owner: true,
+        metadata: Metadata::from([
+            ("team".to_owned(), "it's 100% \"quoted\"".to_owned()),
+            ("ünï 🔑".to_owned(), "cødé ✓".to_owned()),
+            ("like".to_owned(), "%_\\[x]*?".to_owned()),
+            ("sql".to_owned(), "'; DROP TABLE keys; --".to_owned()),
+            ("empty".to_owned(), String::new()),
+            ("json".to_owned(), r#"{"a": [1, "b"]}"#.to_owned()),
+        ]),
+        state: KeyState::Active,
+        created_at: plain.created_at,
+        expires_at: Some(plus_micros(at(90 * 86_400), 654_321)),
+        last_used_at: Some(plus_micros(at(10), 1)),
+        revoked_at: None,
+        created_by: "session:user:o'brien".to_owned(),
+        rotated_from: None,
+        rotated_to: None,
+    };
 
     // A 10 kB name, the most metadata entries allowed and a 16 KiB value, a
     // disabled key that never expires and an HMAC digest.
@@ -93,7 +106,9 @@ pub async fn audit_events_round_trip_every_field(store: &dyn KeyStore) {
     .with_detail("successor k0009 — \"quoted\" \\ %_");
     let refused = AuditEvent::new(at(2), format!("token:{k1}"), AuditAction::Issue)
         .with_key(&k1, &"ü".repeat(5000), &owner)
-        .refused("limit reached: at most 3 live keys of this kind per owner");
+        .with_outcome(AuditOutcome::Refused(
+            "limit reached: at most 3 live keys of this kind per owner".into(),
+        ));
     let mut bare = AuditEvent::new(
         plus_micros(at(3), 1),
         "operator:oncall",
@@ -121,12 +136,12 @@ pub async fn audit_events_round_trip_every_field(store: &dyn KeyStore) {
     store.append_audit(&bare).await.expect("append_audit");
 
     let got = store
-        .list_audit(&AuditQuery::newest(100).key(&k1))
+        .list_audit(&AuditQuery::newest(100).key_id(&k1))
         .await
         .expect("list_audit");
     assert_eq!(got, [refused, full], "events about k1, every field");
     let got = store
-        .list_audit(&AuditQuery::newest(100).key(&k2))
+        .list_audit(&AuditQuery::newest(100).key_id(&k2))
         .await
         .expect("list_audit");
     assert_eq!(

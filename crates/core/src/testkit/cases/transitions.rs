@@ -222,7 +222,7 @@ pub async fn revoke_and_enable_race_has_one_winner(store: &dyn KeyStore) {
         }
         assert_stored(store, &key).await;
         let events = store
-            .list_audit(&AuditQuery::newest(10).key(&key.id))
+            .list_audit(&AuditQuery::newest(10).key_id(&key.id))
             .await
             .expect("list_audit");
         assert_eq!(
