@@ -16,6 +16,39 @@ pub enum BearerError {
     /// More than one token, or stray whitespace inside.
     #[error("more than one value after Bearer")]
     ExtraContent,
+    /// More than one `Authorization` header.
+    #[error("more than one Authorization header")]
+    Duplicate,
+    /// A header value that is not text (bytes outside visible ASCII and
+    /// UTF-8).
+    #[error("the Authorization header is not text")]
+    NotText,
+}
+
+/// Reads the Bearer token from every `Authorization` header value of a
+/// request, as raw bytes: none is [`BearerError::Missing`], more than one
+/// [`BearerError::Duplicate`], a value that is not UTF-8
+/// [`BearerError::NotText`]; one value is read by [`bearer_token`].
+///
+/// ```
+/// use keyward_core::{token::bearer_from_headers, token::BearerError};
+/// assert_eq!(bearer_from_headers([b"Bearer mt_abc".as_slice()]), Ok("mt_abc"));
+/// assert_eq!(bearer_from_headers([b"Bearer a".as_slice(), b"Bearer b"]), Err(BearerError::Duplicate));
+/// assert_eq!(bearer_from_headers([b"Bearer \xff".as_slice()]), Err(BearerError::NotText));
+/// assert_eq!(bearer_from_headers(std::iter::empty::<&[u8]>()), Err(BearerError::Missing));
+/// ```
+pub fn bearer_from_headers<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<&'a str, BearerError> {
+    let mut values = values.into_iter();
+    let Some(value) = values.next() else {
+        return Err(BearerError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(BearerError::Duplicate);
+    }
+    let value = std::str::from_utf8(value).map_err(|_| BearerError::NotText)?;
+    bearer_token(Some(value))
 }
 
 /// Reads `Bearer <token>` from an `Authorization` header value: the scheme is

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod actor;
+mod answer;
 pub mod audit;
 mod authorization;
 mod bearer;
@@ -30,12 +31,13 @@ pub mod testkit;
 // The host's vocabulary: the service, kinds and policies, actors, requests
 // and views, permissions and requirements, verify outcomes, the error.
 pub use actor::{Actor, OperatorName, Session};
+pub use answer::PublicAnswer;
 pub use error::Error;
 pub use expiry::{ExpiryPolicy, Lifetime};
 pub use key::{KeyId, Owner, Role, RoleName};
 pub use kind::{Manages, TokenKind};
 pub use lifecycle::Status;
-pub use outcome::{PublicAnswer, Rejection, VerifiedKey};
+pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
     IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, UsageFlusher,
@@ -49,7 +51,7 @@ pub use chrono;
 /// scanners), the plaintext shown once, digests at rest and the random
 /// source, and reading a Bearer header.
 pub mod token {
-    pub use crate::bearer::{BearerError, bearer_token};
+    pub use crate::bearer::{BearerError, bearer_from_headers, bearer_token};
     pub use crate::format::{FoundToken, ParseError, ParsedToken, TokenFormat};
     pub use crate::secret::{
         HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher,

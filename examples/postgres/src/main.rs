@@ -173,7 +173,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let answer = rejection.public_answer();
             println!(
                 "refused  ({rejection}) → HTTP {} {}",
-                answer.status, answer.body
+                answer.status,
+                answer.body()
             );
         }
     }
