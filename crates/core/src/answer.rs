@@ -242,7 +242,11 @@ mod tests {
         ];
         for (rejection, status, header) in cases {
             let label = format!("{rejection:?}");
-            assert_eq!(challenge(&rejection), (status, header.to_owned()), "{label}");
+            assert_eq!(
+                challenge(&rejection),
+                (status, header.to_owned()),
+                "{label}"
+            );
         }
     }
 

@@ -113,6 +113,68 @@ impl Error {
         }
     }
 
+    /// A stable, machine-readable code for this error, for API bodies and
+    /// metrics (the `Display` text is for people and may change):
+    ///
+    /// | variant | code | [`Error::http_status`] |
+    /// | --- | --- | --- |
+    /// | `NotFound` | `not_found` | 404 |
+    /// | `AlreadyExists` | `already_exists` | 409 |
+    /// | `LimitReached` | `limit_reached` | 409 |
+    /// | `Conflict` | `conflict` | 409 |
+    /// | `InvalidTransition` | `invalid_transition` | 409 |
+    /// | `RoleChanged` | `role_changed` | 409 |
+    /// | `InvalidInput` | `invalid_input` | 422 |
+    /// | `ExpiryNotAllowed` | `expiry_not_allowed` | 422 |
+    /// | `OutsideCatalog` | `outside_catalog` | 422 |
+    /// | `NotAuthorized` | `not_authorized` | 403 |
+    /// | `RefusedByPolicy` | `refused_by_policy` | 403 |
+    /// | `Backend` | `unavailable` | 503 |
+    ///
+    /// 409: the request is well formed but the key's (or role's) current
+    /// state prevents it; 422: the request itself asks for something the
+    /// kind or the rules do not allow.
+    ///
+    /// ```
+    /// use keyward_core::Error;
+    /// assert_eq!(Error::NotFound.code(), "not_found");
+    /// assert_eq!(Error::invalid("name", "too long").http_status(), 422);
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::LimitReached { .. } => "limit_reached",
+            Self::Conflict { .. } => "conflict",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::RoleChanged => "role_changed",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::ExpiryNotAllowed { .. } => "expiry_not_allowed",
+            Self::OutsideCatalog { .. } => "outside_catalog",
+            Self::NotAuthorized { .. } => "not_authorized",
+            Self::RefusedByPolicy { .. } => "refused_by_policy",
+            Self::Backend { .. } => "unavailable",
+        }
+    }
+
+    /// The HTTP status that answers this error (see [`Error::code`]). A
+    /// store outage is 503, never a 4xx that would blame the caller.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::AlreadyExists
+            | Self::LimitReached { .. }
+            | Self::Conflict { .. }
+            | Self::InvalidTransition { .. }
+            | Self::RoleChanged => 409,
+            Self::InvalidInput { .. }
+            | Self::ExpiryNotAllowed { .. }
+            | Self::OutsideCatalog { .. } => 422,
+            Self::NotAuthorized { .. } | Self::RefusedByPolicy { .. } => 403,
+            Self::Backend { .. } => 503,
+        }
+    }
+
     /// Wraps a driver error as [`Error::Backend`].
     pub fn backend(
         backend: &'static str,
@@ -139,4 +201,73 @@ fn list_lifetimes(allowed: &[Lifetime]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// One of each variant (a new variant fails to compile in `code` and
+    /// `http_status` until it has both, and must be added here).
+    fn every_variant() -> Vec<Error> {
+        vec![
+            Error::NotFound,
+            Error::AlreadyExists,
+            Error::LimitReached { limit: 3 },
+            Error::Conflict {
+                expected: KeyState::Active,
+                actual: KeyState::Revoked,
+            },
+            Error::InvalidTransition {
+                from: Status::Revoked,
+                action: "enable",
+            },
+            Error::invalid("name", "too long"),
+            Error::ExpiryNotAllowed {
+                requested: Lifetime::Never,
+                allowed: Vec::new(),
+            },
+            Error::RoleChanged,
+            Error::not_authorized("no"),
+            Error::OutsideCatalog {
+                kind: "mt".to_owned(),
+                outside: Vec::new(),
+            },
+            Error::RefusedByPolicy {
+                reason: "plan".to_owned(),
+            },
+            Error::backend("test", "down"),
+        ]
+    }
+
+    #[test]
+    fn every_error_has_its_own_stable_code_and_a_status() {
+        let errors = every_variant();
+        let codes: BTreeSet<&str> = errors.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), errors.len(), "codes are distinct");
+        let table: Vec<(&str, u16)> = errors.iter().map(|e| (e.code(), e.http_status())).collect();
+        assert_eq!(
+            table,
+            [
+                ("not_found", 404),
+                ("already_exists", 409),
+                ("limit_reached", 409),
+                ("conflict", 409),
+                ("invalid_transition", 409),
+                ("invalid_input", 422),
+                ("expiry_not_allowed", 422),
+                ("role_changed", 409),
+                ("not_authorized", 403),
+                ("outside_catalog", 422),
+                ("refused_by_policy", 403),
+                ("unavailable", 503),
+            ]
+        );
+        assert!(errors.iter().all(|e| {
+            e.code()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
+        }));
+    }
 }
