@@ -1,0 +1,383 @@
+//! Paired, interleaved measurement: a figure and its reference timed in
+//! alternating batches of one sampling loop, and the statistics of the
+//! per-pair ratios.
+//!
+//! A comparison of a figure F with its reference R goes:
+//!
+//! 1. **Calibrate**: each side's batch size is doubled until a batch takes
+//!    at least a tenth of the plan's batch time.
+//! 2. **Warm up**: R and F batches alternate for the plan's warm-up time;
+//!    the batch size of each side is then set from its median warm-up time
+//!    per operation, so that a batch of either side lasts about
+//!    [`Plan::batch`].
+//! 3. **Sample**: [`Plan::pairs`] pairs, each an R batch and an F batch back
+//!    to back, R first in even pairs and F first in odd ones (so a steady
+//!    drift, or whatever one side leaves behind for the next, favours
+//!    neither). Each pair gives R's and F's time per operation and the
+//!    ratio F / R.
+//!
+//! Load from elsewhere on the machine (another process on the other core,
+//! its cache and memory traffic, frequency changes) that lasts longer than
+//! a pair slows both of its batches alike, so it cancels in that pair's
+//! ratio; load that hits only one batch of a pair makes that pair an
+//! outlier, which the median ignores and the 5th–95th percentile range
+//! shows.
+//!
+//! Both sides draw their keys from one seeded [`Walk`], in turn: every
+//! batch takes the next keys of the same sequence, so the two sides touch
+//! keys uniformly at random in the same way, never the same keys one after
+//! the other (the second side would find them in CPU caches).
+
+use crate::fixture::Walk;
+use std::time::{Duration, Instant};
+
+/// How long batches are, how long to warm up, how many pairs.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// The time one batch of either side should take.
+    pub batch: Duration,
+    /// How long to alternate batches before sampling.
+    pub warmup: Duration,
+    /// Pairs (or, for a figure without a reference, batches) sampled.
+    pub pairs: usize,
+}
+
+impl Plan {
+    /// In-memory figures: 1 ms batches (full: 1000 pairs; short: 150).
+    pub fn memory(short: bool) -> Self {
+        Self {
+            batch: Duration::from_millis(1),
+            warmup: Duration::from_millis(if short { 50 } else { 300 }),
+            pairs: if short { 150 } else { 1000 },
+        }
+    }
+
+    /// Figures that spawn threads per batch: 5 ms batches, so spawning is
+    /// a small part of each (full: 300 pairs; short: 50).
+    pub fn threads(short: bool) -> Self {
+        Self {
+            batch: Duration::from_millis(5),
+            warmup: Duration::from_millis(if short { 50 } else { 300 }),
+            pairs: if short { 50 } else { 300 },
+        }
+    }
+
+    /// Figures that reach a database: 3 ms batches (tens of statements;
+    /// full: 400 pairs; short: 60).
+    pub fn sql(short: bool) -> Self {
+        Self {
+            batch: Duration::from_millis(3),
+            warmup: Duration::from_millis(if short { 100 } else { 400 }),
+            pairs: if short { 60 } else { 400 },
+        }
+    }
+
+    /// Issue and list, measured on their own: 5 ms batches (full: 150
+    /// batches; short: 25).
+    pub fn absolute(short: bool) -> Self {
+        Self {
+            batch: Duration::from_millis(5),
+            warmup: Duration::from_millis(if short { 30 } else { 150 }),
+            pairs: if short { 25 } else { 150 },
+        }
+    }
+}
+
+/// What a paired comparison collected: per pair, each side's time per
+/// operation in nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairedSamples {
+    /// Operations per reference batch.
+    pub reference_batch: u64,
+    /// Operations per figure batch.
+    pub figure_batch: u64,
+    /// The reference's nanoseconds per operation, pair by pair.
+    pub reference_ns: Vec<f64>,
+    /// The figure's nanoseconds per operation, pair by pair.
+    pub figure_ns: Vec<f64>,
+}
+
+impl PairedSamples {
+    /// The per-pair ratios figure / reference.
+    pub fn ratios(&self) -> Vec<f64> {
+        pair_ratios(&self.reference_ns, &self.figure_ns)
+    }
+}
+
+/// What a figure measured on its own collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SingleSamples {
+    /// Operations per batch.
+    pub batch: u64,
+    /// Nanoseconds per operation, batch by batch.
+    pub ns: Vec<f64>,
+}
+
+/// How long `body` takes: the usual body of a side.
+///
+/// A side of a comparison is a closure `|walk, ops| -> Duration` that runs
+/// `ops` operations, drawing keys from `walk`, and returns the time they
+/// took (it may leave setup, such as a fresh store, out of that time).
+#[inline]
+pub fn time(body: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    body();
+    start.elapsed()
+}
+
+fn per_op_ns(elapsed: Duration, ops: u64) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / ops.max(1) as f64
+}
+
+/// Doubles the batch size from 1 until a batch takes `at_least`; returns
+/// the last size and its time per operation.
+fn calibrate(
+    side: &mut impl FnMut(&mut Walk, u64) -> Duration,
+    walk: &mut Walk,
+    at_least: Duration,
+) -> (u64, f64) {
+    let mut ops = 1_u64;
+    loop {
+        let elapsed = side(walk, ops);
+        if elapsed >= at_least || ops >= 1 << 32 {
+            return (ops, per_op_ns(elapsed, ops));
+        }
+        ops *= 2;
+    }
+}
+
+/// Operations per batch for a batch of `target` at `ns` per operation.
+pub fn batch_size(target: Duration, ns: f64) -> u64 {
+    if !(ns.is_finite() && ns > 0.0) {
+        return 1;
+    }
+    let ops = (target.as_secs_f64() * 1e9 / ns).round();
+    if ops < 1.0 {
+        1
+    } else if ops > 1e12 {
+        1_000_000_000_000
+    } else {
+        ops as u64
+    }
+}
+
+/// Measures figure against reference, interleaved (see the module docs).
+pub fn paired(
+    plan: &Plan,
+    walk: &mut Walk,
+    mut reference: impl FnMut(&mut Walk, u64) -> Duration,
+    mut figure: impl FnMut(&mut Walk, u64) -> Duration,
+) -> PairedSamples {
+    let probe = plan.batch / 10;
+    let (mut r_ops, _) = calibrate(&mut reference, walk, probe);
+    let (mut f_ops, _) = calibrate(&mut figure, walk, probe);
+
+    let mut r_warm = Vec::new();
+    let mut f_warm = Vec::new();
+    let start = Instant::now();
+    while r_warm.len() < 3 || start.elapsed() < plan.warmup {
+        r_warm.push(per_op_ns(reference(walk, r_ops), r_ops));
+        f_warm.push(per_op_ns(figure(walk, f_ops), f_ops));
+    }
+    r_ops = batch_size(plan.batch, median(&r_warm));
+    f_ops = batch_size(plan.batch, median(&f_warm));
+
+    let mut reference_ns = Vec::with_capacity(plan.pairs);
+    let mut figure_ns = Vec::with_capacity(plan.pairs);
+    for pair in 0..plan.pairs {
+        let (r, f) = if pair % 2 == 0 {
+            let r = reference(walk, r_ops);
+            (r, figure(walk, f_ops))
+        } else {
+            let f = figure(walk, f_ops);
+            (reference(walk, r_ops), f)
+        };
+        reference_ns.push(per_op_ns(r, r_ops));
+        figure_ns.push(per_op_ns(f, f_ops));
+    }
+    PairedSamples {
+        reference_batch: r_ops,
+        figure_batch: f_ops,
+        reference_ns,
+        figure_ns,
+    }
+}
+
+/// Measures one figure on its own: calibrate, warm up, then
+/// [`Plan::pairs`] batches.
+pub fn single(
+    plan: &Plan,
+    walk: &mut Walk,
+    mut side: impl FnMut(&mut Walk, u64) -> Duration,
+) -> SingleSamples {
+    let (mut ops, _) = calibrate(&mut side, walk, plan.batch / 10);
+    let mut warm = Vec::new();
+    let start = Instant::now();
+    while warm.len() < 3 || start.elapsed() < plan.warmup {
+        warm.push(per_op_ns(side(walk, ops), ops));
+    }
+    ops = batch_size(plan.batch, median(&warm));
+    let ns = (0..plan.pairs)
+        .map(|_| per_op_ns(side(walk, ops), ops))
+        .collect();
+    SingleSamples { batch: ops, ns }
+}
+
+// ---------------------------------------------------------------- statistics
+
+/// The per-pair ratios `figure[i] / reference[i]` (pairs where the
+/// reference is not positive are left out).
+pub fn pair_ratios(reference: &[f64], figure: &[f64]) -> Vec<f64> {
+    reference
+        .iter()
+        .zip(figure)
+        .filter(|(r, _)| **r > 0.0)
+        .map(|(r, f)| f / r)
+        .collect()
+}
+
+/// The `p`-th percentile (0–100) of `values`, linearly interpolated between
+/// the two nearest ranks (numpy's default); `NaN` for no values.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p.clamp(0.0, 100.0) / 100.0) * (sorted.len() - 1) as f64;
+    let below = rank.floor() as usize;
+    let above = rank.ceil() as usize;
+    match (sorted.get(below), sorted.get(above)) {
+        (Some(lo), Some(hi)) => lo + (hi - lo) * (rank - below as f64),
+        _ => f64::NAN,
+    }
+}
+
+/// The median of `values` (the 50th percentile).
+pub fn median(values: &[f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+/// A median and the 5th–95th percentile range around it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The median.
+    pub median: f64,
+    /// The 5th percentile.
+    pub p5: f64,
+    /// The 95th percentile.
+    pub p95: f64,
+}
+
+impl Spread {
+    /// The spread of `values`.
+    pub fn of(values: &[f64]) -> Self {
+        Self {
+            median: median(values),
+            p5: percentile(values, 5.0),
+            p95: percentile(values, 95.0),
+        }
+    }
+
+    /// The spread of `f(value)` for each value, `f` applied to the values
+    /// (not to this summary: a percentile of inverses is not exactly the
+    /// inverse of a percentile once interpolated).
+    pub fn of_map(values: &[f64], f: impl Fn(f64) -> f64) -> Self {
+        let mapped: Vec<f64> = values.iter().map(|v| f(*v)).collect();
+        Self::of(&mapped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn percentiles_interpolate_between_ranks() {
+        let values = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert!(close(median(&values), 3.0));
+        assert!(close(percentile(&values, 0.0), 1.0));
+        assert!(close(percentile(&values, 100.0), 5.0));
+        assert!(close(percentile(&values, 25.0), 2.0));
+        // Rank 0.05 × 4 = 0.2: a fifth of the way from 1 to 2.
+        assert!(close(percentile(&values, 5.0), 1.2));
+        assert!(close(percentile(&values, 95.0), 4.8));
+        assert!(close(median(&[1.0, 2.0, 3.0, 10.0]), 2.5));
+        assert!(close(median(&[7.0]), 7.0));
+        assert!(median(&[]).is_nan());
+        assert!(close(median(&[f64::NAN, 2.0, 4.0]), 3.0));
+    }
+
+    #[test]
+    fn ratios_are_pair_by_pair() {
+        let reference = [100.0, 200.0, 0.0, 50.0];
+        let figure = [150.0, 220.0, 10.0, 100.0];
+        assert_eq!(pair_ratios(&reference, &figure), vec![1.5, 1.1, 2.0]);
+        let samples = PairedSamples {
+            reference_batch: 10,
+            figure_batch: 20,
+            reference_ns: reference.to_vec(),
+            figure_ns: figure.to_vec(),
+        };
+        assert_eq!(samples.ratios(), vec![1.5, 1.1, 2.0]);
+        // The median of the ratios, not the ratio of the medians: a slow
+        // pair (both sides slowed) does not move it.
+        let spread = Spread::of(&samples.ratios());
+        assert!(close(spread.median, 1.5));
+    }
+
+    #[test]
+    fn a_spread_of_mapped_values() {
+        let values: Vec<f64> = (1..=101).map(f64::from).collect();
+        let spread = Spread::of(&values);
+        assert!(close(spread.median, 51.0));
+        assert!(close(spread.p5, 6.0));
+        assert!(close(spread.p95, 96.0));
+        let inverse = Spread::of_map(&values, |v| 1.0 / v);
+        assert!(close(inverse.median, 1.0 / 51.0));
+        assert!(close(inverse.p5, 1.0 / 96.0));
+        assert!(close(inverse.p95, 1.0 / 6.0));
+    }
+
+    #[test]
+    fn batches_last_the_target() {
+        assert_eq!(batch_size(Duration::from_millis(1), 100.0), 10_000);
+        assert_eq!(batch_size(Duration::from_millis(3), 70_000.0), 43);
+        assert_eq!(batch_size(Duration::from_millis(1), 5e6), 1);
+        assert_eq!(batch_size(Duration::from_millis(1), 0.0), 1);
+        assert_eq!(batch_size(Duration::from_millis(1), f64::NAN), 1);
+    }
+
+    #[test]
+    fn pairs_alternate_which_side_goes_first() {
+        use std::cell::RefCell;
+        let order = RefCell::new(Vec::new());
+        let plan = Plan {
+            batch: Duration::ZERO,
+            warmup: Duration::ZERO,
+            pairs: 4,
+        };
+        let mut walk = Walk::new(1);
+        let samples = paired(
+            &plan,
+            &mut walk,
+            |_, _| {
+                order.borrow_mut().push('R');
+                Duration::from_nanos(100)
+            },
+            |_, _| {
+                order.borrow_mut().push('F');
+                Duration::from_nanos(150)
+            },
+        );
+        let order: String = order.into_inner().into_iter().collect();
+        // Calibration (one batch each), three warm-up pairs, then the pairs.
+        assert_eq!(order, "RFRFRFRFRFFRRFFR");
+        assert_eq!(samples.reference_ns.len(), 4);
+        assert_eq!(samples.ratios(), vec![1.5; 4]);
+    }
+}
