@@ -43,42 +43,44 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// In-memory figures: 1 ms batches (full: 1000 pairs; short: 150).
+    /// In-memory figures: 0.5 ms batches (full: 3000 pairs; short: 200).
+    /// Short batches, so that few pairs straddle a preemption on a busy
+    /// machine.
     pub fn memory(short: bool) -> Self {
         Self {
-            batch: Duration::from_millis(1),
+            batch: Duration::from_micros(500),
             warmup: Duration::from_millis(if short { 50 } else { 300 }),
-            pairs: if short { 150 } else { 1000 },
+            pairs: if short { 200 } else { 3000 },
         }
     }
 
     /// Figures that spawn threads per batch: 5 ms batches, so spawning is
-    /// a small part of each (full: 300 pairs; short: 50).
+    /// a small part of each (full: 500 pairs; short: 50).
     pub fn threads(short: bool) -> Self {
         Self {
             batch: Duration::from_millis(5),
             warmup: Duration::from_millis(if short { 50 } else { 300 }),
-            pairs: if short { 50 } else { 300 },
+            pairs: if short { 50 } else { 500 },
         }
     }
 
     /// Figures that reach a database: 3 ms batches (tens of statements;
-    /// full: 400 pairs; short: 60).
+    /// full: 800 pairs; short: 80).
     pub fn sql(short: bool) -> Self {
         Self {
             batch: Duration::from_millis(3),
             warmup: Duration::from_millis(if short { 100 } else { 400 }),
-            pairs: if short { 60 } else { 400 },
+            pairs: if short { 80 } else { 800 },
         }
     }
 
-    /// Issue and list, measured on their own: 5 ms batches (full: 150
+    /// Issue and list, measured on their own: 5 ms batches (full: 200
     /// batches; short: 25).
     pub fn absolute(short: bool) -> Self {
         Self {
             batch: Duration::from_millis(5),
             warmup: Duration::from_millis(if short { 30 } else { 150 }),
-            pairs: if short { 25 } else { 150 },
+            pairs: if short { 25 } else { 200 },
         }
     }
 }

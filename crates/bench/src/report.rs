@@ -228,7 +228,7 @@ pub fn check(target: Target, figure: &Figure) -> Option<Check> {
             let ratio = Spread::of(&figure.ratios());
             (!ratio.median.is_nan()).then(|| Check {
                 met: ratio.median <= max,
-                value: format!("{:.2}×", ratio.median),
+                value: format!("{:.3}×", ratio.median),
             })
         }
         Target::Scaling(min) => {
@@ -236,7 +236,7 @@ pub fn check(target: Target, figure: &Figure) -> Option<Check> {
             (!up.median.is_nan()).then(|| Check {
                 met: up.median >= min,
                 value: format!(
-                    "{:.2}× throughput; p5–p95 {:.2}–{:.2}",
+                    "{:.3}× throughput; p5–p95 {:.2}–{:.2}",
                     up.median, up.p5, up.p95
                 ),
             })
@@ -322,7 +322,7 @@ pub fn render(run: &Run, memory: Option<MemoryFigure>) -> String {
         } else {
             let r = Spread::of(&ratios);
             (
-                format!("{:.2}", r.median),
+                format!("{:.3}", r.median),
                 format!("{:.2}–{:.2}", r.p5, r.p95),
             )
         };
@@ -596,7 +596,7 @@ mod tests {
         );
         let checked = check(Target::AtMostTimes(CACHE_HIT_MAX), &hit).unwrap();
         assert!(checked.met);
-        assert_eq!(checked.value, "1.20×");
+        assert_eq!(checked.value, "1.200×");
         let slow = paired("verify_cached/1M", &[100.0, 100.0], &[130.0, 140.0]);
         assert!(
             !check(Target::AtMostTimes(CACHE_HIT_MAX), &slow)
@@ -695,7 +695,7 @@ mod tests {
         let table = render(&run, None);
         assert!(
             table.contains(
-                "| Verify, cache hit | 100k | 120 ns | floor: 100 ns | 1.20 | 1.11–1.29 | ≤ 1.25× floor | yes (1.20×) |"
+                "| Verify, cache hit | 100k | 120 ns | floor: 100 ns | 1.200 | 1.11–1.29 | ≤ 1.25× floor | yes (1.200×) |"
             ),
             "{table}"
         );
