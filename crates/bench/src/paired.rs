@@ -4,12 +4,13 @@
 //!
 //! A comparison of a figure F with its reference R goes:
 //!
-//! 1. **Calibrate**: each side's batch size is doubled until a batch takes
-//!    at least a tenth of the plan's batch time.
-//! 2. **Warm up**: R and F batches alternate for the plan's warm-up time;
-//!    the batch size of each side is then set from its median warm-up time
-//!    per operation, so that a batch of either side lasts about
-//!    [`Plan::batch`].
+//! 1. **Calibrate**: each side's batch size is doubled from 1 until a batch
+//!    takes at least [`Plan::batch`] (so fixed costs per batch, such as
+//!    spawning threads, are amortized in the estimate).
+//! 2. **Warm up**: R and F batches alternate for the plan's warm-up time,
+//!    in two halves; after each, the batch size of each side is set from
+//!    its median time per operation in that half, so that a batch of
+//!    either side lasts about [`Plan::batch`].
 //! 3. **Sample**: [`Plan::pairs`] pairs, each an R batch and an F batch back
 //!    to back, R first in even pairs and F first in odd ones (so a steady
 //!    drift, or whatever one side leaves behind for the next, favours
@@ -132,20 +133,49 @@ fn per_op_ns(elapsed: Duration, ops: u64) -> f64 {
 }
 
 /// Doubles the batch size from 1 until a batch takes `at_least`; returns
-/// the last size and its time per operation.
+/// that size.
 fn calibrate(
     side: &mut impl FnMut(&mut Walk, u64) -> Duration,
     walk: &mut Walk,
     at_least: Duration,
-) -> (u64, f64) {
+) -> u64 {
     let mut ops = 1_u64;
     loop {
         let elapsed = side(walk, ops);
         if elapsed >= at_least || ops >= 1 << 32 {
-            return (ops, per_op_ns(elapsed, ops));
+            return ops;
         }
         ops *= 2;
     }
+}
+
+/// A side, behind a pointer (warm-up takes either one or two).
+type DynSide<'a> = dyn FnMut(&mut Walk, u64) -> Duration + 'a;
+
+/// Runs `sides` in turn, batches of `ops[i]` operations, for `warmup`
+/// (at least three rounds), and returns each side's batch size for a batch
+/// of `target`, from its median time per operation.
+fn warm_up<const N: usize>(
+    sides: &mut [&mut DynSide<'_>; N],
+    walk: &mut Walk,
+    ops: [u64; N],
+    warmup: Duration,
+    target: Duration,
+) -> [u64; N] {
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < 3 || start.elapsed() < warmup {
+        for ((side, ops), times) in sides.iter_mut().zip(ops).zip(times.iter_mut()) {
+            times.push(per_op_ns(side(walk, ops), ops));
+        }
+        rounds += 1;
+    }
+    std::array::from_fn(|i| {
+        times
+            .get(i)
+            .map_or(1, |times| batch_size(target, median(times)))
+    })
 }
 
 /// Operations per batch for a batch of `target` at `ns` per operation.
@@ -170,19 +200,26 @@ pub fn paired(
     mut reference: impl FnMut(&mut Walk, u64) -> Duration,
     mut figure: impl FnMut(&mut Walk, u64) -> Duration,
 ) -> PairedSamples {
-    let probe = plan.batch / 10;
-    let (mut r_ops, _) = calibrate(&mut reference, walk, probe);
-    let (mut f_ops, _) = calibrate(&mut figure, walk, probe);
-
-    let mut r_warm = Vec::new();
-    let mut f_warm = Vec::new();
-    let start = Instant::now();
-    while r_warm.len() < 3 || start.elapsed() < plan.warmup {
-        r_warm.push(per_op_ns(reference(walk, r_ops), r_ops));
-        f_warm.push(per_op_ns(figure(walk, f_ops), f_ops));
-    }
-    r_ops = batch_size(plan.batch, median(&r_warm));
-    f_ops = batch_size(plan.batch, median(&f_warm));
+    // Batches of at least the target (fixed costs, such as spawning
+    // threads, amortized), then two halves of warm-up, each re-estimating
+    // the batch sizes from its median time per operation.
+    let r_ops = calibrate(&mut reference, walk, plan.batch);
+    let f_ops = calibrate(&mut figure, walk, plan.batch);
+    let half = plan.warmup / 2;
+    let ops = warm_up(
+        &mut [&mut reference, &mut figure],
+        walk,
+        [r_ops, f_ops],
+        half,
+        plan.batch,
+    );
+    let [r_ops, f_ops] = warm_up(
+        &mut [&mut reference, &mut figure],
+        walk,
+        ops,
+        half,
+        plan.batch,
+    );
 
     let mut reference_ns = Vec::with_capacity(plan.pairs);
     let mut figure_ns = Vec::with_capacity(plan.pairs);
@@ -212,13 +249,10 @@ pub fn single(
     walk: &mut Walk,
     mut side: impl FnMut(&mut Walk, u64) -> Duration,
 ) -> SingleSamples {
-    let (mut ops, _) = calibrate(&mut side, walk, plan.batch / 10);
-    let mut warm = Vec::new();
-    let start = Instant::now();
-    while warm.len() < 3 || start.elapsed() < plan.warmup {
-        warm.push(per_op_ns(side(walk, ops), ops));
-    }
-    ops = batch_size(plan.batch, median(&warm));
+    let ops = calibrate(&mut side, walk, plan.batch);
+    let half = plan.warmup / 2;
+    let [ops] = warm_up(&mut [&mut side], walk, [ops], half, plan.batch);
+    let [ops] = warm_up(&mut [&mut side], walk, [ops], half, plan.batch);
     let ns = (0..plan.pairs)
         .map(|_| per_op_ns(side(walk, ops), ops))
         .collect();
@@ -377,8 +411,9 @@ mod tests {
             },
         );
         let order: String = order.into_inner().into_iter().collect();
-        // Calibration (one batch each), three warm-up pairs, then the pairs.
-        assert_eq!(order, "RFRFRFRFRFFRRFFR");
+        // Calibration (one batch each), twice three warm-up rounds, then
+        // the pairs.
+        assert_eq!(order, "RFRFRFRFRFRFRFRFFRRFFR");
         assert_eq!(samples.reference_ns.len(), 4);
         assert_eq!(samples.ratios(), vec![1.5; 4]);
     }
