@@ -28,7 +28,7 @@ use keyward_bench::fixture::{
     self, Floor, KEYS_PER_OWNER, Tokens, Walk, garbage, issue_keys, issue_keys_inline, key_id,
     requirement, service,
 };
-use keyward_bench::paired::{self, Plan, time};
+use keyward_bench::paired::{Comparison, Plan, time};
 use keyward_bench::ready;
 use keyward_bench::results::{self, Figure, Recorder, Run};
 use keyward_core::{Keyward, ListRequest, Rejection, store::KeyStore};
@@ -117,60 +117,61 @@ impl Bench {
         self.recorder.setup(what, seconds);
         built
     }
+}
 
-    /// Measures `figure` against `reference`, interleaved, and records it.
-    #[allow(clippy::too_many_arguments, reason = "ids, plan and two sides")]
-    fn paired(
-        &mut self,
-        id: &str,
-        keys: Option<usize>,
-        reference_id: &str,
-        plan: &Plan,
-        reference: impl FnMut(&mut Walk, u64) -> Duration,
-        figure: impl FnMut(&mut Walk, u64) -> Duration,
-    ) {
-        let start = Instant::now();
-        let samples = paired::paired(plan, &mut Walk::new(SEED), reference, figure);
-        let figure = Figure::paired(id, keys.map(|k| k as u64), reference_id, &samples);
-        if let (Some(r), Some(ratio)) = (figure.reference_ns, figure.ratio) {
-            say(&format!(
-                "{id}: {:.1} ns vs {reference_id} {:.1} ns, ratio {:.3} (p5–p95 {:.3}–{:.3}); \
-                 {} pairs of {} + {} ops in {:.1} s",
-                figure.ns.median,
-                r.median,
-                ratio.median,
-                ratio.p5,
-                ratio.p95,
-                samples.figure_ns.len(),
-                samples.reference_batch,
-                samples.figure_batch,
-                start.elapsed().as_secs_f64()
-            ));
-        }
-        self.recorder.figure(figure);
-    }
+/// The comparisons of a run, each sampled a round at a time.
+type Comparisons<'a> = Vec<Comparison<'a>>;
 
-    /// Measures `side` on its own and records it.
-    fn single(
-        &mut self,
-        id: &str,
-        keys: Option<usize>,
-        plan: &Plan,
-        side: impl FnMut(&mut Walk, u64) -> Duration,
-    ) {
-        let start = Instant::now();
-        let samples = paired::single(plan, &mut Walk::new(SEED), side);
-        let figure = Figure::single(id, keys.map(|k| k as u64), &samples);
-        say(&format!(
-            "{id}: {:.1} ns (p5–p95 {:.1}–{:.1}); {} batches of {} ops in {:.1} s",
+/// A comparison of `figure` against `reference` on the run's walk.
+fn paired<'a>(
+    id: &str,
+    keys: Option<usize>,
+    reference_id: &str,
+    plan: Plan,
+    reference: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+    figure: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+) -> Comparison<'a> {
+    Comparison::paired(id, keys, reference_id, plan, SEED, reference, figure)
+}
+
+/// A figure measured on its own.
+fn single<'a>(
+    id: &str,
+    keys: Option<usize>,
+    plan: Plan,
+    side: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+) -> Comparison<'a> {
+    Comparison::single(id, keys, plan, SEED, side)
+}
+
+/// One line about what `comparison` measured.
+fn summary(comparison: &Comparison<'_>) -> String {
+    let Some(figure) = Figure::of(comparison) else {
+        return format!("{}: no samples", comparison.id());
+    };
+    match (&figure.reference, figure.reference_ns, figure.ratio) {
+        (Some(reference), Some(r), Some(ratio)) => format!(
+            "{}: {:.1} ns vs {reference} {:.1} ns, ratio {:.3} (p5–p95 {:.3}–{:.3}); \
+             {} pairs of {} + {} ops",
+            figure.id,
+            figure.ns.median,
+            r.median,
+            ratio.median,
+            ratio.p5,
+            ratio.p95,
+            figure.samples_ns.len(),
+            figure.reference_batch.unwrap_or(0),
+            figure.batch,
+        ),
+        _ => format!(
+            "{}: {:.1} ns (p5–p95 {:.1}–{:.1}); {} batches of {} ops",
+            figure.id,
             figure.ns.median,
             figure.ns.p5,
             figure.ns.p95,
-            samples.ns.len(),
-            samples.batch,
-            start.elapsed().as_secs_f64()
-        ));
-        self.recorder.figure(figure);
+            figure.samples_ns.len(),
+            figure.batch
+        ),
     }
 }
 
@@ -266,33 +267,33 @@ fn verify_side<'a>(
 
 /// Cache hits and uncached memory-store verifies against the floor, at 1k
 /// keys (everything in CPU caches: the compute alone), 100k and 1M keys.
-fn keys(bench: &mut Bench, fixtures: &MemoryFixtures) {
+fn keys<'a>(bench: &mut Bench, fixtures: &'a MemoryFixtures, out: &mut Comparisons<'a>) {
     let plan = Plan::memory(bench.short);
     for (keys, label) in [(1_000, "1k"), (100_000, "100k"), (1_000_000, "1M")] {
         let floor = format!("floor/{label}");
         let cached = format!("verify_cached/{label}");
         if bench.wants(&[&floor, &cached]) {
             let fx = fixtures.get(keys, bench);
-            bench.paired(
+            out.push(paired(
                 &cached,
                 Some(keys),
                 &floor,
-                &plan,
+                plan,
                 floor_side(fx),
                 verify_side(&fx.cached, &fx.tokens, "verify_cached"),
-            );
+            ));
         }
         let memory = format!("verify_memory/{label}");
         if keys > 1_000 && bench.wants(&[&floor, &memory]) {
             let fx = fixtures.get(keys, bench);
-            bench.paired(
+            out.push(paired(
                 &memory,
                 Some(keys),
                 &floor,
-                &plan,
+                plan,
                 floor_side(fx),
                 verify_side(&fx.uncached, &fx.tokens, "verify_memory"),
-            );
+            ));
         }
     }
 }
@@ -343,17 +344,21 @@ fn verify_on_threads(fx: &MemoryFixture, threads: usize, ops: u64, walk: &mut Wa
 
 /// Cached verifies on two threads against one (wall time per verify: the
 /// inverse of throughput), and garbage tokens against the floor at 1k keys.
-fn threads_and_garbage(bench: &mut Bench, fixtures: &MemoryFixtures) {
+fn threads_and_garbage<'a>(
+    bench: &mut Bench,
+    fixtures: &'a MemoryFixtures,
+    out: &mut Comparisons<'a>,
+) {
     if bench.wants(&["verify_threads/1", "verify_threads/2"]) {
         let fx = fixtures.get(100_000, bench);
-        bench.paired(
+        out.push(paired(
             "verify_threads/2",
             Some(100_000),
             "verify_threads/1",
-            &Plan::threads(bench.short),
+            Plan::threads(bench.short),
             |walk, ops| verify_on_threads(fx, 1, ops, walk),
             |walk, ops| verify_on_threads(fx, 2, ops, walk),
-        );
+        ));
     }
 
     if bench.wants(&["floor/1k", "verify_garbage/checksum"]) {
@@ -362,38 +367,38 @@ fn threads_and_garbage(bench: &mut Bench, fixtures: &MemoryFixtures) {
         let need = requirement();
         let junk: Vec<String> = fx.tokens.iter().take(4096).map(garbage).collect();
         let junk = Tokens::new(&junk);
-        let rejected = |token: &str| {
+        let rejected = move |token: &str| {
             matches!(
                 ready!(fx.cached.verify(token, &need)),
                 Err(Rejection::Malformed(_))
             )
         };
         assert!(
-            junk.iter().all(rejected),
+            junk.iter().all(&rejected),
             "garbage is rejected by its checksum"
         );
         let n = junk.count();
-        bench.paired(
+        out.push(paired(
             "verify_garbage/checksum",
             Some(100_000),
             "floor/1k",
-            &Plan::memory(bench.short),
+            Plan::memory(bench.short),
             floor_side(small),
-            |walk, ops| {
+            move |walk, ops| {
                 batch(ops, "verify_garbage", || {
                     rejected(junk.get(walk.next_below(n)))
                 })
             },
-        );
+        ));
     }
 }
 
 /// Issue into a fresh memory store per batch, and list 50 keys of an owner
 /// of a small memory store (its list scans every key).
-fn memory_issue_and_list(bench: &mut Bench) {
+fn memory_issue_and_list(bench: &mut Bench, out: &mut Comparisons<'_>) {
     let plan = Plan::absolute(bench.short);
     if bench.wants(&["issue/memory"]) {
-        bench.single("issue/memory", None, &plan, |_, ops| {
+        out.push(single("issue/memory", None, plan, |_, ops| {
             let keyward = service(Arc::new(MemoryStore::new()), None);
             let requests: Vec<_> = (0..ops as usize).map(fixture::request).collect();
             let actor = fixture::actor();
@@ -402,20 +407,20 @@ fn memory_issue_and_list(bench: &mut Bench) {
                     black_box(ready!(keyward.issue(&actor, request)).expect("issue"));
                 }
             })
-        });
+        }));
     }
     if bench.wants(&["list_50/memory"]) {
         let keys = 20 * KEYS_PER_OWNER;
         let keyward = service(Arc::new(MemoryStore::new()), None);
         issue_keys_inline(&keyward, 0..keys);
         let actor = fixture::actor();
-        bench.single("list_50/memory", Some(keys), &plan, |_, ops| {
+        out.push(single("list_50/memory", Some(keys), plan, move |_, ops| {
             batch(ops, "list_50/memory", || {
                 let request = ListRequest::new(fixture::owner(0)).limit(KEYS_PER_OWNER);
                 let page = ready!(keyward.list(&actor, request)).expect("list");
                 page.items.len() == KEYS_PER_OWNER
             })
-        });
+        }));
     }
 }
 
@@ -475,62 +480,88 @@ fn sql_verify_side<'a>(
     }
 }
 
-/// Verify through a SQLite store without a cache against the same SELECT
-/// through a raw rusqlite connection on the same file; list and issue.
-fn sqlite(bench: &mut Bench) {
-    let ids = [
-        "sqlite/raw_lookup",
-        "sqlite/verify",
-        "list_50/sqlite",
-        "issue/sqlite",
-    ];
-    if !bench.wants(&ids) {
-        return;
-    }
-    // One file per process: two runs at once must not share (or delete)
-    // each other's database.
-    let path = target_dir()
-        .join("tmp")
-        .join(format!("keyward-bench-{}.db", std::process::id()));
-    remove_database(&path);
-    std::fs::create_dir_all(path.parent().expect("a directory")).expect("the tmp directory");
-    let runtime = current_thread();
-    let store = SqliteStore::open(&path).expect("open SQLite");
-    let fx = sql_fixture(bench, "sqlite", Arc::new(store), 2, &runtime);
-    let n = fx.tokens.count();
+/// A SQLite store of [`sql_keys`] keys in a file of this process's own, and
+/// a raw read-only rusqlite connection on the same file.
+struct SqliteSetup {
+    path: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    fx: SqlFixture,
+    raw: rusqlite::Connection,
+}
 
-    if bench.wants(&ids[..2]) {
+const SQLITE_IDS: [&str; 4] = [
+    "sqlite/raw_lookup",
+    "sqlite/verify",
+    "list_50/sqlite",
+    "issue/sqlite",
+];
+
+impl SqliteSetup {
+    fn new(bench: &mut Bench) -> Option<Self> {
+        if !bench.wants(&SQLITE_IDS) {
+            return None;
+        }
+        // One file per process: two runs at once must not share (or delete)
+        // each other's database.
+        let path = target_dir()
+            .join("tmp")
+            .join(format!("keyward-bench-{}.db", std::process::id()));
+        remove_database(&path);
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("the tmp directory");
+        let runtime = current_thread();
+        let store = SqliteStore::open(&path).expect("open SQLite");
+        let fx = sql_fixture(bench, "sqlite", Arc::new(store), 2, &runtime);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let raw = rusqlite::Connection::open_with_flags(&path, flags).expect("a raw connection");
-        let sql = format!("SELECT {SQLITE_KEY_COLUMNS} FROM keyward_keys WHERE id = ?1");
-        let lookup = |id: &str| -> bool {
-            let mut statement = raw.prepare_cached(&sql).expect("prepare");
-            let mut rows = statement.query([id]).expect("query");
-            let Some(row) = rows.next().expect("step") else {
-                return false;
-            };
-            for column in 0..KEY_COLUMN_COUNT {
-                black_box(row.get_ref(column).expect("a column"));
-            }
-            true
-        };
-        assert!(fx.tokens.iter().all(|t| lookup(key_id(t))));
-        bench.paired(
-            "sqlite/verify",
-            Some(n),
-            "sqlite/raw_lookup",
-            &Plan::sql(bench.short),
-            |walk, ops| {
-                batch(ops, "sqlite/raw_lookup", || {
-                    lookup(key_id(fx.tokens.get(walk.next_below(n))))
-                })
-            },
-            sql_verify_side(&fx, &runtime),
-        );
+        Some(Self {
+            path,
+            runtime,
+            fx,
+            raw,
+        })
     }
-    list_and_issue(bench, "sqlite", &fx, &runtime);
-    drop(fx);
-    remove_database(&path);
+
+    /// Verify without a cache against the same SELECT through the raw
+    /// connection; list and issue.
+    fn comparisons<'a>(&'a self, bench: &Bench, out: &mut Comparisons<'a>) {
+        let fx = &self.fx;
+        let n = fx.tokens.count();
+        if bench.wants(&SQLITE_IDS[..2]) {
+            let sql = format!("SELECT {SQLITE_KEY_COLUMNS} FROM keyward_keys WHERE id = ?1");
+            let raw = &self.raw;
+            let lookup = move |id: &str| -> bool {
+                let mut statement = raw.prepare_cached(&sql).expect("prepare");
+                let mut rows = statement.query([id]).expect("query");
+                let Some(row) = rows.next().expect("step") else {
+                    return false;
+                };
+                for column in 0..KEY_COLUMN_COUNT {
+                    black_box(row.get_ref(column).expect("a column"));
+                }
+                true
+            };
+            assert!(fx.tokens.iter().all(|t| lookup(key_id(t))));
+            out.push(paired(
+                "sqlite/verify",
+                Some(n),
+                "sqlite/raw_lookup",
+                Plan::sql(bench.short),
+                move |walk, ops| {
+                    batch(ops, "sqlite/raw_lookup", || {
+                        lookup(key_id(fx.tokens.get(walk.next_below(n))))
+                    })
+                },
+                sql_verify_side(fx, &self.runtime),
+            ));
+        }
+        list_and_issue(bench, "sqlite", fx, &self.runtime, out);
+    }
+
+    fn remove(self) {
+        let path = self.path.clone();
+        drop(self);
+        remove_database(&path);
+    }
 }
 
 /// Deletes a SQLite database file and its WAL and shared-memory files.
@@ -544,18 +575,19 @@ fn remove_database(path: &Path) {
 
 /// List 50 keys of an owner, and issue (the store grows by what is issued,
 /// numbered past the keys already there).
-fn list_and_issue(
-    bench: &mut Bench,
+fn list_and_issue<'a>(
+    bench: &Bench,
     store: &str,
-    fx: &SqlFixture,
-    runtime: &tokio::runtime::Runtime,
+    fx: &'a SqlFixture,
+    runtime: &'a tokio::runtime::Runtime,
+    out: &mut Comparisons<'a>,
 ) {
     let plan = Plan::absolute(bench.short);
-    let actor = fixture::actor();
     let keys = Some(fx.tokens.count());
     let list = format!("list_50/{store}");
     if bench.wants(&[&list]) {
-        bench.single(&list, keys, &plan, |_, ops| {
+        let actor = fixture::actor();
+        out.push(single(&list, keys, plan, move |_, ops| {
             time(|| {
                 runtime.block_on(async {
                     for _ in 0..ops {
@@ -565,12 +597,13 @@ fn list_and_issue(
                     }
                 });
             })
-        });
+        }));
     }
     let issue = format!("issue/{store}");
     if bench.wants(&[&issue]) {
+        let actor = fixture::actor();
         let mut next = sql_keys();
-        bench.single(&issue, keys, &plan, |_, ops| {
+        out.push(single(&issue, keys, plan, move |_, ops| {
             let requests: Vec<_> = (0..ops as usize)
                 .map(|i| fixture::request(next + i))
                 .collect();
@@ -582,7 +615,7 @@ fn list_and_issue(
                     }
                 });
             })
-        });
+        }));
     }
 }
 
@@ -631,79 +664,142 @@ async fn postgres_pool() -> Result<(PgPool, PgPool, String), String> {
     Ok((admin, pool, schema))
 }
 
-/// Verify through a Postgres store without a cache against the same SELECT
-/// through the same pool; list and issue. Skipped without `DATABASE_URL`.
-fn postgres(bench: &mut Bench) {
-    let ids = [
-        "postgres/raw_select",
-        "postgres/verify",
-        "list_50/postgres",
-        "issue/postgres",
-    ];
-    if !bench.wants(&ids) {
-        return;
-    }
-    let runtime = current_thread();
-    let (admin, pool, schema) = match runtime.block_on(postgres_pool()) {
-        Ok(pools) => pools,
-        Err(why) => {
-            let note = format!("Postgres figures skipped: {why}.");
-            say(&note);
-            bench.recorder.note(&note);
-            return;
+/// A Postgres store of [`sql_keys`] keys in a fresh schema, and the pool
+/// it uses. `None` (with a notice) without `DATABASE_URL`.
+struct PgSetup {
+    runtime: tokio::runtime::Runtime,
+    admin: PgPool,
+    pool: PgPool,
+    schema: String,
+    fx: SqlFixture,
+}
+
+const PG_IDS: [&str; 4] = [
+    "postgres/raw_select",
+    "postgres/verify",
+    "list_50/postgres",
+    "issue/postgres",
+];
+
+impl PgSetup {
+    fn new(bench: &mut Bench) -> Option<Self> {
+        if !bench.wants(&PG_IDS) {
+            return None;
         }
-    };
-    let store = PgStore::new(pool.clone());
-    runtime.block_on(store.migrate()).expect("migrate");
-    let fx = sql_fixture(bench, "postgres", Arc::new(store), 8, &runtime);
-    runtime
-        .block_on(sqlx::query("ANALYZE keyward_keys").execute(&pool))
-        .expect("analyze");
-    let n = fx.tokens.count();
-
-    if bench.wants(&ids[..2]) {
-        let sql: Arc<str> =
-            format!("SELECT {PG_KEY_COLUMNS} FROM keyward_keys WHERE id = $1").into();
-        bench.paired(
-            "postgres/verify",
-            Some(n),
-            "postgres/raw_select",
-            &Plan::sql(bench.short),
-            |walk, ops| {
-                time(|| {
-                    runtime.block_on(async {
-                        for _ in 0..ops {
-                            let id = key_id(fx.tokens.get(walk.next_below(n)));
-                            let row = sqlx::query(AssertSqlSafe(Arc::clone(&sql)))
-                                .bind(id)
-                                .fetch_optional(&pool)
-                                .await
-                                .expect("select");
-                            black_box(row.expect("the key exists"));
-                        }
-                    });
-                })
-            },
-            sql_verify_side(&fx, &runtime),
-        );
+        let runtime = current_thread();
+        let (admin, pool, schema) = match runtime.block_on(postgres_pool()) {
+            Ok(pools) => pools,
+            Err(why) => {
+                let note = format!("Postgres figures skipped: {why}.");
+                say(&note);
+                bench.recorder.note(&note);
+                return None;
+            }
+        };
+        let store = PgStore::new(pool.clone());
+        runtime.block_on(store.migrate()).expect("migrate");
+        let fx = sql_fixture(bench, "postgres", Arc::new(store), 8, &runtime);
+        runtime
+            .block_on(sqlx::query("ANALYZE keyward_keys").execute(&pool))
+            .expect("analyze");
+        Some(Self {
+            runtime,
+            admin,
+            pool,
+            schema,
+            fx,
+        })
     }
-    list_and_issue(bench, "postgres", &fx, &runtime);
-    drop(fx);
 
-    runtime.block_on(async {
-        pool.close().await;
-        drop(
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&admin)
-                .await,
-        );
-        admin.close().await;
-    });
+    /// Verify without a cache against the same SELECT through the same
+    /// pool; list and issue.
+    fn comparisons<'a>(&'a self, bench: &Bench, out: &mut Comparisons<'a>) {
+        let fx = &self.fx;
+        let n = fx.tokens.count();
+        if bench.wants(&PG_IDS[..2]) {
+            let sql: Arc<str> =
+                format!("SELECT {PG_KEY_COLUMNS} FROM keyward_keys WHERE id = $1").into();
+            let (runtime, pool) = (&self.runtime, &self.pool);
+            out.push(paired(
+                "postgres/verify",
+                Some(n),
+                "postgres/raw_select",
+                Plan::sql(bench.short),
+                move |walk, ops| {
+                    time(|| {
+                        runtime.block_on(async {
+                            for _ in 0..ops {
+                                let id = key_id(fx.tokens.get(walk.next_below(n)));
+                                let row = sqlx::query(AssertSqlSafe(Arc::clone(&sql)))
+                                    .bind(id)
+                                    .fetch_optional(pool)
+                                    .await
+                                    .expect("select");
+                                black_box(row.expect("the key exists"));
+                            }
+                        });
+                    })
+                },
+                sql_verify_side(fx, runtime),
+            ));
+        }
+        list_and_issue(bench, "postgres", fx, &self.runtime, out);
+    }
+
+    /// Closes the pools and drops the schema.
+    fn remove(self) {
+        let Self {
+            runtime,
+            admin,
+            pool,
+            schema,
+            fx,
+        } = self;
+        drop(fx);
+        runtime.block_on(async {
+            pool.close().await;
+            drop(
+                sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin)
+                    .await,
+            );
+            admin.close().await;
+        });
+    }
 }
 
 const USAGE: &str = "usage: cargo bench -p keyward-bench -- [FILTER] [--save NAME]\n  \
     FILTER  a regular expression on figure ids (a comparison runs if it matches the figure or its reference)\n  \
     --save  also write the results to NAME (a path, or a name in target/keyward-bench/)";
+
+/// Rounds a run is split into: each comparison takes its share of pairs in
+/// every round, so all of them sample the whole run's load.
+fn rounds(short: bool) -> usize {
+    if short { 2 } else { 10 }
+}
+
+/// Samples every comparison, round after round, recording after each.
+fn run_rounds(bench: &mut Bench, comparisons: &mut Comparisons<'_>) {
+    let rounds = rounds(bench.short);
+    for round in 1..=rounds {
+        let start = Instant::now();
+        for comparison in comparisons.iter_mut() {
+            let pairs = comparison.plan().pairs.div_ceil(rounds);
+            comparison.sample(pairs);
+            if let Some(figure) = Figure::of(comparison) {
+                bench.recorder.figure(figure);
+            }
+        }
+        say(&format!(
+            "round {round}/{rounds}: {} comparisons in {:.1} s",
+            comparisons.len(),
+            start.elapsed().as_secs_f64()
+        ));
+    }
+    for comparison in comparisons.iter() {
+        say(&summary(comparison));
+    }
+}
 
 fn main() -> ExitCode {
     let mut filter = None;
@@ -754,8 +850,9 @@ fn main() -> ExitCode {
         recorder: Recorder::new(Run::start(short, filter), paths),
     };
     say(&format!(
-        "{} run, paired and interleaved; results in {}",
+        "{} run, paired and interleaved, {} rounds; results in {}",
         if short { "short" } else { "full" },
+        rounds(short),
         bench
             .recorder
             .paths()
@@ -765,14 +862,32 @@ fn main() -> ExitCode {
             .join(" and ")
     ));
 
+    // Everything the selected comparisons need is built first, and lives
+    // until every round is done.
     let fixtures = MemoryFixtures::default();
-    keys(&mut bench, &fixtures);
-    threads_and_garbage(&mut bench, &fixtures);
-    drop(fixtures);
-    memory_issue_and_list(&mut bench);
-    sqlite(&mut bench);
-    postgres(&mut bench);
+    let sqlite = SqliteSetup::new(&mut bench);
+    let postgres = PgSetup::new(&mut bench);
+    let mut comparisons = Comparisons::new();
+    keys(&mut bench, &fixtures, &mut comparisons);
+    threads_and_garbage(&mut bench, &fixtures, &mut comparisons);
+    memory_issue_and_list(&mut bench, &mut comparisons);
+    if let Some(sqlite) = &sqlite {
+        sqlite.comparisons(&bench, &mut comparisons);
+    }
+    if let Some(postgres) = &postgres {
+        postgres.comparisons(&bench, &mut comparisons);
+    }
 
+    run_rounds(&mut bench, &mut comparisons);
+
+    drop(comparisons);
+    drop(fixtures);
+    if let Some(sqlite) = sqlite {
+        sqlite.remove();
+    }
+    if let Some(postgres) = postgres {
+        postgres.remove();
+    }
     bench.recorder.finish();
     say(&format!(
         "finished in {:.0} s; `cargo run -p keyward-bench --release --bin report` prints the table",

@@ -193,70 +193,229 @@ pub fn batch_size(target: Duration, ns: f64) -> u64 {
     }
 }
 
-/// Measures figure against reference, interleaved (see the module docs).
-pub fn paired(
-    plan: &Plan,
+/// Samples `pairs` more pairs (rounds, for one side) of `sides` into `out`.
+/// The first call calibrates and warms up; later ones warm up briefly (a
+/// tenth of the plan's warm-up) with the batch sizes already set, since
+/// other comparisons ran in between.
+fn sample_sides<const N: usize>(
+    sides: &mut [&mut DynSide<'_>; N],
     walk: &mut Walk,
-    mut reference: impl FnMut(&mut Walk, u64) -> Duration,
-    mut figure: impl FnMut(&mut Walk, u64) -> Duration,
-) -> PairedSamples {
-    // Batches of at least the target (fixed costs, such as spawning
-    // threads, amortized), then two halves of warm-up, each re-estimating
-    // the batch sizes from its median time per operation.
-    let r_ops = calibrate(&mut reference, walk, plan.batch);
-    let f_ops = calibrate(&mut figure, walk, plan.batch);
-    let half = plan.warmup / 2;
-    let ops = warm_up(
-        &mut [&mut reference, &mut figure],
-        walk,
-        [r_ops, f_ops],
-        half,
-        plan.batch,
-    );
-    let [r_ops, f_ops] = warm_up(
-        &mut [&mut reference, &mut figure],
-        walk,
-        ops,
-        half,
-        plan.batch,
-    );
-
-    let mut reference_ns = Vec::with_capacity(plan.pairs);
-    let mut figure_ns = Vec::with_capacity(plan.pairs);
-    for pair in 0..plan.pairs {
-        let (r, f) = if pair % 2 == 0 {
-            let r = reference(walk, r_ops);
-            (r, figure(walk, f_ops))
-        } else {
-            let f = figure(walk, f_ops);
-            (reference(walk, r_ops), f)
-        };
-        reference_ns.push(per_op_ns(r, r_ops));
-        figure_ns.push(per_op_ns(f, f_ops));
-    }
-    PairedSamples {
-        reference_batch: r_ops,
-        figure_batch: f_ops,
-        reference_ns,
-        figure_ns,
+    plan: &Plan,
+    ops: &mut Option<[u64; N]>,
+    out: &mut [Vec<f64>; N],
+    pairs: usize,
+) {
+    let current = match *ops {
+        None => {
+            // Batches of at least the target (fixed costs, such as spawning
+            // threads, amortized), then two halves of warm-up, each
+            // re-estimating the batch sizes from its median time per
+            // operation.
+            let mut first = [1; N];
+            for (side, ops) in sides.iter_mut().zip(first.iter_mut()) {
+                *ops = calibrate(side, walk, plan.batch);
+            }
+            let half = plan.warmup / 2;
+            let first = warm_up(sides, walk, first, half, plan.batch);
+            warm_up(sides, walk, first, half, plan.batch)
+        }
+        Some(current) => {
+            warm_up(sides, walk, current, plan.warmup / 10, plan.batch);
+            current
+        }
+    };
+    *ops = Some(current);
+    for _ in 0..pairs {
+        // R first in even pairs, F first in odd ones.
+        let forward = out.first().is_none_or(|o| o.len() % 2 == 0);
+        for i in 0..N {
+            let side = if forward { i } else { N - 1 - i };
+            if let (Some(run), Some(&ops), Some(out)) =
+                (sides.get_mut(side), current.get(side), out.get_mut(side))
+            {
+                out.push(per_op_ns(run(walk, ops), ops));
+            }
+        }
     }
 }
 
-/// Measures one figure on its own: calibrate, warm up, then
-/// [`Plan::pairs`] batches.
-pub fn single(
+/// A figure, with or without a reference, sampled a number of pairs at a
+/// time: a run takes a few pairs of every comparison in turn, round after
+/// round, so each comparison sees the whole run's mix of load rather than
+/// the few seconds it would take on its own.
+pub struct Comparison<'a> {
+    id: String,
+    keys: Option<u64>,
+    reference_id: Option<String>,
+    plan: Plan,
+    reference: Option<Box<DynSide<'a>>>,
+    figure: Box<DynSide<'a>>,
+    walk: Walk,
+    paired_ops: Option<[u64; 2]>,
+    single_ops: Option<[u64; 1]>,
+    samples: [Vec<f64>; 2],
+}
+
+impl std::fmt::Debug for Comparison<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comparison")
+            .field("id", &self.id)
+            .field("reference", &self.reference_id)
+            .field("pairs", &self.pairs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Comparison<'a> {
+    /// `figure` (id `id`) against `reference` (id `reference_id`), both
+    /// drawing keys from one walk seeded with `seed`.
+    pub fn paired(
+        id: &str,
+        keys: Option<usize>,
+        reference_id: &str,
+        plan: Plan,
+        seed: u64,
+        reference: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+        figure: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            keys: keys.map(|k| k as u64),
+            reference_id: Some(reference_id.to_owned()),
+            plan,
+            reference: Some(Box::new(reference)),
+            figure: Box::new(figure),
+            walk: Walk::new(seed),
+            paired_ops: None,
+            single_ops: None,
+            samples: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// A figure on its own.
+    pub fn single(
+        id: &str,
+        keys: Option<usize>,
+        plan: Plan,
+        seed: u64,
+        side: impl FnMut(&mut Walk, u64) -> Duration + 'a,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            keys: keys.map(|k| k as u64),
+            reference_id: None,
+            plan,
+            reference: None,
+            figure: Box::new(side),
+            walk: Walk::new(seed),
+            paired_ops: None,
+            single_ops: None,
+            samples: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// The figure's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Keys in the store it runs on.
+    pub fn keys(&self) -> Option<u64> {
+        self.keys
+    }
+
+    /// The reference's id, if it has one.
+    pub fn reference_id(&self) -> Option<&str> {
+        self.reference_id.as_deref()
+    }
+
+    /// Its plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Pairs (or batches) sampled so far.
+    pub fn pairs(&self) -> usize {
+        self.samples.get(1).map_or(0, Vec::len)
+    }
+
+    /// Samples `pairs` more pairs (see [`sample_sides`]).
+    pub fn sample(&mut self, pairs: usize) {
+        let Self {
+            plan,
+            reference,
+            figure,
+            walk,
+            paired_ops,
+            single_ops,
+            samples,
+            ..
+        } = self;
+        match reference {
+            Some(reference) => sample_sides(
+                &mut [&mut **reference, &mut **figure],
+                walk,
+                plan,
+                paired_ops,
+                samples,
+                pairs,
+            ),
+            None => {
+                // The figure's samples are the second vector, as when paired.
+                let [_, figure_ns] = samples;
+                let mut out = [std::mem::take(figure_ns)];
+                sample_sides(
+                    &mut [&mut **figure],
+                    walk,
+                    plan,
+                    single_ops,
+                    &mut out,
+                    pairs,
+                );
+                let [f] = out;
+                *figure_ns = f;
+            }
+        }
+    }
+
+    /// What a paired comparison collected (`None` for a figure on its own).
+    pub fn paired_samples(&self) -> Option<PairedSamples> {
+        let [r_ops, f_ops] = self.paired_ops?;
+        let [reference_ns, figure_ns] = &self.samples;
+        Some(PairedSamples {
+            reference_batch: r_ops,
+            figure_batch: f_ops,
+            reference_ns: reference_ns.clone(),
+            figure_ns: figure_ns.clone(),
+        })
+    }
+
+    /// What a figure on its own collected (`None` for a paired one).
+    pub fn single_samples(&self) -> Option<SingleSamples> {
+        let [ops] = self.single_ops?;
+        Some(SingleSamples {
+            batch: ops,
+            ns: self.samples.get(1).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Measures figure against reference, interleaved (see the module docs),
+/// all [`Plan::pairs`] pairs at once.
+pub fn paired(
     plan: &Plan,
-    walk: &mut Walk,
-    mut side: impl FnMut(&mut Walk, u64) -> Duration,
-) -> SingleSamples {
-    let ops = calibrate(&mut side, walk, plan.batch);
-    let half = plan.warmup / 2;
-    let [ops] = warm_up(&mut [&mut side], walk, [ops], half, plan.batch);
-    let [ops] = warm_up(&mut [&mut side], walk, [ops], half, plan.batch);
-    let ns = (0..plan.pairs)
-        .map(|_| per_op_ns(side(walk, ops), ops))
-        .collect();
-    SingleSamples { batch: ops, ns }
+    seed: u64,
+    reference: impl FnMut(&mut Walk, u64) -> Duration,
+    figure: impl FnMut(&mut Walk, u64) -> Duration,
+) -> PairedSamples {
+    let mut comparison = Comparison::paired("", None, "", *plan, seed, reference, figure);
+    comparison.sample(plan.pairs);
+    comparison.paired_samples().unwrap_or(PairedSamples {
+        reference_batch: 1,
+        figure_batch: 1,
+        reference_ns: Vec::new(),
+        figure_ns: Vec::new(),
+    })
 }
 
 // ---------------------------------------------------------------- statistics
@@ -397,10 +556,9 @@ mod tests {
             warmup: Duration::ZERO,
             pairs: 4,
         };
-        let mut walk = Walk::new(1);
         let samples = paired(
             &plan,
-            &mut walk,
+            1,
             |_, _| {
                 order.borrow_mut().push('R');
                 Duration::from_nanos(100)
@@ -416,5 +574,50 @@ mod tests {
         assert_eq!(order, "RFRFRFRFRFRFRFRFFRRFFR");
         assert_eq!(samples.reference_ns.len(), 4);
         assert_eq!(samples.ratios(), vec![1.5; 4]);
+    }
+
+    #[test]
+    fn comparisons_sample_in_rounds() {
+        use std::cell::RefCell;
+        let order = RefCell::new(String::new());
+        let plan = Plan {
+            batch: Duration::ZERO,
+            warmup: Duration::ZERO,
+            pairs: 0,
+        };
+        let mut comparison = Comparison::paired(
+            "f",
+            Some(10),
+            "r",
+            plan,
+            1,
+            |_, _| {
+                order.borrow_mut().push('R');
+                Duration::from_nanos(100)
+            },
+            |_, _| {
+                order.borrow_mut().push('F');
+                Duration::from_nanos(200)
+            },
+        );
+        comparison.sample(3);
+        assert_eq!(*order.borrow(), "RFRFRFRFRFRFRFRFFRRF");
+        order.borrow_mut().clear();
+        // A brief warm-up (three rounds), then pairs 4 and 5 go on
+        // alternating where the first call stopped.
+        comparison.sample(2);
+        assert_eq!(*order.borrow(), "RFRFRFFRRF");
+        assert_eq!(comparison.pairs(), 5);
+        let samples = comparison.paired_samples().unwrap();
+        assert_eq!(samples.ratios(), vec![2.0; 5]);
+        assert!(comparison.single_samples().is_none());
+
+        let mut alone =
+            Comparison::single("s", None, plan, 1, |_, ops| Duration::from_nanos(50 * ops));
+        alone.sample(4);
+        alone.sample(1);
+        let samples = alone.single_samples().unwrap();
+        assert_eq!(samples.ns, vec![50.0; 5]);
+        assert!(alone.paired_samples().is_none());
     }
 }

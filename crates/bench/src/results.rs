@@ -5,7 +5,7 @@
 //! (so an interrupted run still leaves a consistent file), and a copy under
 //! the name given with `--save`; the `report` binary reads them.
 
-use crate::paired::{PairedSamples, SingleSamples, Spread};
+use crate::paired::{Comparison, PairedSamples, SingleSamples, Spread};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,24 @@ impl Figure {
             ratio: None,
             samples_ns: samples.ns.clone(),
             reference_samples_ns: Vec::new(),
+        }
+    }
+
+    /// What `comparison` sampled so far (`None` before its first pair).
+    pub fn of(comparison: &Comparison<'_>) -> Option<Self> {
+        if comparison.pairs() == 0 {
+            return None;
+        }
+        match (comparison.reference_id(), comparison.paired_samples()) {
+            (Some(reference), Some(samples)) => Some(Self::paired(
+                comparison.id(),
+                comparison.keys(),
+                reference,
+                &samples,
+            )),
+            _ => comparison
+                .single_samples()
+                .map(|samples| Self::single(comparison.id(), comparison.keys(), &samples)),
         }
     }
 
