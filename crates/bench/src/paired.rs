@@ -194,9 +194,10 @@ pub fn batch_size(target: Duration, ns: f64) -> u64 {
 }
 
 /// Samples `pairs` more pairs (rounds, for one side) of `sides` into `out`.
-/// The first call calibrates and warms up; later ones warm up briefly (a
-/// tenth of the plan's warm-up) with the batch sizes already set, since
-/// other comparisons ran in between.
+/// The first call calibrates and warms up; later ones warm up again (the
+/// plan's warm-up time) with the batch sizes already set, since other
+/// comparisons ran in between and left the CPU caches full of their own
+/// data: long enough for a 100k-key walk to touch every key again.
 fn sample_sides<const N: usize>(
     sides: &mut [&mut DynSide<'_>; N],
     walk: &mut Walk,
@@ -220,7 +221,7 @@ fn sample_sides<const N: usize>(
             warm_up(sides, walk, first, half, plan.batch)
         }
         Some(current) => {
-            warm_up(sides, walk, current, plan.warmup / 10, plan.batch);
+            warm_up(sides, walk, current, plan.warmup, plan.batch);
             current
         }
     };
@@ -603,7 +604,7 @@ mod tests {
         comparison.sample(3);
         assert_eq!(*order.borrow(), "RFRFRFRFRFRFRFRFFRRF");
         order.borrow_mut().clear();
-        // A brief warm-up (three rounds), then pairs 4 and 5 go on
+        // A warm-up again (three rounds), then pairs 4 and 5 go on
         // alternating where the first call stopped.
         comparison.sample(2);
         assert_eq!(*order.borrow(), "RFRFRFFRRF");
