@@ -519,21 +519,82 @@ pub fn render_compare(a_name: &str, b_name: &str, lines: &[Agreement]) -> String
     out
 }
 
+/// The comparison as markdown, for `docs/performance.md`: what each run
+/// was, then a table of every quantity.
+pub fn render_compare_markdown(
+    (a_name, a_run): (&str, &Run),
+    (b_name, b_run): (&str, &Run),
+    lines: &[Agreement],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "`{a_name}` — {}", run_line(a_run));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "`{b_name}` — {}", run_line(b_run));
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| Figure | Quantity | `{a_name}`: median (p5–p95) | `{b_name}`: median (p5–p95) | Difference | Within {:.0} %? |",
+        AGREEMENT * 100.0
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | --- |");
+    for line in lines {
+        let cell = |s: &Spread| {
+            format!(
+                "{} ({}–{})",
+                value(line.quantity, s.median),
+                value(line.quantity, s.p5),
+                value(line.quantity, s.p95)
+            )
+        };
+        let verdict = match (line.checked, line.flagged()) {
+            (false, _) => "— (not a ratio)",
+            (true, false) => "yes",
+            (true, true) => "**no**",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {:.1} % | {verdict} |",
+            line.id,
+            line.quantity,
+            cell(&line.a),
+            cell(&line.b),
+            line.difference * 100.0
+        );
+    }
+    let checked = lines.iter().filter(|l| l.checked).count();
+    let flagged = lines.iter().filter(|l| l.flagged()).count();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{checked} ratios compared; {flagged} differ by more than {:.0} %.",
+        AGREEMENT * 100.0
+    );
+    out
+}
+
 /// Replaces the text between `<!-- report:start -->` and
 /// `<!-- report:end -->` in `doc` with `table`.
 pub fn splice(doc: &str, table: &str) -> Result<String, String> {
-    const START: &str = "<!-- report:start -->";
-    const END: &str = "<!-- report:end -->";
-    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
-        return Err(format!("the document has no {START} … {END} markers"));
+    splice_marked(doc, "report", table)
+}
+
+/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+/// in `doc` with `text`.
+pub fn splice_marked(doc: &str, name: &str, text: &str) -> Result<String, String> {
+    let start_marker = format!("<!-- {name}:start -->");
+    let end_marker = format!("<!-- {name}:end -->");
+    let (Some(start), Some(end)) = (doc.find(&start_marker), doc.find(&end_marker)) else {
+        return Err(format!(
+            "the document has no {start_marker} … {end_marker} markers"
+        ));
     };
     if end < start {
-        return Err("the report markers are out of order".to_owned());
+        return Err(format!("the {name} markers are out of order"));
     }
     Ok(format!(
-        "{}{START}\n\n{}\n{}",
+        "{}{start_marker}\n\n{}\n{}",
         &doc[..start],
-        table.trim_end(),
+        text.trim_end(),
         &doc[end..]
     ))
 }
@@ -573,6 +634,12 @@ mod tests {
         );
         assert_eq!(splice(&out, "| new |\n").unwrap(), out);
         assert!(splice("no markers", "x").is_err());
+        let doc = "<!-- compare:start -->\n<!-- compare:end -->\n";
+        assert_eq!(
+            splice_marked(doc, "compare", "| a |").unwrap(),
+            "<!-- compare:start -->\n\n| a |\n<!-- compare:end -->\n"
+        );
+        assert!(splice_marked(doc, "report", "x").is_err());
     }
 
     #[test]
@@ -683,6 +750,12 @@ mod tests {
         let text = render_compare("quiet", "busy", &lines);
         assert!(text.contains("3 ratios compared, 1 differ by more than 10 %."));
         assert!(text.contains("DISAGREE"));
+        let markdown = render_compare_markdown(("quiet", &quiet), ("busy", &busy), &lines);
+        assert!(
+            markdown.contains("| `sqlite/verify` | ratio | 1.40 (1.40–1.40) | 1.60 (1.60–1.60) | 14.3 % | **no** |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("3 ratios compared; 1 differ by more than 10 %."));
     }
 
     #[test]

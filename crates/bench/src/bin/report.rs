@@ -13,7 +13,8 @@
 //! (default 100000), `--write FILE` (replace the text between
 //! `<!-- report:start -->` and `<!-- report:end -->`), `--compare A B`
 //! (each ratio of run A and run B and their relative difference; exits
-//! with 1 if any differs by more than 10 %). A run is a path, or a name
+//! with 1 if any differs by more than 10 %; with `--write FILE`, also as a
+//! table between `<!-- compare:start -->` and `<!-- compare:end -->`). A run is a path, or a name
 //! saved with `cargo bench -p keyward-bench -- --save NAME` (in
 //! `$KEYWARD_BENCH_DIR`, else `target/keyward-bench/`).
 #![allow(
@@ -94,13 +95,13 @@ fn default_results_dir() -> PathBuf {
 }
 
 const USAGE: &str = "usage: report [--results RUN] [--memory-keys N] [--write FILE]\n       \
-    report --compare RUN_A RUN_B";
+    report --compare RUN_A RUN_B [--write FILE]";
 
 fn load(dir: &Path, name: &str) -> Result<Run, String> {
     Run::load(&results::resolve(dir, name))
 }
 
-fn compare(dir: &Path, a: &str, b: &str) -> ExitCode {
+fn compare(dir: &Path, a: &str, b: &str, write: Option<&Path>) -> ExitCode {
     let (run_a, run_b) = match (load(dir, a), load(dir, b)) {
         (Ok(run_a), Ok(run_b)) => (run_a, run_b),
         (Err(e), _) | (_, Err(e)) => {
@@ -110,6 +111,13 @@ fn compare(dir: &Path, a: &str, b: &str) -> ExitCode {
     };
     let lines = report::compare(&run_a, &run_b);
     print!("{}", report::render_compare(a, b, &lines));
+    if let Some(path) = write {
+        let markdown = report::render_compare_markdown((a, &run_a), (b, &run_b), &lines);
+        if let Err(e) = splice_into(path, "compare", &markdown) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if lines.iter().any(report::Agreement::flagged) {
         ExitCode::FAILURE
     } else {
@@ -117,11 +125,22 @@ fn compare(dir: &Path, a: &str, b: &str) -> ExitCode {
     }
 }
 
+/// Replaces the text between `path`'s `name` markers with `text`.
+fn splice_into(path: &Path, name: &str, text: &str) -> Result<(), String> {
+    let doc = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc =
+        report::splice_marked(&doc, name, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote the {name} section of {}", path.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let dir = default_results_dir();
     let mut run_name = results::LATEST.to_owned();
     let mut memory_keys = 100_000;
     let mut write = None;
+    let mut runs = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
@@ -130,7 +149,7 @@ fn main() -> ExitCode {
                     eprintln!("{USAGE}");
                     return ExitCode::FAILURE;
                 };
-                return compare(&dir, &a, &b);
+                runs = Some((a, b));
             }
             ("--results", Some(value)) => run_name = value,
             ("--memory-keys", Some(value)) => match value.parse() {
@@ -147,6 +166,9 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Some((a, b)) = runs {
+        return compare(&dir, &a, &b, write.as_deref());
+    }
     let run = match load(&dir, &run_name) {
         Ok(run) => run,
         Err(e) => {
@@ -159,25 +181,9 @@ fn main() -> ExitCode {
     match write {
         None => print!("{table}"),
         Some(path) => {
-            let doc = match std::fs::read_to_string(&path) {
-                Ok(doc) => doc,
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            };
-            match report::splice(&doc, &table) {
-                Ok(doc) => {
-                    if let Err(e) = std::fs::write(&path, doc) {
-                        eprintln!("{}: {e}", path.display());
-                        return ExitCode::FAILURE;
-                    }
-                    eprintln!("wrote the table into {}", path.display());
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
+            if let Err(e) = splice_into(&path, "report", &table) {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
             }
         }
     }
