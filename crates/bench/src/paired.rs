@@ -17,6 +17,12 @@
 //!    neither). Each pair gives R's and F's time per operation and the
 //!    ratio F / R.
 //!
+//! A [`Comparison`] takes its pairs a share at a time ([`Comparison::sample`]),
+//! warming up again each time it resumes, so that a run can sample all its
+//! comparisons in turn, round after round, and each sees the whole run's
+//! load rather than the few seconds it would take on its own. A figure
+//! without a reference goes the same way with batches instead of pairs.
+//!
 //! Load from elsewhere on the machine (another process on the other core,
 //! its cache and memory traffic, frequency changes) that lasts longer than
 //! a pair slows both of its batches alike, so it cancels in that pair's
