@@ -346,7 +346,9 @@ impl<'a> Comparison<'a> {
         self.samples.get(1).map_or(0, Vec::len)
     }
 
-    /// Samples `pairs` more pairs (see [`sample_sides`]).
+    /// Samples `pairs` more pairs (batches, without a reference). The first
+    /// call calibrates and warms up; later ones warm up again, with the
+    /// batch sizes already set, before sampling.
     pub fn sample(&mut self, pairs: usize) {
         let Self {
             plan,
