@@ -181,8 +181,9 @@ pub fn garbage(token: &str) -> String {
 }
 
 /// A pseudo-random walk over key indices (SplitMix64), identical for every
-/// benchmark that starts from the same seed, so the floor and the verify it
-/// is compared to touch keys in the same order.
+/// benchmark that starts from the same seed. The two sides of a paired
+/// comparison draw from one walk in turn, so both pick keys uniformly at
+/// random from the same sequence.
 #[derive(Debug, Clone)]
 pub struct Walk(u64);
 
@@ -192,15 +193,25 @@ impl Walk {
         Self(seed)
     }
 
-    /// The next index below `n`.
+    /// The next 64 pseudo-random bits.
     #[inline]
-    pub fn next_below(&mut self, n: usize) -> usize {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((u128::from(z) * n as u128) >> 64) as usize
+        z ^ (z >> 31)
+    }
+
+    /// The next index below `n`.
+    #[inline]
+    pub fn next_below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// A walk of its own, seeded from this one's next step (for a thread).
+    pub fn split(&mut self) -> Self {
+        Self(self.next_u64())
     }
 }
 

@@ -1,11 +1,13 @@
-//! keyward's benchmarks: the fixtures the criterion benches share
-//! ([`fixture`]), and the report that turns a run's results into the table
-//! of `docs/performance.md` ([`report`]).
+//! keyward's benchmarks: the fixtures the bench shares ([`fixture`]), the
+//! paired, interleaved harness and its statistics ([`paired`]), a run's
+//! results file ([`results`]), and the report that turns it into the table
+//! of `docs/performance.md` and compares two runs ([`report`]).
 //!
 //! ```sh
-//! cargo bench -p keyward-bench                         # full run
-//! KEYWARD_BENCH_SHORT=1 cargo bench -p keyward-bench   # short run, under two minutes
+//! cargo bench -p keyward-bench                         # full run, a few minutes
+//! KEYWARD_BENCH_SHORT=1 cargo bench -p keyward-bench   # short run, under a minute
 //! cargo run -p keyward-bench --release --bin report    # the table, from the run above
+//! cargo run -p keyward-bench --release --bin report -- --compare quiet busy
 //! ```
 //!
 //! Postgres figures need `DATABASE_URL` (each run uses a fresh schema and
@@ -21,4 +23,6 @@
 )]
 
 pub mod fixture;
+pub mod paired;
 pub mod report;
+pub mod results;

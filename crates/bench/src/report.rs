@@ -1,358 +1,156 @@
-//! The results table: criterion's estimates from one run, each figure as a
-//! ratio to the floor measured in that same run, checked against its target.
+//! The results table of one run ([`render`]), each figure's ratio to the
+//! reference it was paired with, checked against its target; and the
+//! comparison of two runs' ratios ([`compare`]).
 //!
-//! The benches record what the run was ([`RunLog`]: mode, machine, key
-//! counts, setup times, skips) next to criterion's output; the `report`
-//! binary reads both and renders the table ([`render`]). A figure whose
-//! estimate is older than the run's start did not run and is shown as such,
-//! never taken from an earlier run.
+//! Everything is computed from the samples in the run's file (see
+//! [`crate::results`]), never from an earlier run: a figure the run did
+//! not measure is shown as not run.
 
-use serde_json::{Map, Value, json};
+use crate::paired::Spread;
+use crate::results::{Figure, Run};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// The file, in criterion's directory, that describes the latest run.
-pub const RUN_FILE: &str = "keyward-run.json";
-
-/// Where criterion writes: `$CRITERION_HOME`, else `<target dir>/criterion`.
-pub fn criterion_dir(target_dir: &Path) -> PathBuf {
-    match std::env::var_os("CRITERION_HOME") {
-        Some(home) => PathBuf::from(home),
-        None => target_dir.join("criterion"),
-    }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// The CPU model, from `/proc/cpuinfo` where there is one.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}
-
-/// What the benches record about their run, written to [`RUN_FILE`] after
-/// every change so an interrupted run still leaves a consistent file.
-#[derive(Debug)]
-pub struct RunLog {
-    path: PathBuf,
-    state: Mutex<Map<String, Value>>,
-}
-
-impl RunLog {
-    /// Starts the log of a new run in `dir` (criterion's directory).
-    pub fn start(dir: &Path, short: bool) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let state = json!({
-            "mode": if short { "short" } else { "full" },
-            "started_unix": unix_now(),
-            "cpu": cpu_model(),
-            "cores": cores,
-            "keys": {},
-            "setup_seconds": {},
-            "notes": [],
-        });
-        let log = Self {
-            path: dir.join(RUN_FILE),
-            state: Mutex::new(match state {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            }),
-        };
-        std::fs::create_dir_all(dir).expect("criterion's directory");
-        log.save(&log.state.lock().expect("run log"));
-        log
-    }
-
-    fn save(&self, state: &Map<String, Value>) {
-        let text = serde_json::to_string_pretty(state).expect("JSON");
-        std::fs::write(&self.path, text).expect("write the run log");
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Map<String, Value>)) {
-        let mut state = self.state.lock().expect("run log");
-        f(&mut state);
-        self.save(&state);
-    }
-
-    /// How many keys the store called `store` holds.
-    pub fn keys(&self, store: &str, keys: usize) {
-        self.update(|s| {
-            if let Some(Value::Object(m)) = s.get_mut("keys") {
-                m.insert(store.to_owned(), json!(keys));
-            }
-        });
-    }
-
-    /// How long building `what` took.
-    pub fn setup(&self, what: &str, seconds: f64) {
-        self.update(|s| {
-            if let Some(Value::Object(m)) = s.get_mut("setup_seconds") {
-                m.insert(what.to_owned(), json!((seconds * 100.0).round() / 100.0));
-            }
-        });
-    }
-
-    /// A remark for the report (a skipped group, say).
-    pub fn note(&self, note: &str) {
-        self.update(|s| {
-            if let Some(Value::Array(notes)) = s.get_mut("notes") {
-                notes.push(json!(note));
-            }
-        });
-    }
-
-    /// Marks the run finished.
-    pub fn finish(&self) {
-        self.update(|s| {
-            let started = s.get("started_unix").and_then(Value::as_f64).unwrap_or(0.0);
-            s.insert("finished_unix".to_owned(), json!(unix_now()));
-            s.insert(
-                "wall_seconds".to_owned(),
-                json!((unix_now() - started).round()),
-            );
-        });
-    }
-}
 
 /// What a figure is checked against.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
     /// No target: context for the others.
     None,
-    /// At most this many times the floor.
-    FloorRatio(f64),
-    /// At most `max` times the figure `base` (by its id).
-    AtMostTimes {
-        /// The figure compared with.
-        base: &'static str,
-        /// The largest ratio allowed.
-        max: f64,
-        /// What `base` is, for the table.
-        what: &'static str,
-    },
-    /// At least this many operations per second (per core: single-threaded).
+    /// Time per operation at most `max` times the reference's (the median
+    /// per-pair ratio).
+    AtMostTimes(f64),
+    /// Throughput at least `min` times the reference's: the median per-pair
+    /// speed-up, reference time / figure time.
+    Scaling(f64),
+    /// At least this many operations per second (single-threaded: per
+    /// core), from the median time per operation.
     OpsPerSecond(f64),
-    /// Throughput at least `min` times that of `single` (by its id).
-    Scaling {
-        /// The single-thread figure.
-        single: &'static str,
-        /// The least speed-up allowed.
-        min: f64,
-    },
 }
 
-/// One row of the table: a criterion benchmark id (`group/function`).
+/// One row of the table.
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
-    /// Criterion's id: the path under criterion's directory.
+    /// The figure's id.
     pub id: &'static str,
     /// What it measures.
     pub label: &'static str,
-    /// Which store's key count applies (a key of the run log's `keys`).
-    pub keys: &'static str,
-    /// The floor it is a ratio to.
-    pub floor: &'static str,
+    /// What its reference is, for the table (`—` if it has none).
+    pub reference: &'static str,
     /// What it must meet.
     pub target: Target,
 }
 
-/// The floor at 1k keys: everything in CPU caches.
-pub const FLOOR_1K: &str = "floor/1k";
-/// The floor at 100k keys.
-pub const FLOOR_100K: &str = "floor/100k";
-/// The floor at 1M keys.
-pub const FLOOR_1M: &str = "floor/1M";
-
 const fn row(
     id: &'static str,
     label: &'static str,
-    keys: &'static str,
-    floor: &'static str,
+    reference: &'static str,
     target: Target,
 ) -> Row {
     Row {
         id,
         label,
-        keys,
-        floor,
+        reference,
         target,
     }
 }
 
+/// Cache hits at most this many times the floor (100k and 1M keys).
+pub const CACHE_HIT_MAX: f64 = 1.25;
+/// Two threads at least this many times the throughput of one.
+pub const SCALING_MIN: f64 = 1.6;
+/// Garbage tokens rejected per second per core, at least.
+pub const GARBAGE_MIN: f64 = 15e6;
+/// Uncached SQLite verify at most this many times the raw lookup.
+pub const SQLITE_MAX: f64 = 1.5;
+/// Uncached Postgres verify at most this many times the bare SELECT.
+pub const POSTGRES_MAX: f64 = 1.15;
+/// The largest memory per cached key allowed, in bytes.
+pub const MEMORY_TARGET: f64 = 448.0;
+/// Two runs agree when each ratio differs by at most this fraction.
+pub const AGREEMENT: f64 = 0.10;
+
 /// Every row, in table order.
 pub const ROWS: &[Row] = &[
     row(
-        FLOOR_1K,
-        "Floor: SHA-256 of the token + `HashMap` lookup",
-        "memory_1k",
-        FLOOR_1K,
-        Target::None,
-    ),
-    row(
         "verify_cached/1k",
         "Verify, cache hit (every key in CPU caches)",
-        "memory_1k",
-        FLOOR_1K,
-        Target::None,
-    ),
-    row(
-        FLOOR_100K,
-        "Floor: SHA-256 of the token + `HashMap` lookup",
-        "memory_100k",
-        FLOOR_100K,
+        "floor",
         Target::None,
     ),
     row(
         "verify_cached/100k",
         "Verify, cache hit",
-        "memory_100k",
-        FLOOR_100K,
-        Target::FloorRatio(2.0),
-    ),
-    row(
-        "verify_memory/100k",
-        "Verify, memory store, no cache",
-        "memory_100k",
-        FLOOR_100K,
-        Target::None,
-    ),
-    row(
-        FLOOR_1M,
-        "Floor: SHA-256 of the token + `HashMap` lookup",
-        "memory_1M",
-        FLOOR_1M,
-        Target::None,
+        "floor",
+        Target::AtMostTimes(CACHE_HIT_MAX),
     ),
     row(
         "verify_cached/1M",
         "Verify, cache hit",
-        "memory_1M",
-        FLOOR_1M,
-        Target::FloorRatio(2.0),
+        "floor",
+        Target::AtMostTimes(CACHE_HIT_MAX),
+    ),
+    row(
+        "verify_memory/100k",
+        "Verify, memory store, no cache",
+        "floor",
+        Target::None,
     ),
     row(
         "verify_memory/1M",
         "Verify, memory store, no cache",
-        "memory_1M",
-        FLOOR_1M,
-        Target::None,
-    ),
-    row(
-        "verify_threads/1",
-        "Verify, cache hit, 1 thread (wall time per verify)",
-        "memory_100k",
-        FLOOR_100K,
+        "floor",
         Target::None,
     ),
     row(
         "verify_threads/2",
         "Verify, cache hit, 2 threads (wall time per verify)",
-        "memory_100k",
-        FLOOR_100K,
-        Target::Scaling {
-            single: "verify_threads/1",
-            min: 1.6,
-        },
+        "1 thread",
+        Target::Scaling(SCALING_MIN),
     ),
     row(
         "verify_garbage/checksum",
         "Verify a garbage token (bad checksum)",
-        "memory_100k",
-        FLOOR_100K,
-        Target::OpsPerSecond(10e6),
-    ),
-    row(
-        "sqlite/raw_lookup",
-        "SQLite: raw prepared point lookup (rusqlite)",
-        "sqlite",
-        FLOOR_100K,
-        Target::None,
+        "floor, 1k keys",
+        Target::OpsPerSecond(GARBAGE_MIN),
     ),
     row(
         "sqlite/verify",
         "Verify, SQLite store, no cache",
-        "sqlite",
-        FLOOR_100K,
-        Target::AtMostTimes {
-            base: "sqlite/raw_lookup",
-            max: 3.0,
-            what: "raw lookup",
-        },
-    ),
-    row(
-        "postgres/raw_select",
-        "Postgres: bare prepared point SELECT (same pool)",
-        "postgres",
-        FLOOR_100K,
-        Target::None,
+        "raw rusqlite lookup",
+        Target::AtMostTimes(SQLITE_MAX),
     ),
     row(
         "postgres/verify",
         "Verify, Postgres store, no cache",
-        "postgres",
-        FLOOR_100K,
-        Target::AtMostTimes {
-            base: "postgres/raw_select",
-            max: 1.3,
-            what: "bare SELECT",
-        },
+        "bare prepared SELECT",
+        Target::AtMostTimes(POSTGRES_MAX),
     ),
-    row(
-        "issue/memory",
-        "Issue, memory store",
-        "issue_memory",
-        FLOOR_100K,
-        Target::None,
-    ),
-    row(
-        "issue/sqlite",
-        "Issue, SQLite store",
-        "sqlite",
-        FLOOR_100K,
-        Target::None,
-    ),
-    row(
-        "issue/postgres",
-        "Issue, Postgres store",
-        "postgres",
-        FLOOR_100K,
-        Target::None,
-    ),
+    row("issue/memory", "Issue, memory store", "—", Target::None),
+    row("issue/sqlite", "Issue, SQLite store", "—", Target::None),
+    row("issue/postgres", "Issue, Postgres store", "—", Target::None),
     row(
         "list_50/memory",
         "List 50 keys of an owner, memory store",
-        "list_memory",
-        FLOOR_100K,
+        "—",
         Target::None,
     ),
     row(
         "list_50/sqlite",
         "List 50 keys of an owner, SQLite store",
-        "sqlite",
-        FLOOR_100K,
+        "—",
         Target::None,
     ),
     row(
         "list_50/postgres",
         "List 50 keys of an owner, Postgres store",
-        "postgres",
-        FLOOR_100K,
+        "—",
         Target::None,
     ),
 ];
+
+/// The row of figure `id`.
+pub fn row_of(id: &str) -> Option<&'static Row> {
+    ROWS.iter().find(|r| r.id == id)
+}
 
 /// Memory per cached key, as the `report` binary measures it.
 #[derive(Debug, Clone, Copy)]
@@ -367,72 +165,6 @@ pub struct MemoryFigure {
     /// Allocations still live per key (each costs the allocator's own
     /// header and rounding on top of the bytes counted).
     pub allocations_per_key: f64,
-}
-
-/// The largest memory per cached key allowed.
-pub const MEMORY_TARGET: f64 = 512.0;
-
-/// One run's results: the run log and the estimates written since it started.
-#[derive(Debug)]
-pub struct Results {
-    run: Map<String, Value>,
-    dir: PathBuf,
-}
-
-impl Results {
-    /// Reads the run log in criterion's directory `dir`.
-    pub fn load(dir: &Path) -> Result<Self, String> {
-        let path = dir.join(RUN_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "no run log at {} ({e}): run `cargo bench -p keyward-bench` first",
-                path.display()
-            )
-        })?;
-        match serde_json::from_str(&text) {
-            Ok(Value::Object(run)) => Ok(Self {
-                run,
-                dir: dir.to_owned(),
-            }),
-            _ => Err(format!("{} is not a run log", path.display())),
-        }
-    }
-
-    fn started(&self) -> f64 {
-        self.run
-            .get("started_unix")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0)
-    }
-
-    /// Nanoseconds per operation of benchmark `id` in this run (criterion's
-    /// median), or `None` if it did not run since the run started.
-    pub fn ns(&self, id: &str) -> Option<f64> {
-        let path = self.dir.join(id).join("new").join("estimates.json");
-        let written = std::fs::metadata(&path).ok()?.modified().ok()?;
-        let written = written.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-        if written < self.started() {
-            return None;
-        }
-        let estimates: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        estimates
-            .get("median")?
-            .get("point_estimate")?
-            .as_f64()
-            .filter(|ns| *ns > 0.0)
-    }
-
-    fn str(&self, key: &str) -> String {
-        match self.run.get(key) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => "?".to_owned(),
-        }
-    }
-
-    fn keys(&self, store: &str) -> Option<u64> {
-        self.run.get("keys")?.get(store)?.as_u64()
-    }
 }
 
 fn count(n: u64) -> String {
@@ -464,104 +196,151 @@ fn verdict(met: bool, value: &str) -> String {
     if met {
         format!("yes ({value})")
     } else {
-        format!("**NO** ({value})")
+        format!("**no** ({value})")
     }
 }
 
-/// The target and whether it is met, as two table cells.
-fn check(results: &Results, row: &Row, ns: f64) -> (String, String) {
-    match row.target {
-        Target::None => ("—".to_owned(), "—".to_owned()),
-        Target::FloorRatio(max) => match results.ns(row.floor) {
-            Some(floor) => {
-                let ratio = ns / floor;
-                (
-                    format!("≤ {max}× floor"),
-                    verdict(ratio <= max, &format!("{ratio:.2}×")),
-                )
-            }
-            None => (format!("≤ {max}× floor"), "floor not run".to_owned()),
-        },
-        Target::AtMostTimes { base, max, what } => match results.ns(base) {
-            Some(base) => {
-                let ratio = ns / base;
-                (
-                    format!("≤ {max}× {what}"),
-                    verdict(ratio <= max, &format!("{ratio:.2}×")),
-                )
-            }
-            None => (format!("≤ {max}× {what}"), format!("{what} not run")),
-        },
-        Target::OpsPerSecond(min) => {
-            let per_second = 1e9 / ns;
-            (
-                format!("≥ {} per core", rate(min)),
-                verdict(per_second >= min, &rate(per_second)),
-            )
+/// The per-pair speed-ups (reference time / figure time) of a figure.
+fn speedups(figure: &Figure) -> Spread {
+    Spread::of_map(&figure.ratios(), |r| 1.0 / r)
+}
+
+/// Operations per second, batch by batch.
+fn rates(figure: &Figure) -> Spread {
+    Spread::of_map(&figure.samples_ns, |ns| 1e9 / ns)
+}
+
+/// Whether the figure meets its target, and the value checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Met?
+    pub met: bool,
+    /// The value checked, with its spread, for the table.
+    pub value: String,
+}
+
+/// Checks `figure` against `target`; `None` without a target, or when a
+/// ratio target has no pairs to check.
+pub fn check(target: Target, figure: &Figure) -> Option<Check> {
+    match target {
+        Target::None => None,
+        Target::AtMostTimes(max) => {
+            let ratio = Spread::of(&figure.ratios());
+            (!ratio.median.is_nan()).then(|| Check {
+                met: ratio.median <= max,
+                value: format!("{:.3}×", ratio.median),
+            })
         }
-        Target::Scaling { single, min } => match results.ns(single) {
-            Some(one) => {
-                let speedup = one / ns;
-                (
-                    format!("≥ {min}× 1-thread throughput"),
-                    verdict(speedup >= min, &format!("{speedup:.2}×")),
-                )
-            }
-            None => (
-                format!("≥ {min}× 1-thread throughput"),
-                "1 thread not run".to_owned(),
-            ),
-        },
+        Target::Scaling(min) => {
+            let up = speedups(figure);
+            (!up.median.is_nan()).then(|| Check {
+                met: up.median >= min,
+                value: format!(
+                    "{:.3}× throughput; p5–p95 {:.2}–{:.2}",
+                    up.median, up.p5, up.p95
+                ),
+            })
+        }
+        Target::OpsPerSecond(min) => {
+            let r = rates(figure);
+            (!r.median.is_nan()).then(|| Check {
+                met: r.median >= min,
+                value: format!("{}; p5–p95 {}–{}", rate(r.median), rate(r.p5), rate(r.p95)),
+            })
+        }
     }
+}
+
+fn target_text(target: Target, reference: &str) -> String {
+    match target {
+        Target::None => "—".to_owned(),
+        Target::AtMostTimes(max) => format!("≤ {max}× {reference}"),
+        Target::Scaling(min) => format!("≥ {min}× the throughput of 1 thread"),
+        Target::OpsPerSecond(min) => format!("≥ {} per core", rate(min)),
+    }
+}
+
+fn run_line(run: &Run) -> String {
+    let wall = run.wall_seconds.map_or_else(
+        || "unfinished".to_owned(),
+        |s| format!("{s:.0} s including setup"),
+    );
+    let load = match (&run.load_start, &run.load_end) {
+        (Some(start), Some(end)) => {
+            format!("; load average {start} at the start, {end} at the end")
+        }
+        (Some(start), None) => format!("; load average {start} at the start"),
+        _ => String::new(),
+    };
+    let filter = run
+        .filter
+        .as_ref()
+        .map_or_else(String::new, |f| format!(", filter `{f}`"));
+    format!(
+        "Run: {} mode{filter} ({wall}), {} cores ({}){load}.",
+        run.mode, run.cores, run.cpu
+    )
 }
 
 /// The markdown: what the run was, then the table.
-pub fn render(results: &Results, memory: Option<MemoryFigure>) -> String {
+pub fn render(run: &Run, memory: Option<MemoryFigure>) -> String {
     let mut out = String::new();
-    let mode = results.str("mode");
-    let cores = results.str("cores");
-    let cpu = results.str("cpu");
-    let wall = results
-        .run
-        .get("wall_seconds")
-        .and_then(Value::as_f64)
-        .map_or_else(
-            || "unfinished".to_owned(),
-            |s| format!("{s:.0} s including setup"),
-        );
     let _ = writeln!(
         out,
-        "Run: {mode} mode ({wall}), {cores} cores ({cpu}). Each time is criterion's median; \
-         × floor is the ratio to the floor at the same key count, measured in the same run."
+        "{} Times are medians over batches, per operation. Each ratio is figure / reference, \
+         computed pair by pair from batches of the two measured alternately in one loop: \
+         the median of those per-pair ratios, and the 5th to 95th percentile of them.",
+        run_line(run)
     );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| Figure | Keys in store | Time per op | × floor | Target | Met? |"
+        "| Figure | Keys | Time per op | Reference: time per op | Ratio | Ratio p5–p95 | Target | Met? |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    );
     for row in ROWS {
-        let keys = results.keys(row.keys).map_or_else(|| "—".to_owned(), count);
-        let Some(ns) = results.ns(row.id) else {
-            let _ = writeln!(out, "| {} | {keys} | not run | — | — | — |", row.label);
+        let Some(figure) = run.figure(row.id) else {
+            let _ = writeln!(
+                out,
+                "| {} | — | not run | — | — | — | {} | — |",
+                row.label,
+                target_text(row.target, row.reference)
+            );
             continue;
         };
-        let ratio = results
-            .ns(row.floor)
-            .map_or_else(|| "—".to_owned(), |floor| format!("{:.2}", ns / floor));
-        let (target, met) = check(results, row, ns);
+        let keys = figure.keys.map_or_else(|| "—".to_owned(), count);
+        let reference = match &figure.reference_ns {
+            Some(ns) => format!("{}: {}", row.reference, duration(ns.median)),
+            None => "—".to_owned(),
+        };
+        let ratios = figure.ratios();
+        let (ratio, spread) = if ratios.is_empty() {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            let r = Spread::of(&ratios);
+            (
+                format!("{:.3}", r.median),
+                format!("{:.2}–{:.2}", r.p5, r.p95),
+            )
+        };
+        let met =
+            check(row.target, figure).map_or_else(|| "—".to_owned(), |c| verdict(c.met, &c.value));
         let _ = writeln!(
             out,
-            "| {} | {keys} | {} | {ratio} | {target} | {met} |",
+            "| {} | {keys} | {} | {reference} | {ratio} | {spread} | {} | {met} |",
             row.label,
-            duration(ns)
+            duration(Spread::of(&figure.samples_ns).median),
+            target_text(row.target, row.reference),
         );
     }
     if let Some(memory) = memory {
         let met = memory.per_key <= MEMORY_TARGET;
         let _ = writeln!(
             out,
-            "| Memory per cached key ({:.1} allocations; {:.0} B after the usage flush) | {} | {:.0} B | — | ≤ {MEMORY_TARGET:.0} B | {} |",
+            "| Memory per cached key ({:.1} allocations; {:.0} B after the usage flush) | {} | {:.0} B | — | — | — | ≤ {MEMORY_TARGET:.0} B | {} |",
             memory.allocations_per_key,
             memory.per_key_flushed,
             count(memory.keys as u64),
@@ -570,40 +349,252 @@ pub fn render(results: &Results, memory: Option<MemoryFigure>) -> String {
         );
     }
     let mut extras = Vec::new();
-    if let Some(Value::Object(setup)) = results.run.get("setup_seconds") {
-        let parts: Vec<String> = setup.iter().map(|(k, v)| format!("{k} {v} s")).collect();
-        if !parts.is_empty() {
-            extras.push(format!("Setup: {}.", parts.join(", ")));
-        }
+    let batches: Vec<String> = run
+        .figures
+        .iter()
+        .map(|f| match f.reference_batch {
+            Some(r) => format!(
+                "{} {} pairs of {r} + {} ops",
+                f.id,
+                f.samples_ns.len(),
+                f.batch
+            ),
+            None => format!("{} {} batches of {} ops", f.id, f.samples_ns.len(), f.batch),
+        })
+        .collect();
+    if !batches.is_empty() {
+        extras.push(format!("Samples: {}.", batches.join("; ")));
     }
-    if let Some(Value::Array(notes)) = results.run.get("notes") {
-        extras.extend(notes.iter().filter_map(Value::as_str).map(str::to_owned));
+    if !run.setup_seconds.is_empty() {
+        let parts: Vec<String> = run
+            .setup_seconds
+            .iter()
+            .map(|(k, v)| format!("{k} {v} s"))
+            .collect();
+        extras.push(format!("Setup: {}.", parts.join(", ")));
     }
-    if !extras.is_empty() {
+    extras.extend(run.notes.iter().cloned());
+    for extra in extras {
         let _ = writeln!(out);
-        for extra in extras {
-            let _ = writeln!(out, "{extra}");
-            let _ = writeln!(out);
-        }
+        let _ = writeln!(out, "{extra}");
     }
     out.trim_end().to_owned() + "\n"
+}
+
+/// One quantity of two runs side by side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agreement {
+    /// The figure's id.
+    pub id: String,
+    /// What is compared: `ratio`, `speed-up`, `rate` or `time`.
+    pub quantity: &'static str,
+    /// The first run's value (median), with its 5th–95th percentiles.
+    pub a: Spread,
+    /// The second run's.
+    pub b: Spread,
+    /// |b − a| / a.
+    pub difference: f64,
+    /// Whether it counts towards the runs agreeing (ratios do; absolute
+    /// times and rates are shown for context).
+    pub checked: bool,
+}
+
+impl Agreement {
+    /// A checked quantity whose runs differ by more than [`AGREEMENT`].
+    pub fn flagged(&self) -> bool {
+        self.checked && disagree(self.a.median, self.b.median, AGREEMENT)
+    }
+}
+
+/// |b − a| / |a| (infinite when a is zero and b is not).
+pub fn relative_difference(a: f64, b: f64) -> f64 {
+    if a == b { 0.0 } else { (b - a).abs() / a.abs() }
+}
+
+/// Whether `a` and `b` differ by more than `tolerance` of `a` (values that
+/// are not numbers disagree).
+pub fn disagree(a: f64, b: f64, tolerance: f64) -> bool {
+    let d = relative_difference(a, b);
+    d.is_nan() || d > tolerance
+}
+
+/// Every figure both runs measured: each ratio (a speed-up for the
+/// threads), checked; each rate target's rate and each unpaired figure's
+/// time, shown only.
+pub fn compare(a: &Run, b: &Run) -> Vec<Agreement> {
+    let mut out = Vec::new();
+    let mut ids: Vec<&str> = ROWS.iter().map(|r| r.id).collect();
+    for figure in &a.figures {
+        if !ids.contains(&figure.id.as_str()) {
+            ids.push(&figure.id);
+        }
+    }
+    for id in ids {
+        let (Some(fa), Some(fb)) = (a.figure(id), b.figure(id)) else {
+            continue;
+        };
+        let target = row_of(id).map_or(Target::None, |r| r.target);
+        let mut push = |quantity, sa: Spread, sb: Spread, checked| {
+            out.push(Agreement {
+                id: id.to_owned(),
+                quantity,
+                a: sa,
+                b: sb,
+                difference: relative_difference(sa.median, sb.median),
+                checked,
+            });
+        };
+        let paired = !fa.ratios().is_empty() && !fb.ratios().is_empty();
+        match (target, paired) {
+            (Target::Scaling(_), true) => push("speed-up", speedups(fa), speedups(fb), true),
+            (_, true) => push(
+                "ratio",
+                Spread::of(&fa.ratios()),
+                Spread::of(&fb.ratios()),
+                true,
+            ),
+            (_, false) => push(
+                "time",
+                Spread::of(&fa.samples_ns),
+                Spread::of(&fb.samples_ns),
+                false,
+            ),
+        }
+        if let Target::OpsPerSecond(_) = target {
+            push("rate", rates(fa), rates(fb), false);
+        }
+    }
+    out
+}
+
+fn value(quantity: &str, v: f64) -> String {
+    match quantity {
+        "time" => duration(v),
+        "rate" => rate(v),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// The comparison as text: one line per quantity, flagged lines marked.
+pub fn render_compare(a_name: &str, b_name: &str, lines: &[Agreement]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:<9} {:>24} {:>24} {:>7}",
+        "figure", "quantity", a_name, b_name, "diff"
+    );
+    for line in lines {
+        let cell = |s: &Spread| {
+            format!(
+                "{} ({}–{})",
+                value(line.quantity, s.median),
+                value(line.quantity, s.p5),
+                value(line.quantity, s.p95)
+            )
+        };
+        let mark = if line.flagged() {
+            "  > 10 %: DISAGREE"
+        } else if line.checked {
+            ""
+        } else {
+            "  (context, not checked)"
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:<9} {:>24} {:>24} {:>6.1}%{mark}",
+            line.id,
+            line.quantity,
+            cell(&line.a),
+            cell(&line.b),
+            line.difference * 100.0
+        );
+    }
+    let checked = lines.iter().filter(|l| l.checked).count();
+    let flagged = lines.iter().filter(|l| l.flagged()).count();
+    let _ = writeln!(
+        out,
+        "{checked} ratios compared, {flagged} differ by more than {:.0} %.",
+        AGREEMENT * 100.0
+    );
+    out
+}
+
+/// The comparison as markdown, for `docs/performance.md`: what each run
+/// was, then a table of every quantity.
+pub fn render_compare_markdown(
+    (a_name, a_run): (&str, &Run),
+    (b_name, b_run): (&str, &Run),
+    lines: &[Agreement],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "`{a_name}` — {}", run_line(a_run));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "`{b_name}` — {}", run_line(b_run));
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| Figure | Quantity | `{a_name}`: median (p5–p95) | `{b_name}`: median (p5–p95) | Difference | Within {:.0} %? |",
+        AGREEMENT * 100.0
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | --- |");
+    for line in lines {
+        let cell = |s: &Spread| {
+            format!(
+                "{} ({}–{})",
+                value(line.quantity, s.median),
+                value(line.quantity, s.p5),
+                value(line.quantity, s.p95)
+            )
+        };
+        let verdict = match (line.checked, line.flagged()) {
+            (false, _) => "— (not a ratio)",
+            (true, false) => "yes",
+            (true, true) => "**no**",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {:.1} % | {verdict} |",
+            line.id,
+            line.quantity,
+            cell(&line.a),
+            cell(&line.b),
+            line.difference * 100.0
+        );
+    }
+    let checked = lines.iter().filter(|l| l.checked).count();
+    let flagged = lines.iter().filter(|l| l.flagged()).count();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{checked} ratios compared; {flagged} differ by more than {:.0} %.",
+        AGREEMENT * 100.0
+    );
+    out
 }
 
 /// Replaces the text between `<!-- report:start -->` and
 /// `<!-- report:end -->` in `doc` with `table`.
 pub fn splice(doc: &str, table: &str) -> Result<String, String> {
-    const START: &str = "<!-- report:start -->";
-    const END: &str = "<!-- report:end -->";
-    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
-        return Err(format!("the document has no {START} … {END} markers"));
+    splice_marked(doc, "report", table)
+}
+
+/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+/// in `doc` with `text`.
+pub fn splice_marked(doc: &str, name: &str, text: &str) -> Result<String, String> {
+    let start_marker = format!("<!-- {name}:start -->");
+    let end_marker = format!("<!-- {name}:end -->");
+    let (Some(start), Some(end)) = (doc.find(&start_marker), doc.find(&end_marker)) else {
+        return Err(format!(
+            "the document has no {start_marker} … {end_marker} markers"
+        ));
     };
     if end < start {
-        return Err("the report markers are out of order".to_owned());
+        return Err(format!("the {name} markers are out of order"));
     }
     Ok(format!(
-        "{}{START}\n\n{}\n{}",
+        "{}{start_marker}\n\n{}\n{}",
         &doc[..start],
-        table.trim_end(),
+        text.trim_end(),
         &doc[end..]
     ))
 }
@@ -611,6 +602,27 @@ pub fn splice(doc: &str, table: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paired::{PairedSamples, SingleSamples};
+
+    fn paired(id: &str, reference: &[f64], figure: &[f64]) -> Figure {
+        Figure::paired(
+            id,
+            Some(100_000),
+            "reference",
+            &PairedSamples {
+                reference_batch: 1,
+                figure_batch: 1,
+                reference_ns: reference.to_vec(),
+                figure_ns: figure.to_vec(),
+            },
+        )
+    }
+
+    fn run_of(figures: Vec<Figure>) -> Run {
+        let mut run = Run::start(false, None);
+        run.figures = figures;
+        run
+    }
 
     #[test]
     fn splice_replaces_between_markers() {
@@ -622,6 +634,12 @@ mod tests {
         );
         assert_eq!(splice(&out, "| new |\n").unwrap(), out);
         assert!(splice("no markers", "x").is_err());
+        let doc = "<!-- compare:start -->\n<!-- compare:end -->\n";
+        assert_eq!(
+            splice_marked(doc, "compare", "| a |").unwrap(),
+            "<!-- compare:start -->\n\n| a |\n<!-- compare:end -->\n"
+        );
+        assert!(splice_marked(doc, "report", "x").is_err());
     }
 
     #[test]
@@ -636,15 +654,124 @@ mod tests {
     }
 
     #[test]
-    fn every_row_compares_with_a_figure_of_the_table() {
-        let ids: Vec<&str> = ROWS.iter().map(|r| r.id).collect();
-        for row in ROWS {
-            assert!(ids.contains(&row.floor), "{}", row.id);
-            match row.target {
-                Target::AtMostTimes { base, .. } => assert!(ids.contains(&base)),
-                Target::Scaling { single, .. } => assert!(ids.contains(&single)),
-                _ => {}
-            }
-        }
+    fn targets_are_checked_on_the_per_pair_ratios() {
+        // Ratios 1.2, 1.2, 1.3: median 1.2, within 1.25.
+        let hit = paired(
+            "verify_cached/100k",
+            &[100.0, 200.0, 100.0],
+            &[120.0, 240.0, 130.0],
+        );
+        let checked = check(Target::AtMostTimes(CACHE_HIT_MAX), &hit).unwrap();
+        assert!(checked.met);
+        assert_eq!(checked.value, "1.200×");
+        let slow = paired("verify_cached/1M", &[100.0, 100.0], &[130.0, 140.0]);
+        assert!(
+            !check(Target::AtMostTimes(CACHE_HIT_MAX), &slow)
+                .unwrap()
+                .met
+        );
+        // Two threads at half the wall time per verify: a speed-up of 2.
+        let threads = paired(
+            "verify_threads/2",
+            &[100.0, 100.0, 100.0],
+            &[50.0, 50.0, 70.0],
+        );
+        assert!(check(Target::Scaling(SCALING_MIN), &threads).unwrap().met);
+        // 50 ns per garbage token: 20 M/s.
+        let garbage = paired("verify_garbage/checksum", &[100.0; 3], &[50.0; 3]);
+        let rate = check(Target::OpsPerSecond(GARBAGE_MIN), &garbage).unwrap();
+        assert!(rate.met);
+        assert!(rate.value.starts_with("20.0 M/s"), "{}", rate.value);
+        assert_eq!(check(Target::None, &garbage), None);
+        let unpaired = Figure::single(
+            "issue/memory",
+            None,
+            &SingleSamples {
+                batch: 1,
+                ns: vec![1.0],
+            },
+        );
+        assert_eq!(check(Target::AtMostTimes(1.5), &unpaired), None);
+    }
+
+    #[test]
+    fn relative_differences_and_the_ten_percent_flag() {
+        assert_eq!(relative_difference(2.0, 2.0), 0.0);
+        assert!((relative_difference(1.0, 1.1) - 0.1).abs() < 1e-12);
+        assert!((relative_difference(1.0, 0.85) - 0.15).abs() < 1e-12);
+        assert!(!disagree(1.0, 1.09, AGREEMENT));
+        assert!(!disagree(1.0, 0.91, AGREEMENT));
+        assert!(disagree(1.0, 1.11, AGREEMENT));
+        assert!(disagree(1.0, 0.89, AGREEMENT));
+        assert!(disagree(f64::NAN, 1.0, AGREEMENT));
+        assert!(disagree(0.0, 1.0, AGREEMENT));
+    }
+
+    #[test]
+    fn compare_flags_ratios_that_moved_more_than_ten_percent() {
+        let quiet = run_of(vec![
+            paired("verify_cached/100k", &[100.0; 3], &[120.0; 3]),
+            paired("sqlite/verify", &[100.0; 3], &[140.0; 3]),
+            paired("verify_threads/2", &[100.0; 3], &[50.0; 3]),
+            Figure::single(
+                "issue/memory",
+                None,
+                &SingleSamples {
+                    batch: 1,
+                    ns: vec![1000.0],
+                },
+            ),
+        ]);
+        let busy = run_of(vec![
+            // Both sides slower, the ratio the same: agrees.
+            paired("verify_cached/100k", &[150.0; 3], &[180.0; 3]),
+            // 1.4 to 1.6: 14 % apart.
+            paired("sqlite/verify", &[100.0; 3], &[160.0; 3]),
+            paired("verify_threads/2", &[100.0; 3], &[52.0; 3]),
+            // Twice the time, but a time is not a ratio: not flagged.
+            Figure::single(
+                "issue/memory",
+                None,
+                &SingleSamples {
+                    batch: 1,
+                    ns: vec![2000.0],
+                },
+            ),
+        ]);
+        let lines = compare(&quiet, &busy);
+        let get = |id: &str| lines.iter().find(|l| l.id == id).unwrap();
+        assert!(!get("verify_cached/100k").flagged());
+        assert!(get("sqlite/verify").flagged());
+        assert_eq!(get("verify_threads/2").quantity, "speed-up");
+        assert!(!get("verify_threads/2").flagged());
+        assert_eq!(get("issue/memory").quantity, "time");
+        assert!(!get("issue/memory").checked);
+        assert!(!get("issue/memory").flagged());
+        let text = render_compare("quiet", "busy", &lines);
+        assert!(text.contains("3 ratios compared, 1 differ by more than 10 %."));
+        assert!(text.contains("DISAGREE"));
+        let markdown = render_compare_markdown(("quiet", &quiet), ("busy", &busy), &lines);
+        assert!(
+            markdown.contains("| `sqlite/verify` | ratio | 1.40 (1.40–1.40) | 1.60 (1.60–1.60) | 14.3 % | **no** |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("3 ratios compared; 1 differ by more than 10 %."));
+    }
+
+    #[test]
+    fn the_table_shows_ratios_and_what_did_not_run() {
+        let run = run_of(vec![paired(
+            "verify_cached/100k",
+            &[100.0, 100.0, 100.0],
+            &[110.0, 120.0, 130.0],
+        )]);
+        let table = render(&run, None);
+        assert!(
+            table.contains(
+                "| Verify, cache hit | 100k | 120 ns | floor: 100 ns | 1.200 | 1.11–1.29 | ≤ 1.25× floor | yes (1.200×) |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("| Verify, SQLite store, no cache | — | not run |"));
     }
 }

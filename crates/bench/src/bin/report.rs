@@ -1,16 +1,22 @@
 //! Prints the results table of the latest `cargo bench -p keyward-bench`
-//! run, with the memory per cached key measured here (by a counting global
-//! allocator), or splices it into a document.
+//! run (or of a saved one), with the memory per cached key measured here
+//! (by a counting global allocator); splices it into a document; or
+//! compares the ratios of two runs.
 //!
 //! ```sh
 //! cargo run -p keyward-bench --release --bin report                 # print
 //! cargo run -p keyward-bench --release --bin report -- --write docs/performance.md
+//! cargo run -p keyward-bench --release --bin report -- --compare quiet busy
 //! ```
 //!
-//! Options: `--criterion-dir DIR` (default: `$CRITERION_HOME`, else
-//! `<target>/criterion`), `--memory-keys N` (default 100000),
-//! `--write FILE` (replace the text between `<!-- report:start -->` and
-//! `<!-- report:end -->`).
+//! Options: `--results RUN` (default: the latest run), `--memory-keys N`
+//! (default 100000), `--write FILE` (replace the text between
+//! `<!-- report:start -->` and `<!-- report:end -->`), `--compare A B`
+//! (each ratio of run A and run B and their relative difference; exits
+//! with 1 if any differs by more than 10 %; with `--write FILE`, also as a
+//! table between `<!-- compare:start -->` and `<!-- compare:end -->`). A run is a path, or a name
+//! saved with `cargo bench -p keyward-bench -- --save NAME` (in
+//! `$KEYWARD_BENCH_DIR`, else `target/keyward-bench/`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,7 +28,8 @@
 
 use keyward_bench::fixture::{issue_keys_inline, requirement, service};
 use keyward_bench::ready;
-use keyward_bench::report::{self, MemoryFigure, Results};
+use keyward_bench::report::{self, MemoryFigure};
+use keyward_bench::results::{self, Run};
 use keyward_memory::MemoryStore;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
@@ -79,22 +86,72 @@ fn memory_per_cached_key(keys: usize) -> MemoryFigure {
     }
 }
 
-fn default_criterion_dir() -> PathBuf {
+fn default_results_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     );
-    report::criterion_dir(&target)
+    results::results_dir(&target)
+}
+
+const USAGE: &str = "usage: report [--results RUN] [--memory-keys N] [--write FILE]\n       \
+    report --compare RUN_A RUN_B [--write FILE]";
+
+fn load(dir: &Path, name: &str) -> Result<Run, String> {
+    Run::load(&results::resolve(dir, name))
+}
+
+fn compare(dir: &Path, a: &str, b: &str, write: Option<&Path>) -> ExitCode {
+    let (run_a, run_b) = match (load(dir, a), load(dir, b)) {
+        (Ok(run_a), Ok(run_b)) => (run_a, run_b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lines = report::compare(&run_a, &run_b);
+    print!("{}", report::render_compare(a, b, &lines));
+    if let Some(path) = write {
+        let markdown = report::render_compare_markdown((a, &run_a), (b, &run_b), &lines);
+        if let Err(e) = splice_into(path, "compare", &markdown) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if lines.iter().any(report::Agreement::flagged) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Replaces the text between `path`'s `name` markers with `text`.
+fn splice_into(path: &Path, name: &str, text: &str) -> Result<(), String> {
+    let doc = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc =
+        report::splice_marked(&doc, name, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote the {name} section of {}", path.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    let mut dir = default_criterion_dir();
+    let dir = default_results_dir();
+    let mut run_name = results::LATEST.to_owned();
     let mut memory_keys = 100_000;
     let mut write = None;
+    let mut runs = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
-            ("--criterion-dir", Some(value)) => dir = PathBuf::from(value),
+            ("--compare", Some(a)) => {
+                let Some(b) = args.next() else {
+                    eprintln!("{USAGE}");
+                    return ExitCode::FAILURE;
+                };
+                runs = Some((a, b));
+            }
+            ("--results", Some(value)) => run_name = value,
             ("--memory-keys", Some(value)) => match value.parse() {
                 Ok(n) if n > 0 => memory_keys = n,
                 _ => {
@@ -104,42 +161,29 @@ fn main() -> ExitCode {
             },
             ("--write", Some(value)) => write = Some(PathBuf::from(value)),
             _ => {
-                eprintln!("usage: report [--criterion-dir DIR] [--memory-keys N] [--write FILE]");
+                eprintln!("{USAGE}");
                 return ExitCode::FAILURE;
             }
         }
     }
-    let results = match Results::load(&dir) {
-        Ok(results) => results,
+    if let Some((a, b)) = runs {
+        return compare(&dir, &a, &b, write.as_deref());
+    }
+    let run = match load(&dir, &run_name) {
+        Ok(run) => run,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
     let memory = memory_per_cached_key(memory_keys);
-    let table = report::render(&results, Some(memory));
+    let table = report::render(&run, Some(memory));
     match write {
         None => print!("{table}"),
         Some(path) => {
-            let doc = match std::fs::read_to_string(&path) {
-                Ok(doc) => doc,
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            };
-            match report::splice(&doc, &table) {
-                Ok(doc) => {
-                    if let Err(e) = std::fs::write(&path, doc) {
-                        eprintln!("{}: {e}", path.display());
-                        return ExitCode::FAILURE;
-                    }
-                    eprintln!("wrote the table into {}", path.display());
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
+            if let Err(e) = splice_into(&path, "report", &table) {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
             }
         }
     }
