@@ -16,6 +16,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "testkit")]
 pub(crate) use base62::base62_digit;
 use base62::{checksum_matches, encode_checksum, is_base62, push_base62};
 
