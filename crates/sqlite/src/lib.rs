@@ -57,7 +57,7 @@ use keyward_core::{Error, store::sql::TablePrefix};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 /// How to open a [`SqliteStore`].
@@ -251,21 +251,35 @@ impl SqliteStore {
         Ok(settings)
     }
 
-    /// Runs a read on a read connection (the writer, when there are none).
+    /// Runs a read on a read connection (the writer, when there are none):
+    /// the first one free, so under light load reads keep to the first
+    /// connection and its warm page cache (each connection has its own;
+    /// spreading one caller's reads over all of them made each read miss
+    /// more, about a quarter slower measured); only concurrent reads spread
+    /// out. When every reader is busy, one is waited for in turn.
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection, &store::Statements) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let inner = &self.inner;
-        let conn = if inner.readers.is_empty() {
-            lock(&inner.writer)
-        } else {
+        if inner.readers.is_empty() {
+            return f(&lock(&inner.writer), &inner.sql);
+        }
+        let free = inner
+            .readers
+            .iter()
+            .find_map(|reader| match reader.try_lock() {
+                Ok(conn) => Some(conn),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            });
+        let conn = free.unwrap_or_else(|| {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
             inner
                 .readers
                 .get(i)
                 .map_or_else(|| lock(&inner.writer), lock)
-        };
+        });
         f(&conn, &inner.sql)
     }
 
@@ -366,4 +380,50 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> Error {
         return Error::AlreadyExists;
     }
     Error::backend("sqlite", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tags each read connection with its position (through a
+    /// per-connection setting), so a read can tell which one served it.
+    fn tagged(store: &SqliteStore) {
+        for (i, reader) in store.inner.readers.iter().enumerate() {
+            let tag = -1000 - i64::try_from(i).unwrap_or(0);
+            lock(reader)
+                .pragma_update(None, "cache_size", tag)
+                .expect("tag a reader");
+        }
+    }
+
+    fn served_by(store: &SqliteStore) -> i64 {
+        let cache_size = store
+            .read(|conn, _| {
+                conn.pragma_query_value(None, "cache_size", |row| row.get::<_, i64>(0))
+                    .map_err(sqlite_error)
+            })
+            .expect("a read");
+        -1000 - cache_size
+    }
+
+    #[test]
+    fn reads_keep_to_the_first_free_connection() {
+        let dir = std::env::temp_dir().join(format!("keyward-readers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let store = SqliteStore::open(dir.join("keys.db")).expect("open");
+        assert_eq!(store.inner.readers.len(), 4);
+        tagged(&store);
+        // One caller at a time: always the first connection (warm cache).
+        assert!((0..8).all(|_| served_by(&store) == 0));
+        // The first is busy: the next free one serves.
+        let first = lock(&store.inner.readers[0]);
+        assert_eq!(served_by(&store), 1);
+        let second = lock(&store.inner.readers[1]);
+        assert_eq!(served_by(&store), 2);
+        drop((first, second));
+        assert_eq!(served_by(&store), 0);
+        drop(store);
+        drop(std::fs::remove_dir_all(&dir));
+    }
 }
