@@ -53,6 +53,7 @@ pub(super) fn digit_value(byte: u8) -> u8 {
     DIGIT_VALUE.get(usize::from(byte)).copied().unwrap_or(62)
 }
 
+/// Whether `byte` is a base62 digit: `[0-9A-Za-z]`.
 pub(super) fn is_base62(byte: u8) -> bool {
     digit_value(byte) < 62
 }
@@ -80,4 +81,17 @@ pub(super) fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
         crc /= 62;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base62_digit_is_exactly_a_byte_of_the_alphabet() {
+        for byte in 0..=u8::MAX {
+            assert_eq!(is_base62(byte), BASE62.contains(&byte), "{byte}");
+            assert_eq!(digit_value(byte) < 62, BASE62.contains(&byte), "{byte}");
+        }
+    }
 }
