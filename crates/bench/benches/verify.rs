@@ -44,6 +44,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -304,8 +305,23 @@ fn keys<'a>(bench: &mut Bench, fixtures: &'a MemoryFixtures, out: &mut Compariso
 /// thread reads the clock itself, so a preempted main thread does not
 /// shorten or lengthen it).
 fn verify_on_threads(fx: &MemoryFixture, threads: usize, ops: u64, walk: &mut Walk) -> Duration {
-    let barrier = Barrier::new(threads);
     let need = requirement();
+    on_threads(fx, threads, ops, walk, &|token| {
+        ready!(fx.cached.verify(token, &need)).is_ok()
+    })
+}
+
+/// `threads` threads run `check` on random tokens of `fx`, `ops` in all;
+/// the wall time from the first timed start to the last end.
+fn on_threads(
+    fx: &MemoryFixture,
+    threads: usize,
+    ops: u64,
+    walk: &mut Walk,
+    check: &(dyn Fn(&str) -> bool + Sync),
+) -> Duration {
+    let barrier = Barrier::new(threads);
+    let arrived = AtomicUsize::new(0);
     let n = fx.tokens.count();
     let walks: Vec<Walk> = (0..threads).map(|_| walk.split()).collect();
     let spans: Vec<(Instant, Instant, u64)> = std::thread::scope(|s| {
@@ -314,14 +330,22 @@ fn verify_on_threads(fx: &MemoryFixture, threads: usize, ops: u64, walk: &mut Wa
             .enumerate()
             .map(|(t, mut walk)| {
                 let share = ops / threads as u64 + u64::from((t as u64) < ops % threads as u64);
-                let (barrier, need) = (&barrier, &need);
+                let (barrier, arrived) = (&barrier, &arrived);
                 s.spawn(move || {
+                    // A spinning start: waking a thread parked on another
+                    // (virtual) CPU takes long enough on this machine to
+                    // swallow a batch, so each thread runs, and spins,
+                    // until all are running; only then does timing start.
                     barrier.wait();
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    while arrived.load(Ordering::SeqCst) < threads {
+                        std::hint::spin_loop();
+                    }
                     let start = Instant::now();
                     let mut ok = 0_u64;
                     for _ in 0..share {
                         let token = fx.tokens.get(walk.next_below(n));
-                        ok += u64::from(ready!(fx.cached.verify(token, need)).is_ok());
+                        ok += u64::from(check(token));
                     }
                     (start, Instant::now(), ok)
                 })
@@ -349,6 +373,17 @@ fn threads_and_garbage<'a>(
     fixtures: &'a MemoryFixtures,
     out: &mut Comparisons<'a>,
 ) {
+    if bench.wants(&["floor_threads/1", "floor_threads/2"]) {
+        let fx = fixtures.get(100_000, bench);
+        out.push(paired(
+            "floor_threads/2",
+            Some(100_000),
+            "floor_threads/1",
+            Plan::threads(bench.short),
+            |walk, ops| on_threads(fx, 1, ops, walk, &|t| fx.floor.check(t)),
+            |walk, ops| on_threads(fx, 2, ops, walk, &|t| fx.floor.check(t)),
+        ));
+    }
     if bench.wants(&["verify_threads/1", "verify_threads/2"]) {
         let fx = fixtures.get(100_000, bench);
         out.push(paired(

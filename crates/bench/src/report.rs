@@ -101,6 +101,12 @@ pub const ROWS: &[Row] = &[
         Target::None,
     ),
     row(
+        "floor_threads/2",
+        "Floor, 2 threads (wall time per check): what this machine's two cores give",
+        "1 thread",
+        Target::None,
+    ),
+    row(
         "verify_threads/2",
         "Verify, cache hit, 2 threads (wall time per verify)",
         "1 thread",
