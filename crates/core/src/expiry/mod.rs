@@ -2,6 +2,7 @@
 //! allows ([`ExpiryPolicy`]).
 
 pub(crate) mod lifetime;
+mod text;
 
 use crate::error::Error;
 use chrono::{DateTime, Days, Months, TimeDelta, Utc};
