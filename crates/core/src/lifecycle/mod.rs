@@ -60,10 +60,10 @@ impl Transition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Status as S;
 
     #[test]
     fn the_state_machine() {
-        use Status as S;
         use Transition as T;
         assert_eq!(T::Disable.target(S::Active).unwrap(), KeyState::Disabled);
         assert_eq!(T::Enable.target(S::Disabled).unwrap(), KeyState::Active);
@@ -80,5 +80,22 @@ mod tests {
             T::Enable.target(S::Revoked).unwrap_err().to_string(),
             "cannot enable a key that is revoked"
         );
+    }
+
+    #[test]
+    fn states_and_statuses_serialize_as_their_text() {
+        for state in [KeyState::Active, KeyState::Disabled, KeyState::Revoked] {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(serde_json::from_str::<KeyState>(&json).unwrap(), state);
+            assert_eq!(KeyState::from_stored(state.as_str()).unwrap(), state);
+        }
+        for status in [S::Active, S::Disabled, S::Expired, S::Revoked] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{status}\""));
+            assert_eq!(serde_json::from_str::<S>(&json).unwrap(), status);
+        }
+        assert!(serde_json::from_str::<KeyState>(r#""Active""#).is_err());
+        assert!(serde_json::from_str::<S>(r#""gone""#).is_err());
     }
 }

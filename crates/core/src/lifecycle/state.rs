@@ -4,7 +4,9 @@
 use std::fmt;
 
 /// The stored state. Expiry is not a state: it is derived from `expires_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Serialized as its stored text (`"active"`, `"disabled"`, `"revoked"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Verifies.
     Active,
@@ -31,8 +33,10 @@ impl fmt::Display for KeyState {
     }
 }
 
-/// What a user sees: the state, with expiry folded in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a user sees: the state, with expiry folded in. Serialized as its
+/// `Display` text (`"active"`, `"disabled"`, `"expired"`, `"revoked"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Verifies.
     Active,

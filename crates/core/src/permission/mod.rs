@@ -64,6 +64,42 @@ impl std::str::FromStr for Permission {
     }
 }
 
+/// As its text (`"billing.read"`).
+impl serde::Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// From its text, checked as [`Permission::new`] checks it.
+impl<'de> serde::Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Permission::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// As an array of its grants, sorted (`["billing.*", "deploy"]`).
+impl serde::Serialize for PermissionSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// From an array of grants in any order, each checked, at most
+/// [`MAX_GRANTS`] of them.
+impl<'de> serde::Deserialize<'de> for PermissionSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let grants = <Vec<std::borrow::Cow<'de, str>>>::deserialize(deserializer)?;
+        if grants.len() > MAX_GRANTS {
+            return Err(serde::de::Error::custom(format!(
+                "at most {MAX_GRANTS} grants"
+            )));
+        }
+        PermissionSet::parse(&grants).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Most levels of nesting a [`Requirement`] may have (`all_of(any_of(p))` is 2).
 pub const MAX_REQUIREMENT_DEPTH: usize = 16;
 /// Most permissions a [`Requirement`] may name in all.
@@ -482,6 +518,25 @@ mod tests {
             need.missing_from(&set(&[])).unwrap().to_string(),
             "projects.manage"
         );
+    }
+
+    #[test]
+    fn permissions_serialize_as_text_and_are_checked_on_the_way_in() {
+        let set = set(&["deploy", "billing.*"]);
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, r#"["billing.*","deploy"]"#);
+        assert_eq!(serde_json::from_str::<PermissionSet>(&json).unwrap(), set);
+        assert_eq!(
+            serde_json::from_str::<PermissionSet>(r#"["deploy","billing.*","deploy"]"#).unwrap(),
+            set
+        );
+        assert!(serde_json::from_str::<PermissionSet>(r#"["billing.*.read"]"#).is_err());
+        assert!(serde_json::from_str::<PermissionSet>(r#""deploy""#).is_err());
+        let too_many: Vec<String> = (0..=MAX_GRANTS).map(|i| format!("p{i}")).collect();
+        let too_many = serde_json::to_string(&too_many).unwrap();
+        assert!(serde_json::from_str::<PermissionSet>(&too_many).is_err());
+        assert_eq!(serde_json::to_string(&p("a.b")).unwrap(), r#""a.b""#);
+        assert!(serde_json::from_str::<Permission>(r#""a b""#).is_err());
     }
 
     proptest! {

@@ -269,6 +269,22 @@ pub fn comes_after(key: &KeyRecord, cursor: &Cursor) -> bool {
         < (cursor.created_at, cursor.id.as_str().as_bytes())
 }
 
+/// As its opaque string ([`Cursor::encode`]): what a list answer hands a
+/// client to continue with.
+impl serde::Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
+/// From its string, checked as [`Cursor::decode`] checks it.
+impl<'de> serde::Deserialize<'de> for Cursor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Cursor::decode(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which keys [`KeyStore::list_keys`] returns.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -332,6 +348,20 @@ pub fn fold_name(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_serializes_as_its_opaque_string() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
+            id: KeyId::parse("AbCd1234").unwrap(),
+        };
+        let json = serde_json::to_string(&cursor).unwrap();
+        assert_eq!(json, r#""1800000000123456.AbCd1234""#);
+        assert_eq!(serde_json::from_str::<Cursor>(&json).unwrap(), cursor);
+        for bad in [r#""x.AbCd1234""#, r#""1.a b""#, r#""""#, "12"] {
+            assert!(serde_json::from_str::<Cursor>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_slice_of_a_name_always_matches_it() {
