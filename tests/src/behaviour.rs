@@ -333,6 +333,24 @@ pub async fn usage_flusher_persists_on_shutdown(backend: Backend) {
     flusher.shutdown().await.unwrap();
     assert_eq!(last_used().await, Some(t3));
     assert_eq!(keyward.pending_usage(), 0);
+
+    // Dropped while the runtime keeps running: the task flushes once more.
+    let flusher = keyward.spawn_usage_flusher(Duration::from_secs(3600));
+    clock.advance(TimeDelta::minutes(1));
+    let t4 = clock.now();
+    keyward
+        .verify(token, &Requirement::nothing())
+        .await
+        .unwrap();
+    drop(flusher);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while last_used().await != Some(t4) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a dropped flusher never wrote its last batch"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Garbage is refused by parsing alone: it never reaches the store.

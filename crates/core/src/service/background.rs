@@ -48,9 +48,12 @@ impl Keyward {
     }
 
     /// Spawns a task on the current Tokio runtime that flushes usage every
-    /// `every` (60 s is a good default). Call [`UsageFlusher::shutdown`] on
-    /// shutdown to write the rest; dropping the handle also stops the task
-    /// after one last flush.
+    /// `every` (60 s is a good default). On shutdown, **await
+    /// [`UsageFlusher::shutdown`]**: it writes the rest and reports any
+    /// error. Dropping the handle stops the task too, and the task then
+    /// flushes once more, but only while the runtime still runs it: a
+    /// runtime that shuts down right after (the end of `main`) drops that
+    /// last flush, and with it the uses since the last tick.
     pub fn spawn_usage_flusher(&self, every: Duration) -> UsageFlusher {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let keyward = self.clone();
@@ -82,6 +85,7 @@ impl Drop for AbortOnDrop {
 
 /// The background usage flusher started by [`Keyward::spawn_usage_flusher`].
 #[derive(Debug)]
+#[must_use = "await `shutdown()` on exit, or the uses since the last tick may be lost"]
 pub struct UsageFlusher {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
