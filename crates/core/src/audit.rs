@@ -59,14 +59,23 @@ impl AuditAction {
     }
 }
 
+/// As its stored name (`"issue"`, `"put_role"` …).
+impl serde::Serialize for AuditAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for AuditAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// How the call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the call ended. Serialized as `"succeeded"`, or `{"refused":
+/// "<reason>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// It took effect.
     Succeeded,
@@ -76,7 +85,9 @@ pub enum AuditOutcome {
 
 /// One audit event. Holds no secret material: the key id is public and the
 /// token never reaches here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized with every field, absent ones as `null`; `at` in RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct AuditEvent {
     /// When.

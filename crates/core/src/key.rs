@@ -145,6 +145,29 @@ impl Role {
     }
 }
 
+/// Serializes an identifier as its text, and reads one back through its
+/// checked constructor.
+macro_rules! text_serde {
+    ($type:ty, $parse:expr) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                $parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+text_serde!(KeyId, KeyId::parse);
+text_serde!(Owner, Owner::new);
+text_serde!(RoleName, RoleName::new);
+
 /// Free-form host data carried by a key and returned on verify.
 pub type Metadata = BTreeMap<String, String>;
 

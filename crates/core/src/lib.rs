@@ -40,7 +40,8 @@ pub use lifecycle::Status;
 pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
-    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, UsageFlusher,
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, ShownOnce,
+    UsageFlusher,
 };
 pub use store::{Cursor, Page};
 

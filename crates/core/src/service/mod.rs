@@ -30,7 +30,7 @@ use std::sync::Arc;
 use background::AbortOnDrop;
 pub use background::UsageFlusher;
 pub use builder::KeywardBuilder;
-pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest};
+pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest, ShownOnce};
 use storage::Storage;
 
 /// How many times issue and rotate draw a new key id after a collision.

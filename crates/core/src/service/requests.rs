@@ -74,7 +74,11 @@ impl IssueRequest {
 }
 
 /// A key as users see it: everything but the digest.
-#[derive(Debug, Clone)]
+///
+/// Serialized with every field (absent times as `null`, times in RFC 3339,
+/// `status` as its lowercase name, grants as sorted arrays): the shape a
+/// dashboard or an API answers with. Nothing in it is secret.
+#[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct KeyDetails {
     /// Public id.
@@ -170,12 +174,47 @@ impl KeyDetails {
 }
 
 /// A new key: the token, shown once, and its details.
+///
+/// Not serializable itself: the token leaves it only through
+/// [`IssuedKey::show_once`], which consumes it.
 #[derive(Debug)]
 pub struct IssuedKey {
     /// The plaintext token. Show it to the user now; it cannot be recovered.
     pub token: PlaintextToken,
     /// The stored key.
     pub key: KeyDetails,
+}
+
+impl IssuedKey {
+    /// The answer to a create call: serializes as `{"token": "<the
+    /// plaintext token>", "key": {…details…}}`, the one place a token is
+    /// ever serialized. Consumes the issued key, so it happens once.
+    ///
+    /// ```
+    /// # use keyward_core::{Actor, IssueRequest, Keyward, Owner, TokenKind};
+    /// # async fn demo(keyward: &Keyward, actor: &Actor) -> Result<(), keyward_core::Error> {
+    /// let issued = keyward.issue(actor, IssueRequest::new("tak", Owner::new("user:a")?, "ci")).await?;
+    /// let body = serde_json::to_string(&issued.show_once()).expect("JSON");
+    /// # let _ = body; Ok(()) }
+    /// ```
+    pub fn show_once(self) -> ShownOnce {
+        ShownOnce(self)
+    }
+}
+
+/// An issued key on its way to the user: see [`IssuedKey::show_once`].
+/// `Debug` redacts the token, as [`PlaintextToken`]'s does.
+#[derive(Debug)]
+pub struct ShownOnce(IssuedKey);
+
+impl serde::Serialize for ShownOnce {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("IssuedKey", 2)?;
+        out.serialize_field("token", self.0.token.expose_secret())?;
+        out.serialize_field("key", &self.0.key)?;
+        out.end()
+    }
 }
 
 /// Which keys to list.
