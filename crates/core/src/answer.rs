@@ -115,7 +115,7 @@ impl PublicAnswer {
                 "The Authorization header must be one header holding `Bearer <token>`.",
             ),
             Rejection::InsufficientPermissions { missing } => {
-                let names: Vec<&str> = missing.permissions().iter().map(|p| p.as_str()).collect();
+                let names: Vec<&str> = missing.permissions();
                 Self {
                     scope: (!names.is_empty()).then(|| names.join(" ")),
                     ..answer(

@@ -8,12 +8,10 @@ pub(crate) mod name;
 mod set;
 
 use crate::error::Error;
-pub use name::Permission;
+pub use name::{MAX_PERMISSION_LEN, Permission};
 pub use set::PermissionSet;
 use std::fmt;
 
-/// Longest permission, in bytes.
-pub const MAX_PERMISSION_LEN: usize = 128;
 /// Most grants a key may be issued with directly, and a role may hold.
 pub const MAX_GRANTS: usize = 256;
 
@@ -28,26 +26,13 @@ impl Permission {
     /// assert!(Permission::new("billing.*.read").is_err());
     /// ```
     pub fn new(value: &str) -> Result<Self, Error> {
-        check(value).map(|()| Self(value.to_owned()))
+        check(value).map(|()| Self(value.to_owned().into()))
     }
 }
 
 /// Checks that `value` is a permission or wildcard grant (without copying it).
 pub(crate) fn check(value: &str) -> Result<(), Error> {
-    // The length first: nothing is split for a huge input.
-    let valid = value.len() <= MAX_PERMISSION_LEN && {
-        let mut segments = value.split('.').peekable();
-        let mut ok = true;
-        while let Some(s) = segments.next() {
-            let last = segments.peek().is_none();
-            ok &= (s == "*" && last)
-                || (!s.is_empty()
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-        }
-        ok
-    };
-    if valid {
+    if name::is_valid(value.as_bytes()) {
         Ok(())
     } else {
         Err(Error::invalid(
@@ -146,6 +131,9 @@ enum Node {
     Permission(Permission),
     AllOf(Vec<Node>),
     AnyOf(Vec<Node>),
+    /// Every one of these permissions, written in the code
+    /// ([`Requirement::all_of_static`]); checked when it was built.
+    AllOfStatic(&'static [&'static str]),
 }
 
 impl Requirement {
@@ -155,6 +143,46 @@ impl Requirement {
             node: Node::Nothing,
             depth: 0,
             size: 0,
+            kinds: None,
+        }
+    }
+
+    /// Needs every one of `names`, written in the code: a `const`
+    /// requirement for a route, checked when the program is compiled (see
+    /// [`crate::require!`], which writes this for you). Called at run time
+    /// with an invalid name it panics; for names from input use
+    /// [`Requirement::all_of`].
+    ///
+    /// ```
+    /// use keyward_core::{PermissionSet, Requirement};
+    /// const INVOICES: Requirement = Requirement::all_of_static(&["billing.read"]);
+    /// let held = PermissionSet::parse(["billing.*"])?;
+    /// assert!(INVOICES.missing_from(&held).is_none());
+    /// assert_eq!(INVOICES.to_string(), "all_of(billing.read)");
+    /// Ok::<(), keyward_core::Error>(())
+    /// ```
+    ///
+    /// ```compile_fail
+    /// const BAD: keyward_core::Requirement =
+    ///     keyward_core::Requirement::all_of_static(&["billing.*.read"]);
+    /// ```
+    pub const fn all_of_static(names: &'static [&'static str]) -> Self {
+        assert!(
+            names.len() <= MAX_REQUIREMENT_PERMISSIONS,
+            "a requirement names at most 256 permissions"
+        );
+        let mut rest = names;
+        while let [first, tail @ ..] = rest {
+            assert!(
+                name::is_valid(first.as_bytes()),
+                "not a permission: dot-separated segments of [A-Za-z0-9_-], optionally ending in `*`, at most 128 bytes"
+            );
+            rest = tail;
+        }
+        Self {
+            node: Node::AllOfStatic(names),
+            depth: if names.is_empty() { 1 } else { 2 },
+            size: names.len(),
             kinds: None,
         }
     }
@@ -271,8 +299,8 @@ impl Requirement {
         })
     }
 
-    /// Every permission named in this requirement.
-    pub fn permissions(&self) -> Vec<&Permission> {
+    /// The name of every permission this requirement names.
+    pub fn permissions(&self) -> Vec<&str> {
         let mut out = Vec::with_capacity(self.size);
         self.node.collect(&mut out);
         out
@@ -300,6 +328,18 @@ impl Node {
                     Some(self.clone())
                 }
             }
+            Self::AllOfStatic(names) => {
+                let mut missing: Vec<Node> = names
+                    .iter()
+                    .filter(|name| !held.covers_name(name))
+                    .map(|name| Self::Permission(Permission::trusted(name)))
+                    .collect();
+                match missing.len() {
+                    0 => None,
+                    1 => missing.pop(),
+                    _ => Some(Self::AllOf(missing)),
+                }
+            }
         }
     }
 
@@ -315,18 +355,45 @@ impl Node {
                     .fold((0, 0), |(depth, size), (d, s)| (depth.max(d), size + s));
                 (depth + 1, size)
             }
+            Self::AllOfStatic(names) => (if names.is_empty() { 1 } else { 2 }, names.len()),
         }
     }
 
-    fn collect<'a>(&'a self, out: &mut Vec<&'a Permission>) {
+    fn collect<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
             Self::Nothing => {}
-            Self::Permission(p) => out.push(p),
+            Self::Permission(p) => out.push(p.as_str()),
             Self::AllOf(parts) | Self::AnyOf(parts) => {
                 parts.iter().for_each(|p| p.collect(out));
             }
+            Self::AllOfStatic(names) => out.extend(names.iter().copied()),
         }
     }
+}
+
+/// A requirement of every named permission, built and checked when the
+/// program is compiled: a route's requirement as a `const` or a `static`,
+/// or inline, with no `Result` to handle. An invalid name fails the build.
+///
+/// ```
+/// use keyward_core::{PermissionSet, Requirement, require};
+/// const PUBLISH: Requirement = require!("publish");
+/// static BILLING: Requirement = require!("billing.read", "billing.write");
+/// let held = PermissionSet::parse(["publish", "billing.read"])?;
+/// assert!(PUBLISH.missing_from(&held).is_none());
+/// assert_eq!(BILLING.missing_from(&held).unwrap().to_string(), "billing.write");
+/// assert!(require!("files.*").missing_from(&held).is_some());
+/// Ok::<(), keyward_core::Error>(())
+/// ```
+///
+/// ```compile_fail
+/// const BAD: keyward_core::Requirement = keyward_core::require!("no spaces");
+/// ```
+#[macro_export]
+macro_rules! require {
+    ($($name:literal),+ $(,)?) => {
+        const { $crate::Requirement::all_of_static(&[$($name),+]) }
+    };
 }
 
 fn parse_all<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Vec<Requirement>, Error> {
@@ -353,6 +420,7 @@ impl fmt::Display for Node {
             Self::Permission(p) => f.write_str(p.as_str()),
             Self::AllOf(parts) => list(f, "all_of", parts),
             Self::AnyOf(parts) => list(f, "any_of", parts),
+            Self::AllOfStatic(names) => write!(f, "all_of({})", names.join(", ")),
         }
     }
 }
@@ -518,6 +586,32 @@ mod tests {
             need.missing_from(&set(&[])).unwrap().to_string(),
             "projects.manage"
         );
+    }
+
+    #[test]
+    fn a_compiled_requirement_answers_as_the_parsed_one() {
+        const STATIC: Requirement = crate::require!("billing.read", "publish", "files.*");
+        let dynamic = Requirement::all_of(["billing.read", "publish", "files.*"]).unwrap();
+        assert_eq!(STATIC.to_string(), dynamic.to_string());
+        assert_eq!(STATIC.permissions(), dynamic.permissions());
+        for held in [
+            set(&[]),
+            set(&["billing.*"]),
+            set(&["billing.read", "publish"]),
+            set(&["*"]),
+            set(&["files.*", "publish"]),
+        ] {
+            assert_eq!(
+                STATIC.missing_from(&held).map(|m| m.to_string()),
+                dynamic.missing_from(&held).map(|m| m.to_string()),
+                "{held}"
+            );
+        }
+        const EMPTY: Requirement = Requirement::all_of_static(&[]);
+        assert!(EMPTY.missing_from(&set(&[])).is_none());
+        // Checked by the same rule at run time too.
+        let bad = std::panic::catch_unwind(|| Requirement::all_of_static(&["a b"]));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -116,8 +116,15 @@ impl PermissionSet {
 
     /// Whether some grant covers `permission`.
     pub fn covers(&self, permission: &Permission) -> bool {
-        let wanted = permission.as_str().as_bytes();
-        self.0.grants().any(|grant| covers(grant, wanted))
+        self.covers_name(permission.as_str())
+    }
+
+    /// Whether some grant covers the permission named `wanted` (checked
+    /// already).
+    pub(super) fn covers_name(&self, wanted: &str) -> bool {
+        self.0
+            .grants()
+            .any(|grant| covers(grant, wanted.as_bytes()))
     }
 
     /// Whether this set covers every grant of `other` (wildcards included):
