@@ -1,0 +1,92 @@
+//! The per-route layer: verify the Bearer token against the route's
+//! requirement, then let the request through with the verified key, or
+//! answer the refusal.
+
+use crate::Auth;
+use crate::refusal::refusal;
+use axum::extract::Request;
+use axum::http::header::AUTHORIZATION;
+use axum::response::Response;
+use keyward_core::token::bearer_from_headers;
+use keyward_core::{Rejection, Requirement};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// What [`Auth::require`] returns: put it on a route with `route_layer`.
+#[derive(Debug, Clone)]
+pub struct RequireLayer {
+    auth: Auth,
+    requirement: Arc<Requirement>,
+}
+
+impl RequireLayer {
+    pub(crate) fn new(auth: Auth, requirement: Requirement) -> Self {
+        Self {
+            auth,
+            requirement: Arc::new(requirement),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequireLayer {
+    type Service = Require<S>;
+
+    fn layer(&self, inner: S) -> Require<S> {
+        Require {
+            inner,
+            auth: self.auth.clone(),
+            requirement: Arc::clone(&self.requirement),
+        }
+    }
+}
+
+/// The service [`RequireLayer`] wraps a route in.
+#[derive(Debug, Clone)]
+pub struct Require<S> {
+    inner: S,
+    auth: Auth,
+    requirement: Arc<Requirement>,
+}
+
+impl<S> Service<Request> for Require<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // The clone that was polled ready serves this request; a fresh
+        // clone stays for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let requirement = Arc::clone(&self.requirement);
+        Box::pin(async move {
+            let verified = {
+                let values = request.headers().get_all(AUTHORIZATION);
+                match bearer_from_headers(values.iter().map(|v| v.as_bytes())) {
+                    Ok(token) => auth.keyward.verify(token, &requirement).await,
+                    Err(header) => Err(Rejection::BadHeader(header)),
+                }
+            };
+            match verified {
+                Ok(key) => {
+                    request.extensions_mut().insert(key);
+                    inner.call(request).await
+                }
+                Err(rejection) => Ok(refusal(&rejection, &auth.realm)),
+            }
+        })
+    }
+}
