@@ -32,11 +32,13 @@
 
 mod error;
 mod layer;
+mod manage;
 mod refusal;
 mod verified;
 
 pub use error::ApiError;
 pub use layer::{Require, RequireLayer};
+pub use manage::{MAX_OVERLAP_SECONDS, Management, ManagementActor, Sessions, TokensOnly};
 pub use verified::{MissingLayer, Verified};
 
 use keyward_core::{Keyward, Requirement};

@@ -204,7 +204,8 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
 }
 
 /// What [`KeyStore::list_keys`] returns: one page and where the next starts.
-#[derive(Debug, Clone)]
+/// Serialized as `{"items": […], "next": "<cursor>" or null}`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Page<T> {
     /// The items, newest first.
     pub items: Vec<T>,
