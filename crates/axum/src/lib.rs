@@ -34,11 +34,13 @@ mod error;
 mod layer;
 mod manage;
 mod refusal;
+mod serve;
 mod verified;
 
 pub use error::ApiError;
 pub use layer::{Require, RequireLayer};
 pub use manage::{MAX_OVERLAP_SECONDS, Management, ManagementActor, Sessions, TokensOnly};
+pub use serve::{USAGE_FLUSH_EVERY, serve};
 pub use verified::{MissingLayer, Verified};
 
 use keyward_core::{Keyward, Requirement};
