@@ -73,19 +73,48 @@ where
         let auth = self.auth.clone();
         let requirement = Arc::clone(&self.requirement);
         Box::pin(async move {
-            let verified = {
+            let (verified, presented_id) = {
                 let values = request.headers().get_all(AUTHORIZATION);
                 match bearer_from_headers(values.iter().map(|v| v.as_bytes())) {
-                    Ok(token) => auth.keyward.verify(token, &requirement).await,
-                    Err(header) => Err(Rejection::BadHeader(header)),
+                    Ok(token) => {
+                        let verified = auth.keyward.verify(token, &requirement).await;
+                        // The public key id of a refused token that parses,
+                        // for the log line; never any part of the secret.
+                        let id = verified.as_ref().err().and_then(|_| {
+                            auth.keyward
+                                .format()
+                                .parse(token)
+                                .ok()
+                                .map(|parsed| parsed.key_id().to_owned())
+                        });
+                        (verified, id)
+                    }
+                    Err(header) => (Err(Rejection::BadHeader(header)), None),
                 }
             };
             match verified {
                 Ok(key) => {
+                    tracing::debug!(
+                        target: "keyward",
+                        key_id = %key.key_id(),
+                        kind = key.kind(),
+                        outcome = "verified",
+                        "token verified"
+                    );
                     request.extensions_mut().insert(key);
                     inner.call(request).await
                 }
-                Err(rejection) => Ok(refusal(&rejection, &auth.realm)),
+                Err(rejection) => {
+                    let response = refusal(&rejection, &auth.realm);
+                    tracing::info!(
+                        target: "keyward",
+                        key_id = presented_id.as_deref(),
+                        outcome = rejection.reason(),
+                        status = response.status().as_u16(),
+                        "token refused"
+                    );
+                    Ok(response)
+                }
             }
         })
     }

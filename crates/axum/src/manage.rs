@@ -121,6 +121,20 @@ impl<S: Sessions> FromRequestParts<Management<S>> for ManagementActor {
     }
 }
 
+/// The log line of a management call: what, which key, who, and how it
+/// ended (the error's stable code). Never a token.
+fn logged<T>(action: &str, key_id: Option<&str>, actor: &Actor, result: &Result<T, Error>) {
+    let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+    tracing::info!(
+        target: "keyward",
+        action,
+        key_id,
+        actor = %actor.label(),
+        outcome,
+        "management call"
+    );
+}
+
 /// The owner an actor acts for when the request names none.
 fn own(actor: &Actor) -> Result<Owner, Error> {
     match actor {
@@ -171,7 +185,14 @@ async fn create<S: Sessions>(
     for (key, value) in &body.metadata {
         request = request.metadata(key, value);
     }
-    match state.auth.keyward.issue(&actor, request).await {
+    let issued = state.auth.keyward.issue(&actor, request).await;
+    logged(
+        "issue",
+        issued.as_ref().ok().map(|i| i.key.id.as_str()),
+        &actor,
+        &issued,
+    );
+    match issued {
         Ok(issued) => (StatusCode::CREATED, Json(issued.show_once())).into_response(),
         Err(e) => ApiError(e).into_response(),
     }
@@ -216,7 +237,9 @@ async fn list<S: Sessions>(
     if let Some(cursor) = query.cursor {
         request = request.after(cursor);
     }
-    match state.auth.keyward.list(&actor, request).await {
+    let page = state.auth.keyward.list(&actor, request).await;
+    logged("list", None, &actor, &page);
+    match page {
         Ok(page) => Json(page).into_response(),
         Err(e) => ApiError(e).into_response(),
     }
@@ -240,7 +263,11 @@ async fn details<S: Sessions>(
     path: Path<String>,
 ) -> Response {
     match key_id(path) {
-        Ok(id) => answer(state.auth.keyward.get(&actor, &id).await),
+        Ok(id) => {
+            let result = state.auth.keyward.get(&actor, &id).await;
+            logged("get", Some(id.as_str()), &actor, &result);
+            answer(result)
+        }
         Err(unknown) => unknown.into_response(),
     }
 }
@@ -251,7 +278,11 @@ async fn revoke<S: Sessions>(
     path: Path<String>,
 ) -> Response {
     match key_id(path) {
-        Ok(id) => answer(state.auth.keyward.revoke(&actor, &id).await),
+        Ok(id) => {
+            let result = state.auth.keyward.revoke(&actor, &id).await;
+            logged("revoke", Some(id.as_str()), &actor, &result);
+            answer(result)
+        }
         Err(unknown) => unknown.into_response(),
     }
 }
@@ -262,7 +293,11 @@ async fn disable<S: Sessions>(
     path: Path<String>,
 ) -> Response {
     match key_id(path) {
-        Ok(id) => answer(state.auth.keyward.disable(&actor, &id).await),
+        Ok(id) => {
+            let result = state.auth.keyward.disable(&actor, &id).await;
+            logged("disable", Some(id.as_str()), &actor, &result);
+            answer(result)
+        }
         Err(unknown) => unknown.into_response(),
     }
 }
@@ -273,7 +308,11 @@ async fn enable<S: Sessions>(
     path: Path<String>,
 ) -> Response {
     match key_id(path) {
-        Ok(id) => answer(state.auth.keyward.enable(&actor, &id).await),
+        Ok(id) => {
+            let result = state.auth.keyward.enable(&actor, &id).await;
+            logged("enable", Some(id.as_str()), &actor, &result);
+            answer(result)
+        }
         Err(unknown) => unknown.into_response(),
     }
 }
@@ -307,7 +346,9 @@ async fn rotate<S: Sessions>(
         .into_response();
     }
     let overlap = TimeDelta::seconds(i64::try_from(overlap).unwrap_or(0));
-    match state.auth.keyward.rotate(&actor, &id, overlap).await {
+    let rotated = state.auth.keyward.rotate(&actor, &id, overlap).await;
+    logged("rotate", Some(id.as_str()), &actor, &rotated);
+    match rotated {
         Ok(issued) => (StatusCode::CREATED, Json(issued.show_once())).into_response(),
         Err(e) => ApiError(e).into_response(),
     }

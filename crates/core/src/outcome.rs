@@ -122,6 +122,25 @@ pub enum Rejection {
     Unavailable(#[source] Error),
 }
 
+impl Rejection {
+    /// A stable name of the refusal for logs and metrics (`"revoked"`,
+    /// `"insufficient_permissions"` …). Unlike the public answer it tells
+    /// the variants apart: keep it in your logs, out of responses.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadHeader(_) => "bad_header",
+            Self::Malformed(_) => "malformed",
+            Self::NotFound => "not_found",
+            Self::Revoked => "revoked",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::KindNotAccepted => "kind_not_accepted",
+            Self::InsufficientPermissions { .. } => "insufficient_permissions",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +168,26 @@ mod tests {
                 "VerifiedKey is Default"
             );
         };
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_reason_for_logs() {
+        let reasons = [
+            Rejection::BadHeader(BearerError::Missing),
+            Rejection::Malformed(ParseError::BadChecksum),
+            Rejection::NotFound,
+            Rejection::Revoked,
+            Rejection::Disabled,
+            Rejection::Expired,
+            Rejection::KindNotAccepted,
+            Rejection::InsufficientPermissions {
+                missing: Requirement::nothing(),
+            },
+            Rejection::Unavailable(Error::NotFound),
+        ]
+        .map(|r| r.reason());
+        let distinct: std::collections::BTreeSet<_> = reasons.iter().collect();
+        assert_eq!(distinct.len(), reasons.len());
     }
 
     #[test]
