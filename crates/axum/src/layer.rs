@@ -101,6 +101,7 @@ where
                         outcome = "verified",
                         "token verified"
                     );
+                    count("verified");
                     request.extensions_mut().insert(key);
                     inner.call(request).await
                 }
@@ -113,9 +114,19 @@ where
                         status = response.status().as_u16(),
                         "token refused"
                     );
+                    count(rejection.reason());
                     Ok(response)
                 }
             }
         })
     }
+}
+
+/// Counts a verify outcome (`keyward_verify_total{outcome}`) when the
+/// `metrics` feature is on.
+fn count(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("keyward_verify_total", "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
 }
