@@ -35,6 +35,8 @@ mod layer;
 mod manage;
 mod refusal;
 mod serve;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verified;
 
 pub use error::ApiError;
