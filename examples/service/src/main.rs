@@ -1,0 +1,36 @@
+//! `cargo run -p service`: product E on a SQLite file (`keyward-service.db`),
+//! or on Postgres when `DATABASE_URL` is set; `PORT` picks the port (3000).
+//! Ctrl-C stops it after writing the last uses.
+
+use keyward::Keyward;
+use keyward::stores::{PgStore, SqliteStore};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store: Arc<dyn keyward::store::KeyStore> = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            let store = PgStore::connect(&url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        _ => Arc::new(SqliteStore::open("keyward-service.db")?),
+    };
+    let keyward = Keyward::builder_arc(store)
+        .kind(service::kind()?)
+        .verify_cache(keyward::cache::CacheConfig::new())
+        .build()?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let address = listener.local_addr()?;
+    #[allow(clippy::print_stdout, reason = "the URL is what the user runs it for")]
+    {
+        println!("keyward example service on http://{address}/ (Ctrl-C to stop)");
+    }
+    let stop = async { tokio::signal::ctrl_c().await.unwrap_or_default() };
+    keyward_axum::serve(listener, service::app(keyward.clone()), &keyward, stop).await?;
+    Ok(())
+}
