@@ -27,28 +27,56 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body: the stable code, the message, and what a client can
+    /// act on (`outside` for `outside_catalog`, `allowed` for
+    /// `expiry_not_allowed`, `limit` for `limit_reached`).
+    pub(crate) fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "error": self.0.code(),
+            "message": self.0.to_string(),
+        });
+        let detail = match &self.0 {
+            Error::OutsideCatalog { outside, .. } => Some((
+                "outside",
+                serde_json::json!(outside.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
+            )),
+            Error::ExpiryNotAllowed { allowed, .. } => {
+                Some(("allowed", serde_json::json!(allowed)))
+            }
+            Error::LimitReached { limit } => Some(("limit", serde_json::json!(limit))),
+            _ => None,
+        };
+        if let (Some((name, value)), Some(map)) = (detail, body.as_object_mut()) {
+            map.insert(name.to_owned(), value);
+        }
+        body
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({
-            "error": self.0.code(),
-            "message": self.0.to_string(),
-        })
-        .to_string();
-        let mut response = (status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(PublicAnswer::CONTENT_TYPE),
-        );
-        headers.insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static(PublicAnswer::CACHE_CONTROL),
-        );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(RETRY_AFTER, HeaderValue::from(PublicAnswer::RETRY_AFTER));
-        }
-        response
+        json_response(status, &self.body())
     }
+}
+
+/// A JSON answer with the headers every keyward answer carries:
+/// `Content-Type`, `Cache-Control: no-store`, and `Retry-After` on 503.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(PublicAnswer::CONTENT_TYPE),
+    );
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static(PublicAnswer::CACHE_CONTROL),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(RETRY_AFTER, HeaderValue::from(PublicAnswer::RETRY_AFTER));
+    }
+    response
 }

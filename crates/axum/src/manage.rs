@@ -3,6 +3,7 @@
 //! or, failing that, as the presented token — which keyward then refuses
 //! and audits unless its kind may manage keys.
 
+use crate::error::json_response;
 use crate::refusal::refusal;
 use crate::{ApiError, Auth};
 use axum::Json;
@@ -144,6 +145,29 @@ fn own(actor: &Actor) -> Result<Owner, Error> {
     }
 }
 
+/// A refused create or rotate: an unknown scope is answered with the
+/// kind's whole catalog beside what fell outside it, so a client (or a
+/// dashboard) can offer exactly what the kind allows.
+fn refused(state: &Management<impl Sessions>, error: Error) -> Response {
+    let catalog = match &error {
+        Error::OutsideCatalog { kind, .. } => state
+            .auth
+            .keyward
+            .format()
+            .kind(kind)
+            .and_then(|k| k.catalog())
+            .cloned(),
+        _ => None,
+    };
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = ApiError(error).body();
+    if let (Some(catalog), Some(map)) = (catalog, body.as_object_mut()) {
+        map.insert("catalog".to_owned(), serde_json::json!(catalog));
+    }
+    json_response(status, &body)
+}
+
 /// A body or query that is not what the route reads.
 fn invalid_body(what: &str) -> Response {
     let body = serde_json::json!({
@@ -194,7 +218,7 @@ async fn create<S: Sessions>(
     );
     match issued {
         Ok(issued) => (StatusCode::CREATED, Json(issued.show_once())).into_response(),
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => refused(&state, e),
     }
 }
 
@@ -350,6 +374,6 @@ async fn rotate<S: Sessions>(
     logged("rotate", Some(id.as_str()), &actor, &rotated);
     match rotated {
         Ok(issued) => (StatusCode::CREATED, Json(issued.show_once())).into_response(),
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => refused(&state, e),
     }
 }
