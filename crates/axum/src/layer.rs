@@ -106,7 +106,7 @@ where
                     inner.call(request).await
                 }
                 Err(rejection) => {
-                    let response = refusal(&rejection, &auth.realm);
+                    let response = refusal(&rejection, &auth);
                     tracing::info!(
                         target: "keyward",
                         key_id = presented_id.as_deref(),

@@ -45,15 +45,30 @@ pub use manage::{MAX_OVERLAP_SECONDS, Management, ManagementActor, Sessions, Tok
 pub use serve::{USAGE_FLUSH_EVERY, serve};
 pub use verified::{MissingLayer, Verified};
 
-use keyward_core::{Keyward, Requirement};
+use keyward_core::{Keyward, PublicAnswer, Requirement};
+use std::fmt;
 use std::sync::Arc;
+
+/// A host's own body for refusals: the content type and the body.
+type RefusalBody = dyn Fn(&PublicAnswer) -> (&'static str, String) + Send + Sync;
 
 /// keyward for an axum router: the service, and how refusals are worded.
 /// Cheap to clone (the service is shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Auth {
     keyward: Keyward,
     realm: Arc<str>,
+    body: Option<Arc<RefusalBody>>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("keyward", &self.keyward)
+            .field("realm", &self.realm)
+            .field("custom_body", &self.body.is_some())
+            .finish()
+    }
 }
 
 impl Auth {
@@ -62,7 +77,32 @@ impl Auth {
         Self {
             keyward,
             realm: Arc::from("api"),
+            body: None,
         }
+    }
+
+    /// Refusals with the host's own body (`application/problem+json`, say):
+    /// `body` gets the answer and returns the content type and the body.
+    /// The status, the challenge, `Cache-Control` and `Retry-After` stay
+    /// keyward's.
+    ///
+    /// ```
+    /// # fn demo(keyward: keyward_core::Keyward) {
+    /// let auth = keyward_axum::Auth::new(keyward).refusal_body(|answer| {
+    ///     let body = format!(
+    ///         r#"{{"type":"about:blank","title":"{}","status":{}}}"#,
+    ///         answer.error, answer.status
+    ///     );
+    ///     ("application/problem+json", body)
+    /// });
+    /// # let _ = auth; }
+    /// ```
+    pub fn refusal_body(
+        mut self,
+        body: impl Fn(&PublicAnswer) -> (&'static str, String) + Send + Sync + 'static,
+    ) -> Self {
+        self.body = Some(Arc::new(body));
+        self
     }
 
     /// The `realm` of every challenge (written as a safe quoted-string).

@@ -111,13 +111,13 @@ impl<S: Sessions> FromRequestParts<Management<S>> for ManagementActor {
         }
         let values = parts.headers.get_all(AUTHORIZATION);
         let token = bearer_from_headers(values.iter().map(|v| v.as_bytes()))
-            .map_err(|e| refusal(&Rejection::BadHeader(e), &state.auth.realm))?;
+            .map_err(|e| refusal(&Rejection::BadHeader(e), &state.auth))?;
         let key = state
             .auth
             .keyward
             .verify(token, &Requirement::nothing())
             .await
-            .map_err(|r| refusal(&r, &state.auth.realm))?;
+            .map_err(|r| refusal(&r, &state.auth))?;
         Ok(Self(Actor::Token(key)))
     }
 }

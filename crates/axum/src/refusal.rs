@@ -1,20 +1,28 @@
 //! A refused request as an HTTP response.
 
+use crate::Auth;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_core::{PublicAnswer, Rejection};
 
-/// The response to `rejection`: RFC 6750 status and challenge for `realm`,
-/// the JSON body, `Cache-Control: no-store`, `Retry-After` on 503.
-pub(crate) fn refusal(rejection: &Rejection, realm: &str) -> Response {
+/// The response to `rejection`: RFC 6750 status and challenge for the
+/// realm, the JSON body (or the host's, [`Auth::refusal_body`]),
+/// `Cache-Control: no-store`, `Retry-After` on 503.
+pub(crate) fn refusal(rejection: &Rejection, auth: &Auth) -> Response {
+    let realm = &*auth.realm;
     let answer = rejection.public_answer();
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, answer.body()).into_response();
+    let (content_type, body) = match &auth.body {
+        Some(custom) => custom(&answer),
+        None => (PublicAnswer::CONTENT_TYPE, answer.body()),
+    };
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
-        HeaderValue::from_static(PublicAnswer::CONTENT_TYPE),
+        HeaderValue::from_str(content_type)
+            .unwrap_or_else(|_| HeaderValue::from_static(PublicAnswer::CONTENT_TYPE)),
     );
     headers.insert(
         CACHE_CONTROL,

@@ -335,3 +335,45 @@ async fn a_management_error_answers_its_status_and_stable_code() {
     assert_eq!(answer.error(), "not_found");
     assert_eq!(answer.cache_control.as_deref(), Some("no-store"));
 }
+
+#[tokio::test]
+async fn a_host_can_answer_refusals_in_its_own_body_keeping_keywards_headers() {
+    let keyward = Keyward::builder(MemoryStore::new())
+        .kind(TokenKind::new("mm_pat").unwrap())
+        .build()
+        .unwrap();
+    let auth = Auth::new(keyward).refusal_body(|answer| {
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "title": answer.error,
+            "status": answer.status,
+        });
+        ("application/problem+json", body.to_string())
+    });
+    let app = Router::new().route(
+        "/api/publish",
+        post(publish).route_layer(auth.require(require!("publish"))),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/publish"))
+        .bearer_auth("mm_pat_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["title"], "invalid_token");
+    assert_eq!(body["status"], 401);
+}
