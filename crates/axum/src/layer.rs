@@ -19,15 +19,15 @@ use tower::{Layer, Service};
 /// What [`Auth::require`] returns: put it on a route with `route_layer`.
 #[derive(Debug, Clone)]
 pub struct RequireLayer {
-    auth: Auth,
-    requirement: Arc<Requirement>,
+    /// The service and the route's requirement, shared: one reference
+    /// count per request, not one per part.
+    shared: Arc<(Auth, Requirement)>,
 }
 
 impl RequireLayer {
     pub(crate) fn new(auth: Auth, requirement: Requirement) -> Self {
         Self {
-            auth,
-            requirement: Arc::new(requirement),
+            shared: Arc::new((auth, requirement)),
         }
     }
 }
@@ -38,8 +38,7 @@ impl<S> Layer<S> for RequireLayer {
     fn layer(&self, inner: S) -> Require<S> {
         Require {
             inner,
-            auth: self.auth.clone(),
-            requirement: Arc::clone(&self.requirement),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -48,8 +47,7 @@ impl<S> Layer<S> for RequireLayer {
 #[derive(Debug, Clone)]
 pub struct Require<S> {
     inner: S,
-    auth: Auth,
-    requirement: Arc<Requirement>,
+    shared: Arc<(Auth, Requirement)>,
 }
 
 impl<S> Service<Request> for Require<S>
@@ -70,14 +68,14 @@ where
         // clone stays for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let auth = self.auth.clone();
-        let requirement = Arc::clone(&self.requirement);
+        let shared = Arc::clone(&self.shared);
         Box::pin(async move {
+            let (auth, requirement) = &*shared;
             let (verified, presented_id) = {
                 let values = request.headers().get_all(AUTHORIZATION);
                 match bearer_from_headers(values.iter().map(|v| v.as_bytes())) {
                     Ok(token) => {
-                        let verified = auth.keyward.verify(token, &requirement).await;
+                        let verified = auth.keyward.verify(token, requirement).await;
                         // The public key id of a refused token that parses,
                         // for the log line; never any part of the secret.
                         let id = verified.as_ref().err().and_then(|_| {
@@ -106,7 +104,7 @@ where
                     inner.call(request).await
                 }
                 Err(rejection) => {
-                    let response = refusal(&rejection, &auth);
+                    let response = refusal(&rejection, auth);
                     tracing::info!(
                         target: "keyward",
                         key_id = presented_id.as_deref(),

@@ -902,6 +902,9 @@ fn main() -> ExitCode {
     let fixtures = MemoryFixtures::default();
     let sqlite = SqliteSetup::new(&mut bench);
     let postgres = PgSetup::new(&mut bench);
+    let http = bench
+        .wants(&["http/open", "http/keyward"])
+        .then(keyward_bench::http::HttpSetup::new);
     let mut comparisons = Comparisons::new();
     keys(&mut bench, &fixtures, &mut comparisons);
     threads_and_garbage(&mut bench, &fixtures, &mut comparisons);
@@ -912,10 +915,22 @@ fn main() -> ExitCode {
     if let Some(postgres) = &postgres {
         postgres.comparisons(&bench, &mut comparisons);
     }
+    if let Some(http) = &http {
+        // Paired as the SQL figures are: 3 ms batches of round trips.
+        comparisons.push(paired(
+            "http/keyward",
+            None,
+            "http/open",
+            Plan::sql(bench.short),
+            |_, ops| http.batch(false, ops),
+            |_, ops| http.batch(true, ops),
+        ));
+    }
 
     run_rounds(&mut bench, &mut comparisons);
 
     drop(comparisons);
+    drop(http);
     drop(fixtures);
     if let Some(sqlite) = sqlite {
         sqlite.remove();

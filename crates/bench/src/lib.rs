@@ -23,6 +23,7 @@
 )]
 
 pub mod fixture;
+pub mod http;
 pub mod paired;
 pub mod report;
 pub mod results;

@@ -24,7 +24,22 @@ pub enum Target {
     /// At least this many operations per second (single-threaded: per
     /// core), from the median time per operation.
     OpsPerSecond(f64),
+    /// At least `min_throughput` times the reference's throughput (the
+    /// median per-pair speed-up), adding at most `max_added_ns` to the
+    /// median time per operation (median figure − median reference).
+    Overhead {
+        /// Throughput at least this fraction of the reference's.
+        min_throughput: f64,
+        /// At most this many nanoseconds added.
+        max_added_ns: f64,
+    },
 }
+
+/// An HTTP route behind keyward: at least this fraction of the throughput
+/// of the same route without it.
+pub const HTTP_THROUGHPUT_MIN: f64 = 0.95;
+/// And at most this many nanoseconds added to the median request.
+pub const HTTP_ADDED_MAX_NS: f64 = 5_000.0;
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +144,15 @@ pub const ROWS: &[Row] = &[
         "Verify, Postgres store, no cache",
         "bare prepared SELECT",
         Target::AtMostTimes(POSTGRES_MAX),
+    ),
+    row(
+        "http/keyward",
+        "HTTP: a route behind keyward (cache hit), per request over loopback",
+        "the same route without authentication",
+        Target::Overhead {
+            min_throughput: HTTP_THROUGHPUT_MIN,
+            max_added_ns: HTTP_ADDED_MAX_NS,
+        },
     ),
     row("issue/memory", "Issue, memory store", "—", Target::None),
     row("issue/sqlite", "Issue, SQLite store", "—", Target::None),
@@ -254,6 +278,22 @@ pub fn check(target: Target, figure: &Figure) -> Option<Check> {
                 value: format!("{}; p5–p95 {}–{}", rate(r.median), rate(r.p5), rate(r.p95)),
             })
         }
+        Target::Overhead {
+            min_throughput,
+            max_added_ns,
+        } => {
+            let up = speedups(figure);
+            let reference = figure.reference_ns.as_ref()?;
+            let added = figure.ns.median - reference.median;
+            (!up.median.is_nan()).then(|| Check {
+                met: up.median >= min_throughput && added <= max_added_ns,
+                value: format!(
+                    "{:.3}× throughput, {:+.1} µs a request",
+                    up.median,
+                    added / 1000.0
+                ),
+            })
+        }
     }
 }
 
@@ -263,6 +303,13 @@ fn target_text(target: Target, reference: &str) -> String {
         Target::AtMostTimes(max) => format!("≤ {max}× {reference}"),
         Target::Scaling(min) => format!("≥ {min}× the throughput of 1 thread"),
         Target::OpsPerSecond(min) => format!("≥ {} per core", rate(min)),
+        Target::Overhead {
+            min_throughput,
+            max_added_ns,
+        } => format!(
+            "≥ {min_throughput}× the throughput, ≤ {} µs added",
+            max_added_ns / 1000.0
+        ),
     }
 }
 
