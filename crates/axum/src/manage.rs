@@ -76,10 +76,10 @@ impl Auth {
     pub fn management<S: Sessions>(&self, sessions: S) -> axum::Router {
         axum::Router::new()
             .route("/keys", post(create::<S>).get(list::<S>))
-            .route("/keys/{id}", get(details::<S>))
-            .route("/keys/{id}/revoke", post(revoke::<S>))
-            .route("/keys/{id}/disable", post(disable::<S>))
-            .route("/keys/{id}/enable", post(enable::<S>))
+            .route("/keys/{id}", get(KeyCall::Get.handler::<S>()))
+            .route("/keys/{id}/revoke", post(KeyCall::Revoke.handler::<S>()))
+            .route("/keys/{id}/disable", post(KeyCall::Disable.handler::<S>()))
+            .route("/keys/{id}/enable", post(KeyCall::Enable.handler::<S>()))
             .route("/keys/{id}/rotate", post(rotate::<S>))
             .with_state(Management {
                 auth: self.clone(),
@@ -281,65 +281,54 @@ fn answer(result: Result<KeyDetails, Error>) -> Response {
     }
 }
 
-async fn details<S: Sessions>(
-    State(state): State<Management<S>>,
-    ManagementActor(actor): ManagementActor,
-    path: Path<String>,
-) -> Response {
-    match key_id(path) {
-        Ok(id) => {
-            let result = state.auth.keyward.get(&actor, &id).await;
-            logged("get", Some(id.as_str()), &actor, &result);
-            answer(result)
+/// The calls on one key that answer with its details.
+#[derive(Debug, Clone, Copy)]
+enum KeyCall {
+    Get,
+    Revoke,
+    Disable,
+    Enable,
+}
+
+impl KeyCall {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Revoke => "revoke",
+            Self::Disable => "disable",
+            Self::Enable => "enable",
         }
-        Err(unknown) => unknown.into_response(),
+    }
+
+    /// A handler for this call.
+    fn handler<S: Sessions>(
+        self,
+    ) -> impl Fn(State<Management<S>>, ManagementActor, Path<String>) -> KeyCallFuture
+    + Clone
+    + Send
+    + Sync
+    + 'static {
+        move |State(state), ManagementActor(actor), path| {
+            Box::pin(async move {
+                let id = match key_id(path) {
+                    Ok(id) => id,
+                    Err(unknown) => return unknown.into_response(),
+                };
+                let keyward = &state.auth.keyward;
+                let result = match self {
+                    Self::Get => keyward.get(&actor, &id).await,
+                    Self::Revoke => keyward.revoke(&actor, &id).await,
+                    Self::Disable => keyward.disable(&actor, &id).await,
+                    Self::Enable => keyward.enable(&actor, &id).await,
+                };
+                logged(self.name(), Some(id.as_str()), &actor, &result);
+                answer(result)
+            })
+        }
     }
 }
 
-async fn revoke<S: Sessions>(
-    State(state): State<Management<S>>,
-    ManagementActor(actor): ManagementActor,
-    path: Path<String>,
-) -> Response {
-    match key_id(path) {
-        Ok(id) => {
-            let result = state.auth.keyward.revoke(&actor, &id).await;
-            logged("revoke", Some(id.as_str()), &actor, &result);
-            answer(result)
-        }
-        Err(unknown) => unknown.into_response(),
-    }
-}
-
-async fn disable<S: Sessions>(
-    State(state): State<Management<S>>,
-    ManagementActor(actor): ManagementActor,
-    path: Path<String>,
-) -> Response {
-    match key_id(path) {
-        Ok(id) => {
-            let result = state.auth.keyward.disable(&actor, &id).await;
-            logged("disable", Some(id.as_str()), &actor, &result);
-            answer(result)
-        }
-        Err(unknown) => unknown.into_response(),
-    }
-}
-
-async fn enable<S: Sessions>(
-    State(state): State<Management<S>>,
-    ManagementActor(actor): ManagementActor,
-    path: Path<String>,
-) -> Response {
-    match key_id(path) {
-        Ok(id) => {
-            let result = state.auth.keyward.enable(&actor, &id).await;
-            logged("enable", Some(id.as_str()), &actor, &result);
-            answer(result)
-        }
-        Err(unknown) => unknown.into_response(),
-    }
-}
+type KeyCallFuture = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
