@@ -80,6 +80,10 @@ pub(crate) fn dashboard(
             escape(error)
         );
     }
+    // A page rendered for a form's POST says it is `/`, so reloading it
+    // asks for the dashboard again instead of posting the form twice (and
+    // never shows the token a second time).
+    body.push_str("<script>if (location.pathname !== \"/\") history.replaceState(null, \"\", \"/\");</script>");
     if let Some(token) = shown {
         let _ = write!(
             body,

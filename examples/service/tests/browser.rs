@@ -151,11 +151,17 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
         .unwrap();
     let token = text(&client, "token").await;
     assert!(token.starts_with("mm_pat_"), "{token}");
+    // The page says it is the dashboard: a reload never posts the form
+    // again, and never shows the token a second time.
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
 
     // The screenshot, with the new token on screen (a throwaway database).
     let png = client.screenshot().await.unwrap();
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&shot, png).unwrap();
+    client.refresh().await.unwrap();
+    let shown_again = client.find(Locator::Id("token")).await;
+    assert!(shown_again.is_err(), "a reload shows the token no more");
 
     // Use it.
     assert_eq!(
