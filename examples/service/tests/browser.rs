@@ -73,14 +73,23 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a WebDriver session")
 }
 
-async fn text(client: &Client, id: &str) -> String {
-    client
-        .find(Locator::Id(id))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+/// The text of `css` once the page shows what is expected: a click that
+/// navigates does not wait for the next page, so every read after one
+/// waits (up to 10 s), then fails naming what it saw.
+async fn wait_text(client: &Client, css: &str, expected: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    for _ in 0..200 {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if expected(&text) {
+                return text;
+            }
+            seen = text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} never showed what was expected (last seen: {seen:?})");
 }
 
 #[tokio::test]
@@ -125,7 +134,7 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(text(&client, "who").await, "alice");
+    wait_text(&client, "#who", |t| t == "alice").await;
 
     // Create a token with `publish`, read it from the show-once box.
     client
@@ -149,7 +158,7 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
         .click()
         .await
         .unwrap();
-    let token = text(&client, "token").await;
+    let token = wait_text(&client, "#token", |t| !t.is_empty()).await;
     assert!(token.starts_with("mm_pat_"), "{token}");
     // The page says it is the dashboard: a reload never posts the form
     // again, and never shows the token a second time.
@@ -160,6 +169,7 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&shot, png).unwrap();
     client.refresh().await.unwrap();
+    wait_text(&client, "#who", |t| t == "alice").await;
     let shown_again = client.find(Locator::Id("token")).await;
     assert!(shown_again.is_err(), "a reload shows the token no more");
 
@@ -182,12 +192,7 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
         .await
         .unwrap();
     client.accept_alert().await.unwrap();
-    let status = client
-        .wait()
-        .for_element(Locator::Css("#tokens td.status"))
-        .await
-        .unwrap();
-    assert_eq!(status.text().await.unwrap(), "revoked");
+    wait_text(&client, "#tokens td.status", |t| t == "revoked").await;
     assert_eq!(
         call(reqwest::Method::POST, "/api/publish", &token).await,
         401
