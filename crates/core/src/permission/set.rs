@@ -7,7 +7,7 @@
 //! pointer chases a hit at a million keys paid for in cache misses.
 
 use super::check;
-use super::name::{Permission, covers};
+use super::name::{Permission, covers, is_valid};
 use crate::error::Error;
 use std::fmt;
 
@@ -219,27 +219,22 @@ impl std::str::FromStr for PermissionSet {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        // Text as this set writes it (sorted, unique, single spaces) is
-        // taken as it is, without sorting a copy: what stores read back.
+        // Text as this set writes it (valid grants, strictly sorted, joined
+        // by single spaces) is taken as it is, checked once and not sorted
+        // again: what stores read back.
         let mut previous: Option<&str> = None;
-        let mut canonical = !text.starts_with(' ') && !text.ends_with(' ');
+        let canonical = text.split(' ').all(|grant| {
+            let next = is_valid(grant.as_bytes()) && previous.is_none_or(|p| p < grant);
+            previous = Some(grant);
+            next
+        });
+        if canonical {
+            return Ok(Self(Packed::new(text)));
+        }
         for grant in text.split_whitespace() {
             check(grant)?;
-            canonical &= previous.is_none_or(|p| p < grant);
-            previous = Some(grant);
         }
-        let spaces = text.bytes().filter(|b| b.is_ascii_whitespace()).count();
-        let grants = text.split_whitespace().count();
-        if canonical
-            && !text.contains(|c: char| c.is_whitespace() && c != ' ')
-            && spaces + 1 == grants
-        {
-            Ok(Self(Packed::new(text)))
-        } else if grants == 0 {
-            Ok(Self::new())
-        } else {
-            Ok(Self::from_unsorted(text.split_whitespace()))
-        }
+        Ok(Self::from_unsorted(text.split_whitespace()))
     }
 }
 
