@@ -1,0 +1,124 @@
+//! One module per command. Each has its `Args` (what clap reads) and a
+//! `run` that prints its answer; [`run`] dispatches. A new command (such
+//! as `scan`) is a module here and a variant of [`crate::cli::Command`].
+
+pub(crate) mod audit;
+pub(crate) mod completions;
+pub(crate) mod expiring;
+pub(crate) mod issue;
+pub(crate) mod list;
+pub(crate) mod migrate;
+pub(crate) mod roles;
+pub(crate) mod rotate;
+pub(crate) mod show;
+pub(crate) mod state;
+pub(crate) mod verify;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::output::Output;
+use keyward::chrono::TimeDelta;
+use keyward::{KeyId, Owner};
+
+/// A command that names one key.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyArg {
+    /// The key's public id (as `list` shows it).
+    #[arg(value_parser = key_id)]
+    pub(crate) id: KeyId,
+}
+
+/// Runs the command line's command.
+pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    let output = Output::new(cli.json);
+    let open = || Context::open(&cli.config, Output::new(cli.json));
+    match cli.command {
+        Command::Completions(args) => completions::run(&args),
+        Command::Migrate => migrate::run(&cli.config, &output).await,
+        Command::Issue(args) => issue::run(&open().await?, args).await,
+        Command::List(args) => list::run(&open().await?, args).await,
+        Command::Show(args) => show::run(&open().await?, &args.id).await,
+        Command::Revoke(args) => state::run(&open().await?, state::Change::Revoke, &args.id).await,
+        Command::Disable(args) => {
+            state::run(&open().await?, state::Change::Disable, &args.id).await
+        }
+        Command::Enable(args) => state::run(&open().await?, state::Change::Enable, &args.id).await,
+        Command::Rotate(args) => rotate::run(&open().await?, &args).await,
+        Command::Roles(command) => roles::run(&open().await?, command).await,
+        Command::Audit(args) => audit::run(&open().await?, &args).await,
+        Command::Expiring(args) => expiring::run(&open().await?, &args).await,
+        Command::Verify(args) => verify::run(&open().await?, args).await,
+    }
+}
+
+// ------------------------------------------------------- argument parsers
+
+pub(crate) fn key_id(text: &str) -> Result<KeyId, String> {
+    KeyId::parse(text).map_err(|e| e.to_string())
+}
+
+pub(crate) fn owner(text: &str) -> Result<Owner, String> {
+    Owner::new(text).map_err(|e| e.to_string())
+}
+
+/// Longest duration `--overlap` and `--within` accept: 100 years.
+const MAX_DURATION_DAYS: i64 = 36_600;
+
+/// A duration: a count and a unit, `90s`, `30m`, `12h`, `7d`, `2w` (or `0`).
+pub(crate) fn duration(text: &str) -> Result<TimeDelta, String> {
+    let bad =
+        || "expected a count and a unit: 90s, 30m, 12h, 7d or 2w (at most 100 years)".to_owned();
+    let text = text.trim();
+    if text == "0" {
+        return Ok(TimeDelta::zero());
+    }
+    if text.len() > 32 {
+        return Err(bad());
+    }
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (count, unit) = text.split_at(digits);
+    let count: i64 = count.parse().map_err(|_| bad())?;
+    let seconds_per_unit = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    let seconds = count.checked_mul(seconds_per_unit).ok_or_else(bad)?;
+    if seconds > MAX_DURATION_DAYS * 86_400 {
+        return Err(bad());
+    }
+    TimeDelta::try_seconds(seconds).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration("7d"), Ok(TimeDelta::days(7)));
+        assert_eq!(duration("12h"), Ok(TimeDelta::hours(12)));
+        assert_eq!(duration("30m"), Ok(TimeDelta::minutes(30)));
+        assert_eq!(duration("90s"), Ok(TimeDelta::seconds(90)));
+        assert_eq!(duration("2w"), Ok(TimeDelta::days(14)));
+        assert_eq!(duration("0"), Ok(TimeDelta::zero()));
+        assert_eq!(duration("36600d"), Ok(TimeDelta::days(36_600)));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "-1d",
+            "7 days",
+            "36601d",
+            "99999999999999999999d",
+            "1.5h",
+            "7D",
+        ] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}
