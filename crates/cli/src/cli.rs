@@ -58,6 +58,8 @@ pub(crate) enum Command {
     Expiring(commands::expiring::Args),
     /// Check a token: prints the outcome or why it is refused, never the secret.
     Verify(commands::verify::Args),
+    /// Find tokens in files, directories or stdin (`-`); exit 1 if any is found.
+    Scan(commands::scan::Args),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
 }

@@ -10,6 +10,7 @@ pub(crate) mod list;
 pub(crate) mod migrate;
 pub(crate) mod roles;
 pub(crate) mod rotate;
+pub(crate) mod scan;
 pub(crate) mod show;
 pub(crate) mod state;
 pub(crate) mod verify;
@@ -49,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit(args) => audit::run(&open().await?, &args).await,
         Command::Expiring(args) => expiring::run(&open().await?, &args).await,
         Command::Verify(args) => verify::run(&open().await?, args).await,
+        Command::Scan(args) => scan::run(&cli.config, cli.json, args).await,
     }
 }
 

@@ -1,0 +1,237 @@
+//! `keyward scan`: find the deployment's tokens in files, trees and
+//! standard input (the search is `keyward-scan`'s), report them masked,
+//! and with `--revoke` revoke every one that is still live.
+
+use crate::context::{self, Context};
+use crate::failure::{Failure, REFUSED, UNANSWERED};
+use crate::output::Output;
+use keyward::token::TokenFormat;
+use keyward::{KeyId, Rejection, Requirement};
+use keyward_scan::report::{Shown, json, sarif, text};
+use keyward_scan::{Finding, ScanOptions, ScanReport, Scanner};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Files and directories to search; `-` reads standard input.
+    /// Without any, the current directory.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Write SARIF 2.1.0 (for code-scanning services) instead of text.
+    #[arg(long)]
+    sarif: bool,
+    /// Show each token whole, secret included (default: prefix, key id and `…`).
+    #[arg(long)]
+    show_token: bool,
+    /// Search hidden files and directories too.
+    #[arg(long)]
+    hidden: bool,
+    /// Search what `.gitignore`, `.ignore` and Git's excludes leave out too.
+    #[arg(long)]
+    no_ignore: bool,
+    /// Threads searching files (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Revoke every token found that is still live, as the operator; the
+    /// audit event says where it was found. Needs the configured store.
+    #[arg(long)]
+    revoke: bool,
+}
+
+/// What `--revoke` did with one key.
+#[derive(Debug, serde::Serialize)]
+struct Revocation {
+    key_id: KeyId,
+    kind: String,
+    /// `revoked`, `already_revoked`, `expired` or `unknown` (no key of this
+    /// deployment has this id and secret; nothing was changed).
+    outcome: &'static str,
+    /// Where the token was found, `path:line:column`.
+    found_at: Vec<String>,
+}
+
+pub(crate) async fn run(config_path: &Path, json_output: bool, args: Args) -> Result<(), Failure> {
+    if json_output && args.sarif {
+        return Err(Failure::usage("--json and --sarif: choose one"));
+    }
+    let config = context::load(config_path)?;
+    let format = TokenFormat::new(config.kinds().iter().cloned())
+        .map_err(|e| Failure::usage(format!("{}: {e}", config_path.display())))?;
+    let options = ScanOptions::new()
+        .hidden(args.hidden)
+        .ignore_files(!args.no_ignore)
+        .threads(args.threads.map_or(0, usize::from))
+        .progress(std::io::stderr().is_terminal());
+    let scanner = Scanner::new(format, options)
+        .map_err(|e| Failure::usage(format!("{}: {e}", config_path.display())))?;
+    // Open the store first: a `--revoke` that cannot reach it fails before
+    // a long scan, not after.
+    let context = if args.revoke {
+        Some(Context::open(config_path, Output::new(json_output)).await?)
+    } else {
+        None
+    };
+    let report = scanner.scan(&args.paths);
+    let revocations = match &context {
+        Some(context) => revoke_found(context, &report.findings).await?,
+        None => Vec::new(),
+    };
+    let shown = if args.show_token {
+        Shown::Token
+    } else {
+        Shown::Preview
+    };
+    write_report(
+        &scanner,
+        &report,
+        shown,
+        json_output,
+        args.sarif,
+        &revocations,
+    )?;
+    let mut stderr = std::io::stderr().lock();
+    for problem in &report.problems {
+        let path = if problem.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", problem.path)
+        };
+        writeln!(stderr, "keyward: {path}{}", problem.message)?;
+    }
+    if !json_output && !args.sarif {
+        for revocation in &revocations {
+            writeln!(
+                stderr,
+                "keyward: {} {}_{}… (found at {})",
+                revocation.outcome.replace('_', " "),
+                revocation.kind,
+                revocation.key_id,
+                revocation.found_at.join(", ")
+            )?;
+        }
+        writeln!(stderr, "{}", text::summary(&report))?;
+    }
+    if report.found_any() {
+        // Already reported: exit 1 with no further line.
+        Err(Failure {
+            message: String::new(),
+            code: REFUSED,
+        })
+    } else if !report.problems.is_empty() {
+        Err(Failure {
+            message: String::new(),
+            code: UNANSWERED,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn write_report(
+    scanner: &Scanner,
+    report: &ScanReport,
+    shown: Shown,
+    json_output: bool,
+    sarif_output: bool,
+    revocations: &[Revocation],
+) -> Result<(), Failure> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if sarif_output {
+        sarif::write(report, scanner.format(), shown, &mut out)?;
+    } else if json_output {
+        let mut value = json::to_value(report, shown);
+        if let Some(object) = value.as_object_mut()
+            && !revocations.is_empty()
+        {
+            object.insert("revocations".to_owned(), serde_json::to_value(revocations)?);
+        }
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        text::write(report, shown, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// At most this many places are named in one revocation's audit reason.
+const MAX_PLACES_NAMED: usize = 5;
+
+/// Revokes, once per key, every token found that verifies as a live key
+/// (active or disabled) of this deployment. A token is verified whole
+/// first: a made-up token that only borrows a real key id (its checksum is
+/// no secret) revokes nothing.
+async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Revocation>, Failure> {
+    let mut by_key: BTreeMap<(String, KeyId), Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        by_key
+            .entry((finding.kind().to_owned(), finding.key_id().clone()))
+            .or_default()
+            .push(finding);
+    }
+    let anything = Requirement::all_of(&[] as &[&str])?;
+    let mut revocations = Vec::new();
+    for ((kind, key_id), places) in by_key {
+        let found_at: Vec<String> = places
+            .iter()
+            .map(|f| format!("{}:{}:{}", f.path(), f.line(), f.column()))
+            .collect();
+        // Every finding of the key: one of them may be the real token.
+        let mut outcome = "unknown";
+        for finding in &places {
+            outcome = match context
+                .keyward
+                .verify(finding.expose_token(), &anything)
+                .await
+            {
+                Ok(_) | Err(Rejection::Disabled) => "live",
+                Err(Rejection::Revoked) => "already_revoked",
+                Err(Rejection::Expired) => "expired",
+                Err(Rejection::NotFound) => "unknown",
+                Err(other) => {
+                    return Err(Failure::usage(format!(
+                        "cannot check key {key_id} before revoking it: {other}"
+                    )));
+                }
+            };
+            if outcome != "unknown" {
+                break;
+            }
+        }
+        if outcome == "live" {
+            let _reason = where_found(&found_at);
+            context
+                .keyward
+                .revoke(&context.actor, &key_id)
+                .await
+                .map_err(|e| crate::failure::about_key(&key_id, e))?;
+            outcome = "revoked";
+        }
+        revocations.push(Revocation {
+            key_id,
+            kind,
+            outcome,
+            found_at,
+        });
+    }
+    Ok(revocations)
+}
+
+/// The audit reason of a revocation: where the token was found.
+fn where_found(found_at: &[String]) -> String {
+    let mut reason = format!(
+        "leaked: found by keyward scan at {}",
+        found_at
+            .iter()
+            .take(MAX_PLACES_NAMED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if found_at.len() > MAX_PLACES_NAMED {
+        reason.push_str(&format!(" and {} more", found_at.len() - MAX_PLACES_NAMED));
+    }
+    reason
+}
