@@ -18,6 +18,7 @@ mod expiring;
 mod insert;
 mod limit;
 mod listing;
+mod prune;
 mod revocation;
 mod roles;
 mod rotation;
@@ -68,6 +69,11 @@ pub use revocation::{
 pub use roles::{
     delete_role_is_compare_and_set, delete_role_removes_only_that_role,
     put_role_is_compare_and_set, roles_are_namespaced_by_owner, roles_put_replace_and_get,
+};
+// Invariants 14 and 15.
+pub use prune::{
+    prune_audit_deletes_only_old_events_in_batches, prune_keys_deletes_only_dead_keys,
+    prune_keys_works_in_bounded_batches, prune_of_100k_revoked_keys_leaves_every_live_key,
 };
 // The `keys_expiring` clause.
 pub use expiring::keys_expiring_selects_the_window_soonest_first;
