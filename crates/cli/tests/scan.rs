@@ -335,6 +335,24 @@ fn revoke_revokes_a_live_leaked_key_once_and_nothing_a_forgery_names() {
     assert_eq!(outcome(&kept_id).0, "unknown");
     assert_eq!(status(dir.path(), &leaked_id), "revoked");
     assert_eq!(status(dir.path(), &kept_id), "active");
+    // The audit event says who revoked it and where the token was found.
+    let audit = keyward(dir.path(), &["--json", "audit", "--key", &leaked_id], None);
+    let events: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let revoke = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "revoke")
+        .unwrap();
+    assert_eq!(
+        revoke["detail"],
+        "reason: leaked token found by keyward scan at repo/deploy.sh:1:10"
+    );
+    assert!(
+        revoke["actor"].as_str().unwrap().contains("cli:alice"),
+        "{revoke}"
+    );
+    assert!(!text(&audit.stdout).contains(&leaked));
 
     // Once revoked, a second scan changes nothing and says so.
     let again = keyward(dir.path(), &["scan", "--revoke", "repo"], None);

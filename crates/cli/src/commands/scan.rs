@@ -5,6 +5,7 @@
 use crate::context::{self, Context};
 use crate::failure::{Failure, REFUSED, UNANSWERED};
 use crate::output::Output;
+use keyward::limits::MAX_REVOKE_REASON_LEN;
 use keyward::token::TokenFormat;
 use keyward::{KeyId, Rejection, Requirement};
 use keyward_scan::report::{Shown, json, sarif, text};
@@ -156,9 +157,6 @@ fn write_report(
     Ok(())
 }
 
-/// At most this many places are named in one revocation's audit reason.
-const MAX_PLACES_NAMED: usize = 5;
-
 /// Revokes, once per key, every token found that verifies as a live key
 /// (active or disabled) of this deployment. A token is verified whole
 /// first: a made-up token that only borrows a real key id (its checksum is
@@ -201,10 +199,10 @@ async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Rev
             }
         }
         if outcome == "live" {
-            let _reason = where_found(&found_at);
+            let reason = where_found(context.keyward.format(), &found_at);
             context
                 .keyward
-                .revoke(&context.actor, &key_id)
+                .revoke_with_reason(&context.actor, &key_id, &reason)
                 .await
                 .map_err(|e| crate::failure::about_key(&key_id, e))?;
             outcome = "revoked";
@@ -219,19 +217,84 @@ async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Rev
     Ok(revocations)
 }
 
-/// The audit reason of a revocation: where the token was found.
-fn where_found(found_at: &[String]) -> String {
-    let mut reason = format!(
-        "leaked: found by keyward scan at {}",
-        found_at
-            .iter()
-            .take(MAX_PLACES_NAMED)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if found_at.len() > MAX_PLACES_NAMED {
-        reason.push_str(&format!(" and {} more", found_at.len() - MAX_PLACES_NAMED));
+/// The audit reason of a revocation: where the token was found, as many
+/// places as fit in [`MAX_REVOKE_REASON_LEN`] (and how many more). A path
+/// is untrusted text: control characters become `?`, and a path that
+/// itself spells a token is left out (the reason would store the token).
+fn where_found(format: &TokenFormat, found_at: &[String]) -> String {
+    const HEAD: &str = "leaked token found by keyward scan at ";
+    let mut reason = HEAD.to_owned();
+    let mut named = 0usize;
+    for place in found_at {
+        let place: String = place
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        if format.contains_token(&place) {
+            continue;
+        }
+        let more = found_at.len() - named;
+        // Room for this place and a "and N more" after it.
+        let tail = format!(" and {more} more").len();
+        if reason.len() + 2 + place.len() + tail > MAX_REVOKE_REASON_LEN {
+            break;
+        }
+        if named > 0 {
+            reason.push_str(", ");
+        }
+        reason.push_str(&place);
+        named += 1;
+    }
+    if named == 0 {
+        return format!(
+            "leaked token found by keyward scan in {} places",
+            found_at.len()
+        );
+    }
+    if named < found_at.len() {
+        reason.push_str(&format!(" and {} more", found_at.len() - named));
     }
     reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward::TokenKind;
+
+    fn format() -> TokenFormat {
+        TokenFormat::new([TokenKind::new("mt").unwrap()]).unwrap()
+    }
+
+    #[test]
+    fn the_reason_names_where_the_token_was_found_and_fits_the_cap() {
+        let places = vec!["src/a.rs:1:2".to_owned(), "b c.txt:3:4".to_owned()];
+        assert_eq!(
+            where_found(&format(), &places),
+            "leaked token found by keyward scan at src/a.rs:1:2, b c.txt:3:4"
+        );
+        let many: Vec<String> = (0..500).map(|i| format!("dir/file{i}.txt:1:1")).collect();
+        let reason = where_found(&format(), &many);
+        assert!(reason.len() <= MAX_REVOKE_REASON_LEN, "{}", reason.len());
+        assert!(reason.starts_with("leaked token found by keyward scan at dir/file0.txt:1:1, "));
+        assert!(reason.ends_with(" more"), "{reason}");
+    }
+
+    #[test]
+    fn control_characters_and_token_spelling_paths_stay_out_of_the_reason() {
+        let token = "mt_AbCdEf1234xxxxxxxxxxxxxxxxxxxxxxxxxxx47RLeo";
+        let places = vec![
+            format!("{token}.txt:1:1"),
+            "evil\u{1b}[2J\nname:2:1".to_owned(),
+        ];
+        assert_eq!(
+            where_found(&format(), &places),
+            "leaked token found by keyward scan at evil?[2J?name:2:1 and 1 more"
+        );
+        let only_token = vec![format!("{token}:1:1")];
+        assert_eq!(
+            where_found(&format(), &only_token),
+            "leaked token found by keyward scan in 1 places"
+        );
+    }
 }
