@@ -1,6 +1,13 @@
 //! A generated tree with planted tokens and look-alikes, scanned as a user
 //! scans a repository: every planted token found at its exact line and
 //! column, nothing else.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed setup should stop it loudly"
+)]
 
 mod common;
 

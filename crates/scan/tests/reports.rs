@@ -1,4 +1,11 @@
 //! The three reports, parsed back: text lines, the JSON shape, SARIF 2.1.0.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed setup should stop it loudly"
+)]
 
 mod common;
 
@@ -38,7 +45,9 @@ fn render(write: impl Fn(&mut Vec<u8>)) -> String {
 #[test]
 fn text_lines_are_path_line_column_kind_and_preview() {
     let (report, tokens) = report();
-    let out = render(|out| text::write(&report, Shown::Preview, out).unwrap());
+    let out = render(|out| {
+        text::write(&report, Shown::Preview, out).unwrap();
+    });
     let key_a = &tokens[0][3..13];
     let key_b = &tokens[1][7..11];
     assert_eq!(
@@ -51,7 +60,9 @@ fn text_lines_are_path_line_column_kind_and_preview() {
     for token in &tokens {
         assert!(!out.contains(secret_part(token)));
     }
-    let full = render(|out| text::write(&report, Shown::Token, out).unwrap());
+    let full = render(|out| {
+        text::write(&report, Shown::Token, out).unwrap();
+    });
     assert!(full.contains(&format!(":1:9: mt {}\n", tokens[0])));
     assert_eq!(
         text::summary(&report),
@@ -62,7 +73,9 @@ fn text_lines_are_path_line_column_kind_and_preview() {
 #[test]
 fn json_has_the_documented_shape_and_the_token_only_when_asked() {
     let (report, tokens) = report();
-    let out = render(|out| json::write(&report, Shown::Preview, out).unwrap());
+    let out = render(|out| {
+        json::write(&report, Shown::Preview, out).unwrap();
+    });
     let value: Value = serde_json::from_str(&out).unwrap();
     let keys: Vec<&str> = value
         .as_object()
@@ -95,7 +108,7 @@ fn json_has_the_documented_shape_and_the_token_only_when_asked() {
     }
 
     let full: Value = serde_json::from_str(&render(|out| {
-        json::write(&report, Shown::Token, out).unwrap()
+        json::write(&report, Shown::Token, out).unwrap();
     }))
     .unwrap();
     assert_eq!(full["findings"][0]["token"], tokens[0].as_str());

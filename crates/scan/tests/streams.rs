@@ -1,5 +1,12 @@
 //! One stream at a time: chunk boundaries, agreement with the core's
 //! `TokenFormat::scan`, long words, UTF-16 across chunks, large streams.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed setup should stop it loudly"
+)]
 
 mod common;
 
@@ -129,7 +136,7 @@ fn a_long_stream_is_read_in_chunks_with_every_line_counted() {
     let reader = Generated {
         len: 40_000_000,
         at: 0,
-        tokens: tokens.clone(),
+        tokens,
     };
     let report = scanner(64 * 1024).scan_reader("-", reader);
     let got: Vec<(u64, u64)> = report

@@ -1,7 +1,12 @@
 //! Tokens minted for tests, and text built with the place of each planted
 //! token recorded as it is written.
 
-#![allow(dead_code, reason = "each test binary uses part of the helpers")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: each test binary uses part of them, and a failed setup should stop it loudly"
+)]
 
 use keyward_core::TokenKind;
 use keyward_core::token::TokenFormat;
