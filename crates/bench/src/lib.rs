@@ -27,3 +27,4 @@ pub mod http;
 pub mod paired;
 pub mod report;
 pub mod results;
+pub mod scan;
