@@ -10,6 +10,10 @@ use std::path::Path;
 /// A loaded deployment.
 #[derive(Debug)]
 pub(crate) struct Context {
+    /// The store, described for people (no secret).
+    pub(crate) store: String,
+    /// `sqlite` or `postgres`.
+    pub(crate) backend: &'static str,
     pub(crate) keyward: Keyward,
     pub(crate) actor: Actor,
     pub(crate) output: Output,
@@ -18,12 +22,30 @@ pub(crate) struct Context {
 impl Context {
     /// Loads the file and opens its store (without migrating it).
     pub(crate) async fn open(path: &Path, output: Output) -> Result<Self, Failure> {
+        Self::open_with(path, output, false).await
+    }
+
+    /// Loads the file, opens its store and applies keyward's migrations.
+    pub(crate) async fn open_migrated(path: &Path, output: Output) -> Result<Self, Failure> {
+        Self::open_with(path, output, true).await
+    }
+
+    /// Every command, `migrate` too, checks the whole configuration the way
+    /// the host's `build()` does.
+    async fn open_with(path: &Path, output: Output, migrate: bool) -> Result<Self, Failure> {
         let config = load(path)?;
-        let store = store(&config, path)?.open().await?;
+        let configured = store(&config, path)?;
+        let store = if migrate {
+            configured.open_migrated().await?
+        } else {
+            configured.open().await?
+        };
         let keyward = config.builder_arc(store).build().map_err(|e| {
             Failure::usage(format!("{}: {}", path.display(), crate::failure::chain(&e)))
         })?;
         Ok(Self {
+            store: configured.describe(),
+            backend: configured.backend(),
             keyward,
             actor: operator(),
             output,

@@ -31,11 +31,12 @@ pub(crate) struct KeyArg {
 
 /// Runs the command line's command.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
-    let output = Output::new(cli.json);
     let open = || Context::open(&cli.config, Output::new(cli.json));
     match cli.command {
         Command::Completions(args) => completions::run(&args),
-        Command::Migrate => migrate::run(&cli.config, &output).await,
+        Command::Migrate => {
+            migrate::run(&Context::open_migrated(&cli.config, Output::new(cli.json)).await?).await
+        }
         Command::Issue(args) => issue::run(&open().await?, args).await,
         Command::List(args) => list::run(&open().await?, args).await,
         Command::Show(args) => show::run(&open().await?, &args.id).await,
