@@ -26,6 +26,11 @@ const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 /// [`change_channel_per_schema_sql`]).
 const CHANNEL_PER_SCHEMA_VERSION: i64 = 2026_1203_0000_0001;
 
+/// Indexes for the operator's queries: pruning (revoked keys by
+/// `revoked_at`, active keys by `expires_at`, audit events by `at`) and
+/// listing across owners (newest first).
+const OPERATOR_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
+
 /// keyward's migrations for `prefix`, to merge into the host's own
 /// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
 /// so they are applied and recorded with the host's. Once merged, every later
@@ -108,7 +113,28 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             AssertSqlSafe(change_channel_per_schema_sql(prefix)).into_sql_str(),
             false,
         ),
+        Migration::new(
+            OPERATOR_INDEXES_VERSION,
+            Cow::Borrowed("keyward: indexes for pruning and for listing across owners"),
+            MigrationType::Simple,
+            AssertSqlSafe(operator_indexes_sql(prefix)).into_sql_str(),
+            false,
+        ),
     ]
+}
+
+/// Indexes for the prune statements (oldest first, through partial
+/// indexes on the dead keys only) and for listing every owner's keys
+/// newest first.
+fn operator_indexes_sql(prefix: &TablePrefix) -> String {
+    let keys = prefix.table("keys");
+    let audit = prefix.table("audit");
+    format!(
+        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE state = 'revoked';
+        CREATE INDEX {keys}_expired ON {keys} (expires_at, id) WHERE state = 'active' AND expires_at IS NOT NULL;
+        CREATE INDEX {keys}_created ON {keys} (created_at DESC, id DESC);
+        CREATE INDEX {audit}_at ON {audit} (at, seq);"
+    )
 }
 
 /// The roles table keyed by `(owner, name)`. The first migration named the

@@ -15,6 +15,11 @@ const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 /// they grant nothing until recreated under an owner: fail closed.
 const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 
+/// Indexes for the operator's queries: pruning (revoked keys by
+/// `revoked_at`, active keys by `expires_at`, audit events by `at`) and
+/// listing across owners (newest first).
+const OPERATOR_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
+
 /// One schema migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -97,7 +102,22 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             ALTER TABLE {roles}_by_owner RENAME TO {roles};"
         ),
     };
-    vec![first, owned_roles]
+    let operator_indexes = Migration {
+        version: OPERATOR_INDEXES_VERSION,
+        description: "indexes for pruning and for listing across owners",
+        sql: operator_indexes_sql(&keys, &audit),
+    };
+    vec![first, owned_roles, operator_indexes]
+}
+
+/// The same indexes in both SQL adapters (the statement text is portable).
+fn operator_indexes_sql(keys: &str, audit: &str) -> String {
+    format!(
+        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE state = 'revoked';
+        CREATE INDEX {keys}_expired ON {keys} (expires_at, id) WHERE state = 'active' AND expires_at IS NOT NULL;
+        CREATE INDEX {keys}_created ON {keys} (created_at DESC, id DESC);
+        CREATE INDEX {audit}_at ON {audit} (at, seq);"
+    )
 }
 
 /// Applies the migrations not yet applied, each in its own immediate

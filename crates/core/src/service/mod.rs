@@ -5,6 +5,7 @@ mod background;
 mod builder;
 mod issue;
 mod manage;
+mod prune;
 mod requests;
 mod resolve;
 mod storage;
@@ -30,6 +31,8 @@ use std::sync::Arc;
 use background::AbortOnDrop;
 pub use background::UsageFlusher;
 pub use builder::KeywardBuilder;
+pub use manage::MAX_REVOKE_REASON_LEN;
+pub use prune::{DEFAULT_PRUNE_BATCH, PruneReport, PruneRequest};
 pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest, ShownOnce};
 use storage::Storage;
 
