@@ -37,12 +37,12 @@ pub(crate) enum Command {
     Migrate,
     /// Issue a token: printed once on stdout, never again.
     Issue(commands::issue::Args),
-    /// One page of an owner's keys, newest first.
+    /// One page of keys (an owner's, or every owner's), newest first.
     List(commands::list::Args),
     /// One key's details.
     Show(commands::KeyArg),
     /// Revoke a key: final, effective on the next verify.
-    Revoke(commands::KeyArg),
+    Revoke(commands::RevokeArgs),
     /// Disable a key until it is enabled again.
     Disable(commands::KeyArg),
     /// Enable a disabled key.
@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Audit(commands::audit::Args),
     /// Live keys of every owner expiring soon, soonest first.
     Expiring(commands::expiring::Args),
+    /// Delete keys revoked or expired before a time, and old audit events.
+    Prune(commands::prune::Args),
     /// Check a token: prints the outcome or why it is refused, never the secret.
     Verify(commands::verify::Args),
     /// Print a shell completion script.

@@ -21,6 +21,57 @@ fn bad_input_is_a_clear_line_and_loses_nothing_on_sqlite() {
 }
 
 #[test]
+fn every_owner_reasons_audit_filters_and_prune_on_sqlite() {
+    support::operator_views_and_prune(&Deployment::sqlite());
+}
+
+#[tokio::test]
+async fn last_used_before_lists_the_keys_unused_since() {
+    let deployment = Deployment::sqlite();
+    let issue = |name: &str| {
+        deployment
+            .run(&[
+                "--json", "issue", "--kind", "tak", "--owner", "a", "--name", name,
+            ])
+            .expect(0)
+            .json()
+    };
+    let (used, unused) = (issue("used"), issue("unused"));
+    // A service on the same file records a use.
+    let config = keyward::config::Config::from_path(&deployment.config).unwrap();
+    let keyward = config.open().await.unwrap();
+    let need = keyward::Requirement::nothing();
+    keyward
+        .verify(used["token"].as_str().unwrap(), &need)
+        .await
+        .unwrap();
+    assert_eq!(keyward.flush_usage().await.unwrap(), 1);
+    let stale = deployment
+        .run(&["--json", "list", "--owner", "a", "--last-used-before", "1d"])
+        .expect(0)
+        .json();
+    let names: Vec<&str> = stale["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["unused"]);
+    assert_eq!(unused["key"]["last_used_at"], serde_json::Value::Null);
+    let table = deployment.run(&["list", "--owner", "a"]).expect(0);
+    assert!(table.stdout.contains("just now"), "{table:#?}");
+    // verify from the CLI is a diagnosis, not a use.
+    deployment
+        .run(&["verify", unused["token"].as_str().unwrap()])
+        .expect(0);
+    let still = deployment
+        .run(&["--json", "show", unused["key"]["id"].as_str().unwrap()])
+        .expect(0)
+        .json();
+    assert_eq!(still["last_used_at"], serde_json::Value::Null);
+}
+
+#[test]
 fn migrate_answers_in_text_and_json_and_is_idempotent() {
     let deployment =
         Deployment::with_config(&format!("[store]\nurl = \"sqlite://data.db\"\n{KINDS}"));

@@ -131,6 +131,17 @@ async fn bad_input_is_a_clear_line_and_loses_nothing_on_postgres() {
     pg.drop_schema().await;
 }
 
+#[tokio::test]
+#[cfg_attr(
+    keyward_no_postgres,
+    ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+)]
+async fn every_owner_reasons_audit_filters_and_prune_on_postgres() {
+    let Some(pg) = postgres().await else { return };
+    support::operator_views_and_prune(&pg.deployment);
+    pg.drop_schema().await;
+}
+
 /// The benchmark check of the CLI issue: listing 10,000 keys is paged (at
 /// most 1000 per query, `--all` follows the cursor), so it costs about as
 /// much as one round trip per 1000 keys plus the rows, far under one

@@ -775,7 +775,7 @@ pub fn bad_input(deployment: &Deployment) {
     // Usage errors, as clap reports them: exit 2.
     for args in [
         &["lis"][..],
-        &["list"],
+        &["show"],
         &["issue", "--kind", "mt"],
         &["rotate", "AAAAAAAAAA", "--overlap", "forever"],
         &["expiring", "--within", "-1d"],
@@ -785,4 +785,142 @@ pub fn bad_input(deployment: &Deployment) {
         assert!(run.stderr.contains("error:"), "{args:?}: {run:#?}");
         assert!(run.stdout.is_empty());
     }
+}
+
+/// Listing across owners, revoke reasons, audit filters and prune.
+pub fn operator_views_and_prune(deployment: &Deployment) {
+    let tag = unique();
+    let (alice, bob) = (format!("user:alice-{tag}"), format!("user:bob-{tag}"));
+    let issue = |owner: &str, name: &str| {
+        deployment
+            .run(&[
+                "--json", "issue", "--kind", "tak", "--owner", owner, "--name", name,
+            ])
+            .expect(0)
+            .json()
+    };
+    let a = issue(&alice, &format!("a {tag}"));
+    let b = issue(&bob, &format!("b {tag}"));
+    let a_id = a["key"]["id"].as_str().unwrap();
+
+    // Every owner's keys, when no owner is named.
+    let all = deployment
+        .run(&["--json", "list", "--name", &tag, "--all"])
+        .expect(0)
+        .json();
+    let owners: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["owner"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        [bob.as_str(), alice.as_str()],
+        "newest first, both owners"
+    );
+    let table = deployment.run(&["list", "--name", &tag]).expect(0);
+    assert_eq!(table.stdout.lines().count(), 3, "{table:#?}");
+    // Never used counts as used before any time.
+    let unused = deployment
+        .run(&[
+            "--json",
+            "list",
+            "--name",
+            &tag,
+            "--last-used-before",
+            "2000-01-01",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(unused["items"].as_array().unwrap().len(), 2);
+
+    // revoke --reason: in the audit event; a reason quoting a token is refused.
+    let token = a["token"].as_str().unwrap();
+    deployment
+        .run(&[
+            "revoke",
+            a_id,
+            "--reason",
+            &format!("pasted {token} in chat"),
+        ])
+        .fails(2, "invalid reason");
+    deployment.run(&["verify", token]).expect(0);
+    deployment
+        .run(&["--json", "revoke", a_id, "--reason", "found in the CI logs"])
+        .expect(0);
+    let events = deployment
+        .run(&["--json", "audit", "--key", a_id, "--action", "revoke"])
+        .expect(0)
+        .json();
+    let events = events.as_array().unwrap();
+    assert!(events.iter().all(|e| e["action"] == "revoke"));
+    assert!(events.iter().any(|e| {
+        e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("found in the CI logs"))
+    }));
+    assert!(
+        !serde_json::to_string(events).unwrap().contains(token),
+        "the token is never stored"
+    );
+    let since = deployment
+        .run(&["--json", "audit", "--key", a_id, "--since", "1h"])
+        .expect(0)
+        .json();
+    assert!(
+        since.as_array().unwrap().len() >= 2,
+        "issue and revoke in the last hour"
+    );
+    let until = deployment
+        .run(&["--json", "audit", "--key", a_id, "--until", "2000-01-01"])
+        .expect(0)
+        .json();
+    assert_eq!(until, serde_json::json!([]));
+    deployment.run(&["audit", "--action", "explode"]).expect(2);
+
+    // prune: the revoked key goes, the live one stays, one event counts it.
+    deployment.run(&["prune"]).fails(2, "name at least one");
+    deployment
+        .run(&["prune", "--revoked-before", "2999-01-01"])
+        .fails(2, "future");
+    let report = deployment
+        .run(&[
+            "--json",
+            "prune",
+            "--revoked-before",
+            "0",
+            "--batch-size",
+            "1",
+        ])
+        .expect(0)
+        .json();
+    assert!(report["revoked_keys"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["expired_keys"], 0);
+    assert_eq!(report["audit_events"], 0);
+    deployment.run(&["show", a_id]).fails(1, "no key with id");
+    deployment.run(&["verify", token]).expect(1);
+    deployment
+        .run(&["verify", b["token"].as_str().unwrap()])
+        .expect(0);
+    let pruned = deployment
+        .run(&["--json", "audit", "--action", "prune", "--limit", "1"])
+        .expect(0)
+        .json();
+    assert_eq!(pruned[0]["actor"], format!("operator:cli:{USER}"));
+    assert!(
+        pruned[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("revoked_keys="),
+        "{pruned}"
+    );
+    let text = deployment
+        .run(&["prune", "--audit-before", "3650d"])
+        .expect(0);
+    assert!(
+        text.stdout
+            .starts_with("pruned 0 revoked keys, 0 expired keys and "),
+        "{text:#?}"
+    );
 }
