@@ -4,6 +4,12 @@
 //! prints a skip notice and returns; with `KEYWARD_REQUIRE_POSTGRES=1` they
 //! fail instead.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failed expectation is a failed test"
+)]
+
 mod support;
 
 use keyward::stores::postgres::sqlx::{self, AssertSqlSafe, PgPool, postgres::PgPoolOptions};

@@ -7,6 +7,13 @@
     unreachable_pub,
     reason = "each test binary uses part of the support"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a failure is a failed test"
+)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
