@@ -6,12 +6,15 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Manage a keyward deployment's tokens from its configuration file.
-///
-/// Every change is made and audited as the operator `cli:<OS user>`.
-/// Exit codes: 0 success, 1 refused or not found (for `verify`: the token
-/// was refused), 2 usage, configuration or store error.
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about, long_about = None)]
+#[command(
+    name = "keyward",
+    version,
+    long_about = None,
+    after_help = "Every change is made and audited as the operator cli:<OS user>.\n\
+                  Exit codes: 0 success; 1 refused or not found (verify: the token was refused); \
+                  2 usage, configuration or store error (the store did not answer)."
+)]
 pub(crate) struct Cli {
     /// The configuration file.
     #[arg(
