@@ -4,7 +4,7 @@
 use crate::failure::Failure;
 use crate::output::Output;
 use keyward::config::Config;
-use keyward::{Actor, Keyward};
+use keyward::{Actor, KeyId, Keyward};
 use std::path::Path;
 
 /// A loaded deployment.
@@ -50,6 +50,20 @@ impl Context {
             actor: operator(),
             output,
         })
+    }
+}
+
+impl Context {
+    /// The key an argument names: its id, or a whole token of a configured
+    /// kind (whose id is used). A bad argument is refused without being
+    /// echoed, since it may be a mistyped token.
+    pub(crate) fn key_id(&self, text: &str) -> Result<KeyId, Failure> {
+        let text = text.trim();
+        let id = match self.keyward.format().parse(text) {
+            Ok(token) => KeyId::parse(token.key_id()),
+            Err(_) => KeyId::parse(text),
+        };
+        Ok(id?)
     }
 }
 

@@ -238,6 +238,43 @@ fn completions_come_from_the_command_definition() {
 }
 
 #[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    let deployment = Deployment::sqlite();
+    for n in 0..3 {
+        deployment
+            .run(&[
+                "issue",
+                "--kind",
+                "tak",
+                "--owner",
+                "a",
+                "--name",
+                &format!("k{n}"),
+            ])
+            .expect(0);
+    }
+    for args in [
+        &["completions", "bash"][..],
+        &["list", "--owner", "a"],
+        &["--json", "list", "--owner", "a"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .arg("--config")
+            .arg(&deployment.config)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // `| head -0`
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn help_and_version_exit_0_on_stdout() {
     let deployment = Deployment::with_config("");
     let help = deployment.run(&["--help"]).expect(0);

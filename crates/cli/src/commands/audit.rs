@@ -1,6 +1,6 @@
 //! `keyward audit`: audit events, newest first.
 
-use super::{key_id, owner, time_ago_or_at};
+use super::{owner, time_ago_or_at};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{Cell, Style};
@@ -13,9 +13,9 @@ pub(crate) struct Args {
     /// Only events about this owner.
     #[arg(long, value_parser = owner)]
     owner: Option<Owner>,
-    /// Only events about this key.
-    #[arg(long = "key", value_name = "ID", value_parser = key_id)]
-    key: Option<KeyId>,
+    /// Only events about this key (its id, or the whole token).
+    #[arg(long = "key", value_name = "ID")]
+    key: Option<String>,
     /// Only events of this action: issue, rotate, revoke, disable, enable,
     /// put_role, delete_role, view, prune.
     #[arg(long, value_parser = action)]
@@ -44,7 +44,7 @@ pub(crate) async fn run(context: &Context, args: &Args) -> Result<(), Failure> {
         query = query.owner(owner);
     }
     if let Some(key) = &args.key {
-        query = query.key_id(key);
+        query = query.key_id(&context.key_id(key)?);
     }
     if let Some(action) = args.action {
         query = query.action(action);

@@ -19,15 +19,16 @@ use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::Output;
+use keyward::Owner;
 use keyward::chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use keyward::{KeyId, Owner};
 
 /// A command that names one key.
 #[derive(Debug, clap::Args)]
 pub(crate) struct KeyArg {
-    /// The key's public id (as `list` shows it).
-    #[arg(value_parser = key_id)]
-    pub(crate) id: KeyId,
+    /// The key's public id (as `list` shows it), or the whole token (its id
+    /// is used; the token is never printed back).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
 }
 
 /// Runs the command line's command.
@@ -40,15 +41,23 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Issue(args) => issue::run(&open().await?, args).await,
         Command::List(args) => list::run(&open().await?, args).await,
-        Command::Show(args) => show::run(&open().await?, &args.id).await,
+        Command::Show(args) => {
+            let context = open().await?;
+            show::run(&context, &context.key_id(&args.id)?).await
+        }
         Command::Revoke(args) => {
-            let change = state::Change::Revoke(args.reason);
-            state::run(&open().await?, change, &args.key.id).await
+            let context = open().await?;
+            let id = context.key_id(&args.key.id)?;
+            state::run(&context, state::Change::Revoke(args.reason), &id).await
         }
         Command::Disable(args) => {
-            state::run(&open().await?, state::Change::Disable, &args.id).await
+            let context = open().await?;
+            state::run(&context, state::Change::Disable, &context.key_id(&args.id)?).await
         }
-        Command::Enable(args) => state::run(&open().await?, state::Change::Enable, &args.id).await,
+        Command::Enable(args) => {
+            let context = open().await?;
+            state::run(&context, state::Change::Enable, &context.key_id(&args.id)?).await
+        }
         Command::Rotate(args) => rotate::run(&open().await?, &args).await,
         Command::Roles(command) => roles::run(&open().await?, command).await,
         Command::Audit(args) => audit::run(&open().await?, &args).await,
@@ -70,10 +79,6 @@ pub(crate) struct RevokeArgs {
 }
 
 // ------------------------------------------------------- argument parsers
-
-pub(crate) fn key_id(text: &str) -> Result<KeyId, String> {
-    KeyId::parse(text).map_err(|e| e.to_string())
-}
 
 pub(crate) fn owner(text: &str) -> Result<Owner, String> {
     Owner::new(text).map_err(|e| e.to_string())

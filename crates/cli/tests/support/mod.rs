@@ -678,6 +678,70 @@ pub fn bad_input(deployment: &Deployment) {
     assert_eq!(unknown["reason"], "malformed");
     deployment.run(&["verify", ""]).expect(1);
 
+    // A whole token where an id is expected names its key; a mistyped one
+    // is refused without being printed back.
+    let issued = deployment
+        .run(&[
+            "--json", "issue", "--kind", "tak", "--owner", &owner, "--name", "by token",
+        ])
+        .expect(0)
+        .json();
+    let token = issued["token"].as_str().unwrap();
+    let shown = deployment.run(&["--json", "show", token]).expect(0).json();
+    assert_eq!(shown["id"], issued["key"]["id"]);
+    let last = token.chars().last().unwrap();
+    let typo = format!(
+        "{}{}",
+        &token[..token.len() - 1],
+        if last == 'a' { 'b' } else { 'a' }
+    );
+    for args in [
+        &["show", typo.as_str()][..],
+        &["revoke", &typo],
+        &["audit", "--key", &typo],
+        &["rotate", &typo],
+    ] {
+        let run = deployment.run(args).fails(2, "invalid");
+        assert!(
+            !run.stderr.contains(&typo[4..]) && !run.stdout.contains(&typo[4..]),
+            "{run:#?}"
+        );
+    }
+    deployment.run(&["verify", token]).expect(0);
+
+    // Stored text cannot drive the operator's terminal.
+    deployment
+        .run(&[
+            "issue",
+            "--kind",
+            "tak",
+            "--owner",
+            &owner,
+            "--name",
+            "meta",
+            "--meta",
+            "note=\u{1b}]0;owned\u{7}red",
+        ])
+        .expect(0);
+    let listed = deployment
+        .run(&["--json", "list", "--owner", &owner, "--name", "meta"])
+        .expect(0)
+        .json();
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        listed["items"][0]["metadata"]["note"], "\u{1b}]0;owned\u{7}red",
+        "kept as given"
+    );
+    let show = deployment.run(&["show", &id]).expect(0);
+    assert!(
+        !show.stdout.contains('\u{1b}') && !show.stdout.contains('\u{7}'),
+        "{show:#?}"
+    );
+    assert!(
+        show.stdout.contains("note=\\u{1b}]0;owned\\u{7}red"),
+        "{show:#?}"
+    );
+
     // What the kind does not allow.
     deployment
         .run(&[
@@ -770,7 +834,7 @@ pub fn bad_input(deployment: &Deployment) {
         .json();
     assert_eq!(listed["items"][0]["name"], sql);
     let limited = deployment
-        .run(&["--json", "list", "--owner", &owner])
+        .run(&["--json", "list", "--owner", &owner, "--kind", "mt"])
         .expect(0)
         .json();
     assert_eq!(
