@@ -13,7 +13,9 @@
 mod conformance {
     keyward_core::conformance_tests!(
         #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
-        optional keyward_tests::backends::postgres()
+        bulk optional async {
+            keyward_tests::backends::postgres().await.map(|store| (store.clone(), store))
+        }
     );
 }
 
@@ -22,10 +24,10 @@ mod conformance {
 mod conformance_behind_verify_cache {
     keyward_core::conformance_tests!(
         #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
-        optional async {
+        bulk optional async {
             keyward_tests::backends::postgres()
                 .await
-                .map(keyward_core::testkit::behind_verify_cache)
+                .map(|store| (keyward_core::testkit::behind_verify_cache(store.clone()), store))
         }
     );
 }

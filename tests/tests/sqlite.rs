@@ -3,24 +3,25 @@
 //! database.
 
 mod conformance_file {
-    keyward_core::conformance_tests!(async {
-        keyward_tests::backends::sqlite_file(env!("CARGO_TARGET_TMPDIR"))
+    keyward_core::conformance_tests!(bulk async {
+        let store = keyward_tests::backends::sqlite_file(env!("CARGO_TARGET_TMPDIR"));
+        (store.clone(), store)
     });
 }
 
 /// The suite against the store as a service with a verification cache
 /// holds it (every mutation drops the affected cache entries).
 mod conformance_behind_verify_cache {
-    keyward_core::conformance_tests!(async {
-        keyward_core::testkit::behind_verify_cache(keyward_tests::backends::sqlite_file(env!(
-            "CARGO_TARGET_TMPDIR"
-        )))
+    keyward_core::conformance_tests!(bulk async {
+        let store = keyward_tests::backends::sqlite_file(env!("CARGO_TARGET_TMPDIR"));
+        (keyward_core::testkit::behind_verify_cache(store.clone()), store)
     });
 }
 
 mod conformance_in_memory {
-    keyward_core::conformance_tests!(async {
-        keyward_sqlite::SqliteStore::open_in_memory().unwrap()
+    keyward_core::conformance_tests!(bulk async {
+        let store = keyward_sqlite::SqliteStore::open_in_memory().unwrap();
+        (store.clone(), store)
     });
 }
 

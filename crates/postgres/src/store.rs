@@ -238,7 +238,19 @@ async fn insert_key(
     sql: &Statements,
     key: &KeyRecord,
 ) -> Result<(), Error> {
-    q(&sql.insert_key)
+    bind_key(q(&sql.insert_key), key)?
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(pg_error)
+}
+
+/// Binds `key`'s 20 columns in `insert_key`'s order.
+fn bind_key<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    key: &'q KeyRecord,
+) -> Result<Query<'q, Postgres, PgArguments>, Error> {
+    Ok(query
         .bind(key.id.as_str())
         .bind(&key.kind)
         .bind(key.owner.as_str())
@@ -258,11 +270,7 @@ async fn insert_key(
         .bind(key.revoked_at)
         .bind(&key.created_by)
         .bind(key.rotated_from.as_ref().map(KeyId::as_str))
-        .bind(key.rotated_to.as_ref().map(KeyId::as_str))
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(pg_error)
+        .bind(key.rotated_to.as_ref().map(KeyId::as_str)))
 }
 
 async fn insert_audit(
@@ -683,5 +691,48 @@ impl KeyStore for PgStore {
             .map_err(pg_error)?
             .rows_affected();
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+}
+
+/// Test support (feature `testkit`): the keys in multi-row inserts of
+/// 1000 rows, in a few concurrent transactions, one commit each, instead
+/// of a statement and a commit per key.
+#[cfg(feature = "testkit")]
+#[async_trait]
+impl keyward_core::testkit::BulkInsert for PgStore {
+    async fn insert_keys(&self, keys: &[KeyRecord]) -> Result<(), Error> {
+        const ROWS: usize = 1000;
+        let rows = |n: usize| -> String {
+            let row = |r: usize| {
+                let cols: Vec<String> = (1..=20)
+                    .map(|c| {
+                        let cast = if c == 12 { "::jsonb" } else { "" };
+                        format!("${}{cast}", r * 20 + c)
+                    })
+                    .collect();
+                format!("({})", cols.join(", "))
+            };
+            let values: Vec<String> = (0..n).map(row).collect();
+            format!(
+                "INSERT INTO {} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
+                 preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
+                 last_used_at, revoked_at, created_by, rotated_from, rotated_to) VALUES {}",
+                self.sql.keys,
+                values.join(", ")
+            )
+        };
+        let share = keys.len().div_ceil(4).max(1);
+        let writes = keys.chunks(share).map(|keys| async move {
+            let mut tx = self.begin().await?;
+            for chunk in keys.chunks(ROWS) {
+                let mut insert = sqlx::query(AssertSqlSafe(rows(chunk.len())));
+                for key in chunk {
+                    insert = bind_key(insert, key)?;
+                }
+                insert.execute(&mut *tx).await.map_err(pg_error)?;
+            }
+            tx.commit().await.map_err(pg_error)
+        });
+        futures_util::future::try_join_all(writes).await.map(drop)
     }
 }

@@ -665,3 +665,21 @@ impl KeyStore for SqliteStore {
         .await
     }
 }
+
+/// Test support (feature `testkit`): every key in one transaction on the
+/// writer, so seeding costs one disk flush instead of one per key.
+#[cfg(feature = "testkit")]
+#[async_trait]
+impl keyward_core::testkit::BulkInsert for SqliteStore {
+    async fn insert_keys(&self, keys: &[KeyRecord]) -> Result<(), Error> {
+        let keys = keys.to_vec();
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            for key in &keys {
+                insert_key(&tx, sql, key)?;
+            }
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+}

@@ -232,9 +232,10 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
 
     /// Deletes at most `limit` (1..=[`MAX_PRUNE_BATCH`]) keys that
-    /// `selection` selects at `now` (invariant 14), oldest first, in one
-    /// statement or transaction, and returns their ids. An empty list means
-    /// nothing is left to prune.
+    /// `selection` selects at `now` (invariant 14), the oldest left first
+    /// (by [`PruneKeys::sort_time`]), in one statement or transaction, and
+    /// returns their ids, in any order. An empty list means nothing is left
+    /// to prune.
     async fn prune_keys(
         &self,
         selection: PruneKeys,
