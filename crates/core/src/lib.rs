@@ -41,7 +41,7 @@ pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
     IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, ShownOnce,
-    UsageFlusher,
+    UsageFlusher, Verification,
 };
 pub use store::{Cursor, Page};
 

@@ -32,6 +32,7 @@ pub use background::UsageFlusher;
 pub use builder::KeywardBuilder;
 pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest, ShownOnce};
 use storage::Storage;
+pub use verify::Verification;
 
 /// How many times issue and rotate draw a new key id after a collision.
 const ID_ATTEMPTS: usize = 8;
