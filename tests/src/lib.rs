@@ -61,6 +61,7 @@ pub mod cache;
 pub mod counting;
 pub mod feed;
 mod interleave;
+pub mod operator;
 pub mod plans;
 pub mod properties;
 mod records;
@@ -155,6 +156,7 @@ macro_rules! scenario_tests {
             cached_verify_answers_as_the_store_after_every_change => $crate::cache::cached_verify_answers_as_the_store_after_every_change,
             a_read_overtaken_by_a_revoke_is_never_cached => $crate::cache::a_read_overtaken_by_a_revoke_is_never_cached,
             cache_hits_and_unknown_ids_spare_the_store => $crate::cache::cache_hits_and_unknown_ids_spare_the_store,
+            ready_answers_only_what_memory_knows => $crate::cache::ready_answers_only_what_memory_knows,
             entries_are_served_at_most_their_ttl => $crate::cache::entries_are_served_at_most_their_ttl,
             the_cache_holds_about_its_capacity => $crate::cache::the_cache_holds_about_its_capacity,
             forged_tokens_never_evict_cached_keys => $crate::cache::forged_tokens_never_evict_cached_keys,
@@ -196,6 +198,10 @@ macro_rules! scenario_tests {
             a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks => $crate::cache::a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks,
             inserting_a_key_drops_its_unknown_id => $crate::cache::inserting_a_key_drops_its_unknown_id,
             a_peppered_service_verifies_older_sha256_keys => $crate::behaviour::a_peppered_service_verifies_older_sha256_keys,
+            an_operator_prunes_only_dead_keys_and_audits_it_once => $crate::operator::an_operator_prunes_only_dead_keys_and_audits_it_once,
+            only_operators_prune_and_bad_requests_are_typed_errors => $crate::operator::only_operators_prune_and_bad_requests_are_typed_errors,
+            operators_list_across_owners_and_users_only_their_own => $crate::operator::operators_list_across_owners_and_users_only_their_own,
+            a_revoke_reason_is_recorded_and_never_holds_a_token => $crate::operator::a_revoke_reason_is_recorded_and_never_holds_a_token,
         );
     };
     (@each $var:ident $attrs:tt $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

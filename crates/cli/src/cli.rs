@@ -6,12 +6,15 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Manage a keyward deployment's tokens from its configuration file.
-///
-/// Every change is made and audited as the operator `cli:<OS user>`.
-/// Exit codes: 0 success, 1 refused or not found (for `verify`: the token
-/// was refused), 2 usage, configuration or store error.
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about, long_about = None)]
+#[command(
+    name = "keyward",
+    version,
+    long_about = None,
+    after_help = "Every change is made and audited as the operator cli:<OS user>.\n\
+                  Exit codes: 0 success; 1 refused or not found (verify: the token was refused); \
+                  2 usage, configuration or store error (the store did not answer)."
+)]
 pub(crate) struct Cli {
     /// The configuration file.
     #[arg(
@@ -37,12 +40,12 @@ pub(crate) enum Command {
     Migrate,
     /// Issue a token: printed once on stdout, never again.
     Issue(commands::issue::Args),
-    /// One page of an owner's keys, newest first.
+    /// One page of keys (an owner's, or every owner's), newest first.
     List(commands::list::Args),
     /// One key's details.
     Show(commands::KeyArg),
     /// Revoke a key: final, effective on the next verify.
-    Revoke(commands::KeyArg),
+    Revoke(commands::RevokeArgs),
     /// Disable a key until it is enabled again.
     Disable(commands::KeyArg),
     /// Enable a disabled key.
@@ -56,6 +59,8 @@ pub(crate) enum Command {
     Audit(commands::audit::Args),
     /// Live keys of every owner expiring soon, soonest first.
     Expiring(commands::expiring::Args),
+    /// Delete keys revoked or expired before a time, and old audit events.
+    Prune(commands::prune::Args),
     /// Check a token: prints the outcome or why it is refused, never the secret.
     Verify(commands::verify::Args),
     /// Find tokens in files, directories or stdin (`-`); exit 1 if any is found.

@@ -4,12 +4,16 @@
 use crate::failure::Failure;
 use crate::output::Output;
 use keyward::config::Config;
-use keyward::{Actor, Keyward};
+use keyward::{Actor, KeyId, Keyward};
 use std::path::Path;
 
 /// A loaded deployment.
 #[derive(Debug)]
 pub(crate) struct Context {
+    /// The store, described for people (no secret).
+    pub(crate) store: String,
+    /// `sqlite` or `postgres`.
+    pub(crate) backend: &'static str,
     pub(crate) keyward: Keyward,
     pub(crate) actor: Actor,
     pub(crate) output: Output,
@@ -18,16 +22,48 @@ pub(crate) struct Context {
 impl Context {
     /// Loads the file and opens its store (without migrating it).
     pub(crate) async fn open(path: &Path, output: Output) -> Result<Self, Failure> {
+        Self::open_with(path, output, false).await
+    }
+
+    /// Loads the file, opens its store and applies keyward's migrations.
+    pub(crate) async fn open_migrated(path: &Path, output: Output) -> Result<Self, Failure> {
+        Self::open_with(path, output, true).await
+    }
+
+    /// Every command, `migrate` too, checks the whole configuration the way
+    /// the host's `build()` does.
+    async fn open_with(path: &Path, output: Output, migrate: bool) -> Result<Self, Failure> {
         let config = load(path)?;
-        let store = store(&config, path)?.open().await?;
+        let configured = store(&config, path)?;
+        let store = if migrate {
+            configured.open_migrated().await?
+        } else {
+            configured.open().await?
+        };
         let keyward = config.builder_arc(store).build().map_err(|e| {
             Failure::usage(format!("{}: {}", path.display(), crate::failure::chain(&e)))
         })?;
         Ok(Self {
+            store: configured.describe(),
+            backend: configured.backend(),
             keyward,
             actor: operator(),
             output,
         })
+    }
+}
+
+impl Context {
+    /// The key an argument names: its id, or a whole token of a configured
+    /// kind (whose id is used). A bad argument is refused without being
+    /// echoed, since it may be a mistyped token.
+    pub(crate) fn key_id(&self, text: &str) -> Result<KeyId, Failure> {
+        let text = text.trim();
+        let id = match self.keyward.format().parse(text) {
+            Ok(token) => KeyId::parse(token.key_id()),
+            Err(_) => KeyId::parse(text),
+        };
+        Ok(id?)
     }
 }
 

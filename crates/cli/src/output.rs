@@ -53,7 +53,7 @@ impl Cell {
     }
 
     pub(crate) fn styled(text: impl Into<String>, style: Style) -> Self {
-        let text: String = text.into();
+        let text = printable(&text.into());
         let text = if text.chars().count() > MAX_CELL {
             let mut cut: String = text.chars().take(MAX_CELL - 1).collect();
             cut.push('…');
@@ -63,6 +63,24 @@ impl Cell {
         };
         Self { text, style }
     }
+}
+
+/// `text` with every control character shown escaped (`\n`, `\u{1b}`), so
+/// stored text (metadata values may hold any character but NUL) can never
+/// move the cursor, recolour or retitle the operator's terminal.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Where output goes and how it looks.
@@ -279,6 +297,14 @@ mod tests {
             wants_color(Some("".into()), true),
             "an empty NO_COLOR is unset"
         );
+    }
+
+    #[test]
+    fn stored_text_cannot_drive_the_terminal() {
+        let cell = Cell::new("ok\u{1b}]0;pwned\u{7}\nline\u{9b}31m");
+        assert!(!cell.text.chars().any(char::is_control), "{}", cell.text);
+        assert_eq!(cell.text, "ok\\u{1b}]0;pwned\\u{7}\\nline\\u{9b}31m");
+        assert_eq!(Cell::new("plain é").text, "plain é");
     }
 
     #[test]

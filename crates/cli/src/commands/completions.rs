@@ -12,8 +12,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let mut command = Cli::command();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut command, "keyward", &mut out);
+    use std::io::Write;
+    // Into memory first: `generate` panics when its writer fails (a closed
+    // pipe, `keyward completions bash | head`), and memory never does.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "keyward", &mut script);
+    std::io::stdout().lock().write_all(&script)?;
     Ok(())
 }

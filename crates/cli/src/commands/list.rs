@@ -1,17 +1,17 @@
 //! `keyward list`: an owner's keys, newest first, one page per query.
 
-use super::owner;
+use super::{owner, time_ago_or_at};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{KEY_HEADERS, key_row};
-use keyward::chrono::Utc;
+use keyward::chrono::{DateTime, Utc};
 use keyward::{Cursor, KeyDetails, ListRequest, Owner, Page, Status};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Whose keys.
+    /// Whose keys (default: every owner's).
     #[arg(long, value_parser = owner)]
-    owner: Owner,
+    owner: Option<Owner>,
     /// Only this kind.
     #[arg(long)]
     kind: Option<String>,
@@ -22,6 +22,10 @@ pub(crate) struct Args {
     /// Only names containing this text (case-insensitive).
     #[arg(long)]
     name: Option<String>,
+    /// Only keys not used since then (never used counts): `90d` ago, an
+    /// RFC 3339 time or a date.
+    #[arg(long, value_name = "TIME", value_parser = time_ago_or_at)]
+    last_used_before: Option<DateTime<Utc>>,
     /// Keys per page (1..=1000).
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -48,7 +52,9 @@ fn cursor(text: &str) -> Result<Cursor, String> {
 }
 
 pub(crate) async fn run(context: &Context, args: Args) -> Result<(), Failure> {
-    let mut request = ListRequest::new(args.owner)
+    let mut request = args
+        .owner
+        .map_or_else(ListRequest::all_owners, ListRequest::new)
         .statuses(args.status)
         .limit(args.limit);
     if let Some(kind) = &args.kind {
@@ -56,6 +62,9 @@ pub(crate) async fn run(context: &Context, args: Args) -> Result<(), Failure> {
     }
     if let Some(name) = &args.name {
         request = request.name_contains(name);
+    }
+    if let Some(at) = args.last_used_before {
+        request = request.last_used_before(at);
     }
     if let Some(cursor) = args.cursor {
         request = request.after(cursor);

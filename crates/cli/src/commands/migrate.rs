@@ -1,9 +1,7 @@
 //! `keyward migrate`: create or upgrade keyward's tables.
 
-use crate::context;
+use crate::context::Context;
 use crate::failure::Failure;
-use crate::output::Output;
-use std::path::Path;
 
 #[derive(serde::Serialize)]
 struct Migrated<'a> {
@@ -11,16 +9,14 @@ struct Migrated<'a> {
     store: &'a str,
 }
 
-pub(crate) async fn run(config_path: &Path, output: &Output) -> Result<(), Failure> {
-    let config = context::load(config_path)?;
-    let store = context::store(&config, config_path)?;
-    store.open_migrated().await?;
+pub(crate) async fn run(context: &Context) -> Result<(), Failure> {
+    let output = &context.output;
     if output.is_json() {
         output.json(&Migrated {
             migrated: true,
-            store: store.backend(),
+            store: context.backend,
         })
     } else {
-        output.line(&format!("migrated: {}", store.describe()))
+        output.line(&format!("migrated: {}", context.store))
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod expiring;
 pub(crate) mod issue;
 pub(crate) mod list;
 pub(crate) mod migrate;
+pub(crate) mod prune;
 pub(crate) mod roles;
 pub(crate) mod rotate;
 pub(crate) mod scan;
@@ -19,46 +20,67 @@ use crate::cli::{Cli, Command};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::Output;
-use keyward::chrono::TimeDelta;
-use keyward::{KeyId, Owner};
+use keyward::Owner;
+use keyward::chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 /// A command that names one key.
 #[derive(Debug, clap::Args)]
 pub(crate) struct KeyArg {
-    /// The key's public id (as `list` shows it).
-    #[arg(value_parser = key_id)]
-    pub(crate) id: KeyId,
+    /// The key's public id (as `list` shows it), or the whole token (its id
+    /// is used; the token is never printed back).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
 }
 
 /// Runs the command line's command.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
-    let output = Output::new(cli.json);
     let open = || Context::open(&cli.config, Output::new(cli.json));
     match cli.command {
         Command::Completions(args) => completions::run(&args),
-        Command::Migrate => migrate::run(&cli.config, &output).await,
+        Command::Migrate => {
+            migrate::run(&Context::open_migrated(&cli.config, Output::new(cli.json)).await?).await
+        }
         Command::Issue(args) => issue::run(&open().await?, args).await,
         Command::List(args) => list::run(&open().await?, args).await,
-        Command::Show(args) => show::run(&open().await?, &args.id).await,
-        Command::Revoke(args) => state::run(&open().await?, state::Change::Revoke, &args.id).await,
-        Command::Disable(args) => {
-            state::run(&open().await?, state::Change::Disable, &args.id).await
+        Command::Show(args) => {
+            let context = open().await?;
+            show::run(&context, &context.key_id(&args.id)?).await
         }
-        Command::Enable(args) => state::run(&open().await?, state::Change::Enable, &args.id).await,
+        Command::Revoke(args) => {
+            let context = open().await?;
+            let id = context.key_id(&args.key.id)?;
+            state::run(&context, state::Change::Revoke(args.reason), &id).await
+        }
+        Command::Disable(args) => {
+            let context = open().await?;
+            state::run(&context, state::Change::Disable, &context.key_id(&args.id)?).await
+        }
+        Command::Enable(args) => {
+            let context = open().await?;
+            state::run(&context, state::Change::Enable, &context.key_id(&args.id)?).await
+        }
         Command::Rotate(args) => rotate::run(&open().await?, &args).await,
         Command::Roles(command) => roles::run(&open().await?, command).await,
         Command::Audit(args) => audit::run(&open().await?, &args).await,
         Command::Expiring(args) => expiring::run(&open().await?, &args).await,
         Command::Verify(args) => verify::run(&open().await?, args).await,
+        Command::Prune(args) => prune::run(&open().await?, &args).await,
         Command::Scan(args) => scan::run(&cli.config, cli.json, args).await,
     }
 }
 
-// ------------------------------------------------------- argument parsers
-
-pub(crate) fn key_id(text: &str) -> Result<KeyId, String> {
-    KeyId::parse(text).map_err(|e| e.to_string())
+/// `revoke`: a key, and why.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    pub(crate) key: KeyArg,
+    /// Why, recorded in the audit event (where the token leaked, who
+    /// reported it; never the token itself).
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
 }
+
+// ------------------------------------------------------- argument parsers
 
 pub(crate) fn owner(text: &str) -> Result<Owner, String> {
     Owner::new(text).map_err(|e| e.to_string())
@@ -96,9 +118,53 @@ pub(crate) fn duration(text: &str) -> Result<TimeDelta, String> {
     TimeDelta::try_seconds(seconds).ok_or_else(bad)
 }
 
+/// A point in time: a duration ago (`90d`, `12h`), an RFC 3339 time
+/// (`2026-01-31T00:00:00Z`), or a date (`2026-01-31`, midnight UTC).
+pub(crate) fn time_ago_or_at(text: &str) -> Result<DateTime<Utc>, String> {
+    time_at(text, Utc::now())
+}
+
+fn time_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = duration(text) {
+        return now
+            .checked_sub_signed(ago)
+            .ok_or_else(|| "out of range".to_owned());
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
+        .ok_or_else(|| {
+            "expected a duration ago (90d, 12h), an RFC 3339 time or a date (2026-01-31)".to_owned()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_a_duration_ago_a_timestamp_or_a_date() {
+        let now: DateTime<Utc> = "2026-12-03T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            time_at("7d", now),
+            Ok("2026-11-26T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            time_at("2026-01-31T10:00:00+02:00", now),
+            Ok("2026-01-31T08:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            time_at("2026-01-31", now),
+            Ok("2026-01-31T00:00:00Z".parse().unwrap())
+        );
+        for bad in ["", "yesterday", "2026-13-01", "7 days"] {
+            assert!(time_at(bad, now).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

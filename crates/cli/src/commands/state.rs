@@ -7,9 +7,10 @@ use keyward::KeyId;
 use keyward::chrono::Utc;
 
 /// Which change.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Change {
-    Revoke,
+    /// With the reason for the audit event, if one is given.
+    Revoke(Option<String>),
     Disable,
     Enable,
 }
@@ -17,7 +18,8 @@ pub(crate) enum Change {
 pub(crate) async fn run(context: &Context, change: Change, id: &KeyId) -> Result<(), Failure> {
     let (keyward, actor) = (&context.keyward, &context.actor);
     let key = match change {
-        Change::Revoke => keyward.revoke(actor, id).await,
+        Change::Revoke(None) => keyward.revoke(actor, id).await,
+        Change::Revoke(Some(reason)) => keyward.revoke_with_reason(actor, id, &reason).await,
         Change::Disable => keyward.disable(actor, id).await,
         Change::Enable => keyward.enable(actor, id).await,
     }

@@ -121,6 +121,8 @@ macro_rules! conformance_tests {
             // cases/audit.rs
             mutations_append_their_audit_event_only_on_success
             list_audit_is_newest_first_filtered_and_limited
+            // 16. Audit queries filter and stay newest first: cases/audit.rs
+            list_audit_filters_by_action_and_time
             // 5. Rotation is atomic: cases/rotation.rs
             rotate_key_links_and_shortens_predecessor
             rotate_key_refuses_stale_or_repeated_rotation
@@ -136,6 +138,8 @@ macro_rules! conformance_tests {
             list_keys_pages_without_duplicates_or_skips
             list_keys_pagination_is_stable_under_inserts
             list_keys_pages_through_equal_timestamps
+            list_keys_across_owners_pages_every_owner
+            list_keys_filters_by_last_use
             // 8. Timestamps (and every string and map) round-trip: cases/round_trip.rs
             insert_then_get_round_trips_every_field
             audit_events_round_trip_every_field

@@ -335,3 +335,14 @@ fn the_example_file_in_docs_loads() {
     assert!(config.kinds().len() >= 2);
     assert!(config.store().is_some());
 }
+
+#[test]
+fn the_example_in_docs_cli_md_loads() {
+    let doc = include_str!("../../../../docs/cli.md");
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let pepper = "an-example-pepper-of-thirty-two-bytes-or-more";
+    let config = Config::from_toml_with_env(&doc[start..end], |_| Some(pepper.to_owned())).unwrap();
+    assert_eq!(config.kind("mt").unwrap().live_limit(), Some(3));
+    assert_eq!(config.pepper_env(), Some("KEYWARD_PEPPER"));
+}

@@ -36,9 +36,9 @@ pub use transitions::{
     revoke_and_enable_race_has_one_winner, revoked_keys_never_change_state,
     set_state_is_compare_and_set,
 };
-// Invariant 4, and `list_audit`.
+// Invariant 4, and `list_audit` (invariant 16).
 pub use audit::{
-    list_audit_is_newest_first_filtered_and_limited,
+    list_audit_filters_by_action_and_time, list_audit_is_newest_first_filtered_and_limited,
     mutations_append_their_audit_event_only_on_success,
 };
 // Invariant 5.
@@ -50,7 +50,8 @@ pub use rotation::{
 pub use usage::{record_usage_applies_a_whole_batch, record_usage_is_forward_only};
 // Invariant 7.
 pub use listing::{
-    list_keys_filters_by_kind_and_status, list_keys_is_newest_first_and_per_owner,
+    list_keys_across_owners_pages_every_owner, list_keys_filters_by_kind_and_status,
+    list_keys_filters_by_last_use, list_keys_is_newest_first_and_per_owner,
     list_keys_name_filter_folds_unicode_case,
     list_keys_name_filter_is_literal_and_case_insensitive,
     list_keys_pages_through_equal_timestamps, list_keys_pages_without_duplicates_or_skips,
