@@ -305,14 +305,17 @@ fn revoke_revokes_a_live_leaked_key_once_and_nothing_a_forgery_names() {
     );
     let leaked = issue(dir.path(), "leaked");
     let kept = issue(dir.path(), "kept");
+    let disabled = issue(dir.path(), "disabled");
     let (leaked_id, kept_id) = (key_id(&leaked, "mt", 10), key_id(&kept, "mt", 10));
+    let disabled_id = key_id(&disabled, "mt", 10);
+    assert_eq!(keyward(dir.path(), &["disable", &disabled_id], None).status.code(), Some(0));
     // A forgery: the kept key's id with a made-up secret and a valid
     // checksum. It must not get the kept key revoked.
     let forged = mint("mt", &format!("{kept_id}{}", body(9, 27)));
     std::fs::create_dir_all(dir.path().join("repo")).unwrap();
     std::fs::write(
         dir.path().join("repo/deploy.sh"),
-        format!("export A={leaked}\nexport B={forged}\n"),
+        format!("export A={leaked}\nexport B={forged}\nexport C={disabled}\n"),
     )
     .unwrap();
 
@@ -338,6 +341,8 @@ fn revoke_revokes_a_live_leaked_key_once_and_nothing_a_forgery_names() {
         serde_json::json!(["repo/deploy.sh:1:10"])
     );
     assert_eq!(outcome(&kept_id).0, "unknown");
+    assert_eq!(outcome(&disabled_id).0, "revoked", "a disabled key is live");
+    assert_eq!(status(dir.path(), &disabled_id), "revoked");
     assert_eq!(status(dir.path(), &leaked_id), "revoked");
     assert_eq!(status(dir.path(), &kept_id), "active");
     // The audit event says who revoked it and where the token was found.
@@ -377,4 +382,66 @@ fn revoke_without_a_store_is_a_usage_error_before_any_scan() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("store"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
+}
+
+/// The code block of docs/cli.md that holds `marker`.
+fn doc_snippet(marker: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md"))
+        .unwrap();
+    doc.split("```")
+        .find(|block| block.contains(marker))
+        .map(|block| block.split_once('\n').unwrap().1.to_owned())
+        .unwrap_or_else(|| panic!("docs/cli.md has no code block with {marker:?}"))
+}
+
+fn git(dir: &Path, args: &[&str], path: &std::ffi::OsStr) -> Output {
+    Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.invalid"])
+        .args(args)
+        .env("PATH", path)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_documented_pre_commit_hook_refuses_a_commit_that_adds_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // `keyward` on the PATH, as the hook expects.
+    let bin = Path::new(env!("CARGO_BIN_EXE_keyward")).parent().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin.to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    assert!(git(root, &["init", "-q"], &path).status.success());
+    std::fs::write(root.join("keyward.toml"), KINDS).unwrap();
+    let hook = root.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, doc_snippet("# .git/hooks/pre-commit")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    std::fs::write(root.join("README"), "nothing secret\n").unwrap();
+    assert!(git(root, &["add", "README", "keyward.toml"], &path).status.success());
+    let clean = git(root, &["commit", "-q", "-m", "clean"], &path);
+    assert!(clean.status.success(), "{}", text(&clean.stderr));
+
+    let token = mint("mt", &body(21, 37));
+    std::fs::write(root.join("deploy.sh"), format!("export KEY={token}\n")).unwrap();
+    assert!(git(root, &["add", "deploy.sh"], &path).status.success());
+    let refused = git(root, &["commit", "-q", "-m", "leak"], &path);
+    assert!(!refused.status.success(), "the hook must refuse the commit");
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
+    assert!(said.contains(&format!("deploy.sh:1:12: mt mt_{}…", key_id(&token, "mt", 10))), "{said}");
+    assert!(said.contains("pre-commit: a keyward token"), "{said}");
+    assert!(!said.contains(&token));
+    let log = git(root, &["log", "--oneline"], &path);
+    assert_eq!(text(&log.stdout).lines().count(), 1, "only the clean commit");
 }

@@ -277,3 +277,20 @@ fn no_finding_shows_the_secret_in_debug_or_preview() {
         assert!(token.starts_with(&finding.preview().trim_end_matches('…').to_owned()));
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_not_followed() {
+    let tree = tree();
+    let outside = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(99);
+    std::fs::write(outside.path().join("key.txt"), token(&mut rng, "mt")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), tree.dir.path().join("linked-dir")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("key.txt"),
+        tree.dir.path().join("linked-file.txt"),
+    )
+    .unwrap();
+    let report = scan(&tree, ScanOptions::new());
+    assert_eq!(relative(&tree, found(&report)), tree.visible);
+}
