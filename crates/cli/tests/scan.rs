@@ -308,7 +308,12 @@ fn revoke_revokes_a_live_leaked_key_once_and_nothing_a_forgery_names() {
     let disabled = issue(dir.path(), "disabled");
     let (leaked_id, kept_id) = (key_id(&leaked, "mt", 10), key_id(&kept, "mt", 10));
     let disabled_id = key_id(&disabled, "mt", 10);
-    assert_eq!(keyward(dir.path(), &["disable", &disabled_id], None).status.code(), Some(0));
+    assert_eq!(
+        keyward(dir.path(), &["disable", &disabled_id], None)
+            .status
+            .code(),
+        Some(0)
+    );
     // A forgery: the kept key's id with a made-up secret and a valid
     // checksum. It must not get the kept key revoked.
     let forged = mint("mt", &format!("{kept_id}{}", body(9, 27)));
@@ -386,8 +391,8 @@ fn revoke_without_a_store_is_a_usage_error_before_any_scan() {
 
 /// The code block of docs/cli.md that holds `marker`.
 fn doc_snippet(marker: &str) -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md")).unwrap();
     doc.split("```")
         .find(|block| block.contains(marker))
         .map(|block| block.split_once('\n').unwrap().1.to_owned())
@@ -397,7 +402,12 @@ fn doc_snippet(marker: &str) -> String {
 fn git(dir: &Path, args: &[&str], path: &std::ffi::OsStr) -> Output {
     Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.invalid"])
+        .args([
+            "-c",
+            "user.name=Alice",
+            "-c",
+            "user.email=alice@example.invalid",
+        ])
         .args(args)
         .env("PATH", path)
         .env_remove("GIT_DIR")
@@ -414,7 +424,8 @@ fn the_documented_pre_commit_hook_refuses_a_commit_that_adds_a_token() {
     // `keyward` on the PATH, as the hook expects.
     let bin = Path::new(env!("CARGO_BIN_EXE_keyward")).parent().unwrap();
     let path = std::env::join_paths(
-        std::iter::once(bin.to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        std::iter::once(bin.to_owned())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
     assert!(git(root, &["init", "-q"], &path).status.success());
@@ -429,7 +440,11 @@ fn the_documented_pre_commit_hook_refuses_a_commit_that_adds_a_token() {
     }
 
     std::fs::write(root.join("README"), "nothing secret\n").unwrap();
-    assert!(git(root, &["add", "README", "keyward.toml"], &path).status.success());
+    assert!(
+        git(root, &["add", "README", "keyward.toml"], &path)
+            .status
+            .success()
+    );
     let clean = git(root, &["commit", "-q", "-m", "clean"], &path);
     assert!(clean.status.success(), "{}", text(&clean.stderr));
 
@@ -439,9 +454,42 @@ fn the_documented_pre_commit_hook_refuses_a_commit_that_adds_a_token() {
     let refused = git(root, &["commit", "-q", "-m", "leak"], &path);
     assert!(!refused.status.success(), "the hook must refuse the commit");
     let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
-    assert!(said.contains(&format!("deploy.sh:1:12: mt mt_{}…", key_id(&token, "mt", 10))), "{said}");
+    assert!(
+        said.contains(&format!(
+            "deploy.sh:1:12: mt mt_{}…",
+            key_id(&token, "mt", 10)
+        )),
+        "{said}"
+    );
     assert!(said.contains("pre-commit: a keyward token"), "{said}");
     assert!(!said.contains(&token));
     let log = git(root, &["log", "--oneline"], &path);
-    assert_eq!(text(&log.stdout).lines().count(), 1, "only the clean commit");
+    assert_eq!(
+        text(&log.stdout).lines().count(),
+        1,
+        "only the clean commit"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_cannot_drive_the_terminal() {
+    let tree = tree();
+    let name = "evil\u{1b}]0;owned\u{7}\u{202e}txt.rs";
+    std::fs::write(tree.dir.path().join(name), format!("k = {}\n", tree.mt)).unwrap();
+    let out = keyward(tree.dir.path(), &["scan", name], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.starts_with("evil\\u{1b}]0;owned\\u{7}\\u{202e}txt.rs:1:5: mt "),
+        "{stdout:?}"
+    );
+    // JSON carries the name as it is (escaped by JSON itself).
+    let out = keyward(tree.dir.path(), &["--json", "scan", name], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["path"], name);
 }

@@ -68,6 +68,10 @@ use walk::{STDIN, Tally};
 /// unbounded memory).
 pub const DEFAULT_MAX_FINDINGS: usize = 100_000;
 
+/// The most problems a report lists; more are counted in
+/// [`ScanReport::problems_dropped`].
+pub const MAX_PROBLEMS: usize = 1000;
+
 /// How a scan walks and reads. A builder: `ScanOptions::new().hidden(true)`.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -181,14 +185,22 @@ pub struct ScanReport {
     pub binary_files_skipped: u64,
     /// Tokens found past [`ScanOptions::max_findings`], counted only.
     pub findings_dropped: u64,
-    /// Paths that could not be searched.
+    /// Paths that could not be searched (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<Problem>,
+    /// Problems past [`MAX_PROBLEMS`], counted only.
+    pub problems_dropped: u64,
 }
 
 impl ScanReport {
     /// Whether any token was found (kept or dropped): what a CI gate fails on.
     pub fn found_any(&self) -> bool {
         !self.findings.is_empty() || self.findings_dropped > 0
+    }
+
+    /// Whether some path could not be searched: then "nothing found" does
+    /// not mean "clean".
+    pub fn incomplete(&self) -> bool {
+        !self.problems.is_empty() || self.problems_dropped > 0
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) struct Tally {
     binary: AtomicU64,
     found: AtomicU64,
     dropped: AtomicU64,
+    problems_dropped: AtomicU64,
     findings: Mutex<Vec<Finding>>,
     problems: Mutex<Vec<Problem>>,
 }
@@ -29,7 +30,11 @@ pub(crate) struct Tally {
 impl Tally {
     fn problem(&self, path: String, message: String) {
         if let Ok(mut problems) = self.problems.lock() {
-            problems.push(Problem { path, message });
+            if problems.len() < crate::MAX_PROBLEMS {
+                problems.push(Problem { path, message });
+            } else {
+                self.problems_dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -88,6 +93,7 @@ impl Tally {
             binary_files_skipped: self.binary.into_inner(),
             findings_dropped: self.dropped.into_inner(),
             problems,
+            problems_dropped: self.problems_dropped.into_inner(),
         }
     }
 }

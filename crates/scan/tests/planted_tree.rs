@@ -294,3 +294,16 @@ fn symbolic_links_are_not_followed() {
     let report = scan(&tree, ScanOptions::new());
     assert_eq!(relative(&tree, found(&report)), tree.visible);
 }
+
+#[test]
+fn problems_past_the_cap_are_counted_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing: Vec<_> = (0..keyward_scan::MAX_PROBLEMS + 5)
+        .map(|i| dir.path().join(format!("missing{i}")))
+        .collect();
+    let scanner = Scanner::new(common::format(), ScanOptions::new()).unwrap();
+    let report = scanner.scan(&missing);
+    assert_eq!(report.problems.len(), keyward_scan::MAX_PROBLEMS);
+    assert_eq!(report.problems_dropped, 5);
+    assert!(report.incomplete() && !report.found_any());
+}

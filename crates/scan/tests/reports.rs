@@ -91,7 +91,8 @@ fn json_has_the_documented_shape_and_the_token_only_when_asked() {
             "files_searched",
             "findings",
             "findings_dropped",
-            "problems"
+            "problems",
+            "problems_dropped"
         ]
     );
     let second = &value["findings"][1];

@@ -97,9 +97,13 @@ pub(crate) async fn run(config_path: &Path, json_output: bool, args: Args) -> Re
         let path = if problem.path.is_empty() {
             String::new()
         } else {
-            format!("{}: ", problem.path)
+            format!("{}: ", text::printable(&problem.path))
         };
-        writeln!(stderr, "keyward: {path}{}", problem.message)?;
+        writeln!(
+            stderr,
+            "keyward: {path}{}",
+            text::printable(&problem.message)
+        )?;
     }
     if !json_output && !args.sarif {
         for revocation in &revocations {
@@ -109,7 +113,7 @@ pub(crate) async fn run(config_path: &Path, json_output: bool, args: Args) -> Re
                 revocation.outcome.replace('_', " "),
                 revocation.kind,
                 revocation.key_id,
-                revocation.found_at.join(", ")
+                text::printable(&revocation.found_at.join(", "))
             )?;
         }
         writeln!(stderr, "{}", text::summary(&report))?;
@@ -120,7 +124,7 @@ pub(crate) async fn run(config_path: &Path, json_output: bool, args: Args) -> Re
             message: String::new(),
             code: REFUSED,
         })
-    } else if !report.problems.is_empty() {
+    } else if report.incomplete() {
         Err(Failure {
             message: String::new(),
             code: UNANSWERED,

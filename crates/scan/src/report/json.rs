@@ -18,10 +18,14 @@
 //!   "bytes_searched": 1258291,
 //!   "binary_files_skipped": 1,
 //!   "findings_dropped": 0,
-//!   "problems": [{ "path": "missing", "message": "No such file or directory (os error 2)" }]
+//!   "problems": [{ "path": "missing", "message": "No such file or directory (os error 2)" }],
+//!   "problems_dropped": 0
 //! }
 //! ```
 //!
+//! At most [`DEFAULT_MAX_FINDINGS`](crate::DEFAULT_MAX_FINDINGS) findings (by default) and
+//! [`MAX_PROBLEMS`](crate::MAX_PROBLEMS) problems are listed; the rest
+//! are counted in `findings_dropped` and `problems_dropped`.
 //! `line`, `column` and `char_column` count from 1; `column` is in bytes of
 //! UTF-8 (ripgrep's), `char_column` in characters. A finding has a `token`
 //! field, the whole token, only when written with [`Shown::Token`].
@@ -39,6 +43,7 @@ struct Report<'a> {
     binary_files_skipped: u64,
     findings_dropped: u64,
     problems: Vec<Problem<'a>>,
+    problems_dropped: u64,
 }
 
 #[derive(Serialize)]
@@ -89,6 +94,7 @@ pub fn to_value(report: &ScanReport, shown: Shown) -> serde_json::Value {
                 message: &p.message,
             })
             .collect(),
+        problems_dropped: report.problems_dropped,
     };
     serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
 }

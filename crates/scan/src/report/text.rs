@@ -17,7 +17,7 @@ pub fn write(report: &ScanReport, shown: Shown, out: &mut dyn Write) -> io::Resu
         writeln!(
             out,
             "{}:{}:{}: {} {}",
-            finding.path(),
+            printable(finding.path()),
             finding.line(),
             finding.column(),
             finding.kind(),
@@ -25,6 +25,27 @@ pub fn write(report: &ScanReport, shown: Shown, out: &mut dyn Write) -> io::Resu
         )?;
     }
     Ok(())
+}
+
+/// `text` with control characters and bidirectional overrides escaped
+/// (`\n`, `\u{1b}`, `\u{202e}`): a file name in a scanned tree is anyone's
+/// text, and must not move the cursor, recolour or retitle the terminal,
+/// or reorder what the line shows.
+pub fn printable(text: &str) -> String {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// One line saying what was found and searched, for example
@@ -49,10 +70,13 @@ pub fn summary(report: &ScanReport) -> String {
             report.findings_dropped
         ));
     }
-    if !report.problems.is_empty() {
+    if report.incomplete() {
         line.push_str(&format!(
             ", {} not searched",
-            plural(report.problems.len() as u64, "path")
+            plural(
+                report.problems.len() as u64 + report.problems_dropped,
+                "path"
+            )
         ));
     }
     line.push(')');
@@ -87,6 +111,14 @@ fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_in_paths_are_escaped() {
+        assert_eq!(printable("src/a.rs"), "src/a.rs");
+        assert_eq!(printable("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\\u{a}c");
+        assert_eq!(printable("x\u{202e}txt.exe"), "x\\u{202e}txt.exe");
+        assert_eq!(printable("été/日本"), "été/日本");
+    }
 
     #[test]
     fn sizes_read_as_people_say_them() {
