@@ -202,8 +202,8 @@ pub fn pg_statements() -> Vec<PgStatement> {
         PgStatement::new(
             "prune_keys, revoked before".to_owned(),
             format!(
-                "DELETE FROM {k} WHERE id IN (SELECT id FROM {k} \
-                 WHERE revoked_at < $1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT $2) \
+                "DELETE FROM {k} WHERE id = ANY(ARRAY(SELECT id FROM {k} \
+                 WHERE revoked_at < $1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT $2)) \
                  RETURNING id"
             ),
             format!("{NOW}, 1000"),
@@ -212,9 +212,9 @@ pub fn pg_statements() -> Vec<PgStatement> {
         PgStatement::new(
             "prune_keys, expired before".to_owned(),
             format!(
-                "DELETE FROM {k} WHERE id IN (SELECT id FROM {k} \
+                "DELETE FROM {k} WHERE id = ANY(ARRAY(SELECT id FROM {k} \
                  WHERE state = 'active' AND expires_at < $1 AND expires_at <= $2 \
-                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT $3) \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT $3)) \
                  RETURNING id"
             ),
             format!("'2026-01-03 00:00:00+00', {NOW}, 1000"),
@@ -222,8 +222,8 @@ pub fn pg_statements() -> Vec<PgStatement> {
         ),
         PgStatement::new(
             "prune_audit".to_owned(),
-            "DELETE FROM keyward_audit WHERE seq IN (SELECT seq FROM keyward_audit \
-             WHERE at < $1 ORDER BY at, seq LIMIT $2)"
+            "DELETE FROM keyward_audit WHERE seq = ANY(ARRAY(SELECT seq FROM keyward_audit \
+             WHERE at < $1 ORDER BY at, seq LIMIT $2))"
                 .to_owned(),
             "'2026-01-03 00:00:00+00', 1000".to_owned(),
             PRUNE_AUDIT,
