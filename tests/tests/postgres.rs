@@ -153,6 +153,7 @@ mod change_feed {
         a_deleted_role_reaches_another_process,
         a_rotation_without_overlap_expires_the_old_key_in_another_process,
         an_operators_sql_revoke_reaches_every_process,
+        a_prune_reaches_another_process,
         an_owners_changed_permissions_reach_another_process,
         a_usage_flush_notifies_no_one,
         a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cache,

@@ -158,13 +158,24 @@ fn the_config_comes_from_the_flag_the_variable_or_the_directory() {
         .env("KEYWARD_CONFIG", &deployment.config);
     let run = support::run(command, "").expect(0);
     assert_eq!(run.json()["items"], serde_json::json!([]));
-    // ./keyward.toml by default.
+    // ./keyward.toml by default, its relative SQLite path from its directory.
     let mut command = std::process::Command::new(binary);
     command
         .args(["--json", "list", "--owner", "a"])
         .current_dir(&deployment.dir)
         .env_remove("KEYWARD_CONFIG");
     support::run(command, "").expect(0);
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("migrate")
+        .current_dir(&deployment.dir)
+        .env_remove("KEYWARD_CONFIG");
+    let migrated = support::run(command, "").expect(0);
+    let db = deployment.dir.canonicalize().unwrap().join("keys.db");
+    assert_eq!(
+        migrated.stdout,
+        format!("migrated: sqlite {}\n", db.display())
+    );
 }
 
 #[test]

@@ -82,10 +82,11 @@ impl Config {
         let text = read_capped(path).map_err(|e| ConfigError::io(path, e))?;
         let text = String::from_utf8(text)
             .map_err(|_| ConfigError::new("the file is not UTF-8 text").in_file(path))?;
+        // `keyward.toml` has the parent "": the current directory.
         let base = path
             .parent()
-            .map(Path::to_owned)
-            .unwrap_or_default()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
             .canonicalize()
             .ok();
         Self::load(&text, base.as_deref(), &env).map_err(|e| e.in_file(path))
