@@ -171,6 +171,15 @@ fn main() -> ExitCode {
         }
     }
     if let Some(path) = write {
+        // `cargo bench` runs this from the package's directory: a relative
+        // path is taken from the workspace root, where the docs are.
+        let path = if path.is_relative() && !path.exists() {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(path)
+        } else {
+            path
+        };
         let doc = std::fs::read_to_string(&path).unwrap();
         match report::splice_marked(&doc, "scan", &table) {
             Ok(doc) => std::fs::write(&path, doc).unwrap(),
