@@ -492,4 +492,13 @@ fn a_file_name_cannot_drive_the_terminal() {
     let out = keyward(tree.dir.path(), &["--json", "scan", name], None);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["findings"][0]["path"], name);
+    // A path that cannot be searched is reported escaped too.
+    let out = keyward(tree.dir.path(), &["scan", "gone\u{1b}[2J"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("keyward: gone\\u{1b}[2J: "),
+        "{stderr:?}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }

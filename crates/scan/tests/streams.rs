@@ -101,10 +101,13 @@ struct Generated {
     len: u64,
     at: u64,
     tokens: Vec<(u64, String)>,
+    /// The largest read asked for.
+    largest: usize,
 }
 
 impl Read for Generated {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.largest = self.largest.max(buf.len());
         let n = buf.len().min((self.len - self.at) as usize).min(7919);
         for slot in buf.iter_mut().take(n) {
             *slot = if self.at % 100 == 99 { b'\n' } else { b'.' };
@@ -133,12 +136,19 @@ fn a_long_stream_is_read_in_chunks_with_every_line_counted() {
         .iter()
         .map(|&o| (o, token(&mut rng, "mm_pat")))
         .collect();
-    let reader = Generated {
+    let mut reader = Generated {
         len: 40_000_000,
         at: 0,
         tokens,
+        largest: 0,
     };
-    let report = scanner(64 * 1024).scan_reader("-", reader);
+    let report = scanner(64 * 1024).scan_reader("-", &mut reader);
+    // Read a chunk at a time, never the whole stream.
+    assert!(
+        reader.largest <= 64 * 1024,
+        "asked for {} bytes at once",
+        reader.largest
+    );
     let got: Vec<(u64, u64)> = report
         .findings
         .iter()
