@@ -68,21 +68,33 @@ impl Progress {
         self.bar.is_some()
     }
 
-    /// A file was searched (or skipped): `bytes` read from it, `found`
-    /// the total of tokens found so far.
-    pub(crate) fn file_done(&self, bytes: u64, found: u64) {
+    /// `bytes` more were read (called for every read, so a single huge
+    /// stream moves the bar too).
+    pub(crate) fn read(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+            self.show_when_due(bar);
+        }
+    }
+
+    /// A file was searched (or skipped); `found` is the total of tokens
+    /// found so far.
+    pub(crate) fn file_done(&self, found: u64) {
         let Some(bar) = &self.bar else {
             return;
         };
         self.files.fetch_add(1, Ordering::Relaxed);
-        bar.inc(bytes);
+        self.show_when_due(bar);
+        if self.found.swap(found, Ordering::Relaxed) != found {
+            bar.set_message(format!("{found} found"));
+        }
+    }
+
+    fn show_when_due(&self, bar: &ProgressBar) {
         if !self.shown.load(Ordering::Relaxed) && self.started.elapsed() >= SHOW_AFTER {
             self.shown.store(true, Ordering::Relaxed);
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
-        }
-        if self.found.swap(found, Ordering::Relaxed) != found {
-            bar.set_message(format!("{found} found"));
         }
     }
 
@@ -106,7 +118,8 @@ mod tests {
         }
         let progress = Progress::new(true);
         assert!(!progress.is_enabled());
-        progress.file_done(100, 1);
+        progress.read(100);
+        progress.file_done(1);
         progress.finish();
         assert!(!Progress::new(false).is_enabled());
     }

@@ -49,7 +49,10 @@ impl Tally {
         reader: &mut dyn Read,
     ) {
         let mut mine = Vec::new();
-        let outcome = scanner.scan(finder, reader, path, &mut |finding| mine.push(finding));
+        let mut reader = Counted { reader, progress };
+        let outcome = scanner.scan(finder, &mut reader, path, &mut |finding| {
+            mine.push(finding);
+        });
         let bytes = match outcome {
             Ok(Outcome::Searched { bytes }) => {
                 self.files.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +79,7 @@ impl Tally {
             findings.append(&mut mine);
             self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         }
-        progress.file_done(bytes, found);
+        progress.file_done(found);
     }
 
     pub(crate) fn into_report(self) -> ScanReport {
@@ -95,6 +98,20 @@ impl Tally {
             problems,
             problems_dropped: self.problems_dropped.into_inner(),
         }
+    }
+}
+
+/// A reader that tells the progress bar what it read.
+struct Counted<'a> {
+    reader: &'a mut dyn Read,
+    progress: &'a Progress,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.progress.read(n as u64);
+        Ok(n)
     }
 }
 
