@@ -502,3 +502,27 @@ fn a_file_name_cannot_drive_the_terminal() {
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+#[test]
+fn on_a_terminal_a_long_scan_draws_a_progress_bar() {
+    // util-linux's `script` runs the command on a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let tree = tree();
+    let command = format!(
+        "yes 'a log line, nothing secret in it' | head -c 300000000 | {} --config keyward.toml scan -",
+        env!("CARGO_BIN_EXE_keyward")
+    );
+    let out = Command::new("script")
+        .current_dir(tree.dir.path())
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let seen = text(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    assert!(seen.contains("MiB/s"), "no bar drawn: {seen:?}");
+    assert!(seen.contains("0 tokens found in 1 file"), "{seen:?}");
+}
