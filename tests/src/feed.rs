@@ -482,6 +482,38 @@ pub async fn an_operators_sql_revoke_reaches_every_process() {
         .await;
 }
 
+/// A prunes a revoked key that B holds in its cache (as revoked): B
+/// answers "unknown" within the feed bound, the delete trigger's
+/// notification dropping the entry, as if B had never seen the key.
+pub async fn a_prune_reaches_another_process() {
+    let Some(fleet) = Fleet::start(LONG_TTL, FeedPool::Shared).await else {
+        return;
+    };
+    let read = need("data.read");
+    let (id, token) = fleet.cached_in_b(data_key(&owner("account")), &read).await;
+    fleet.a.revoke(&fleet.operator, &id).await.unwrap();
+    fleet
+        .staleness("revoke before the prune", &token, &read, async {}, revoked)
+        .await;
+    let change = async {
+        let cutoff = keyward_core::chrono::Utc::now();
+        let report = fleet
+            .a
+            .prune(
+                &fleet.operator,
+                keyward_core::PruneRequest::new().revoked_before(cutoff),
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.revoked_keys, 1);
+    };
+    fleet
+        .staleness("prune", &token, &read, change, |answer| {
+            matches!(answer, Err(Rejection::NotFound))
+        })
+        .await;
+}
+
 /// A reports that a user's own permissions changed
 /// (`owner_permissions_changed`); B's cached personal access token that
 /// inherits them follows within the feed bound.

@@ -61,6 +61,7 @@ pub mod cache;
 pub mod counting;
 pub mod feed;
 mod interleave;
+pub mod operator;
 pub mod plans;
 pub mod properties;
 mod records;
@@ -197,6 +198,11 @@ macro_rules! scenario_tests {
             a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks => $crate::cache::a_cache_hit_repeats_the_secret_state_expiry_and_permission_checks,
             inserting_a_key_drops_its_unknown_id => $crate::cache::inserting_a_key_drops_its_unknown_id,
             a_peppered_service_verifies_older_sha256_keys => $crate::behaviour::a_peppered_service_verifies_older_sha256_keys,
+            an_operator_prunes_only_dead_keys_and_audits_it_once => $crate::operator::an_operator_prunes_only_dead_keys_and_audits_it_once,
+            only_operators_prune_and_bad_requests_are_typed_errors => $crate::operator::only_operators_prune_and_bad_requests_are_typed_errors,
+            operators_list_across_owners_and_users_only_their_own => $crate::operator::operators_list_across_owners_and_users_only_their_own,
+            a_revoke_reason_is_recorded_and_never_holds_a_token => $crate::operator::a_revoke_reason_is_recorded_and_never_holds_a_token,
+            a_prune_stopped_by_a_store_error_is_audited_with_its_counts => $crate::operator::a_prune_stopped_by_a_store_error_is_audited_with_its_counts,
         );
     };
     (@each $var:ident $attrs:tt $setup:tt; $($name:ident => $test:path),+ $(,)?) => {

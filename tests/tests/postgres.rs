@@ -13,7 +13,9 @@
 mod conformance {
     keyward_core::conformance_tests!(
         #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
-        optional keyward_tests::backends::postgres()
+        bulk optional async {
+            keyward_tests::backends::postgres().await.map(|store| (store.clone(), store))
+        }
     );
 }
 
@@ -22,10 +24,10 @@ mod conformance {
 mod conformance_behind_verify_cache {
     keyward_core::conformance_tests!(
         #[cfg_attr(keyward_no_postgres, ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)")]
-        optional async {
+        bulk optional async {
             keyward_tests::backends::postgres()
                 .await
-                .map(keyward_core::testkit::behind_verify_cache)
+                .map(|store| (keyward_core::testkit::behind_verify_cache(store.clone()), store))
         }
     );
 }
@@ -151,6 +153,7 @@ mod change_feed {
         a_deleted_role_reaches_another_process,
         a_rotation_without_overlap_expires_the_old_key_in_another_process,
         an_operators_sql_revoke_reaches_every_process,
+        a_prune_reaches_another_process,
         an_owners_changed_permissions_reach_another_process,
         a_usage_flush_notifies_no_one,
         a_dropped_feed_falls_back_to_ttl_then_reconnects_with_an_empty_cache,

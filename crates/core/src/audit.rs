@@ -25,6 +25,9 @@ pub enum AuditAction {
     DeleteRole,
     /// Keys or details were read.
     View,
+    /// Dead keys and old audit events were pruned (the counts are in
+    /// `detail`).
+    Prune,
 }
 
 impl AuditAction {
@@ -39,6 +42,7 @@ impl AuditAction {
             Self::PutRole => "put_role",
             Self::DeleteRole => "delete_role",
             Self::View => "view",
+            Self::Prune => "prune",
         }
     }
 
@@ -53,6 +57,7 @@ impl AuditAction {
             Self::PutRole,
             Self::DeleteRole,
             Self::View,
+            Self::Prune,
         ]
         .into_iter()
         .find(|a| a.as_str() == value)
@@ -159,7 +164,7 @@ impl AuditEvent {
     }
 }
 
-/// Which audit events to read, newest first.
+/// Which audit events to read, newest first (latest appended first).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AuditQuery {
@@ -167,6 +172,12 @@ pub struct AuditQuery {
     pub owner: Option<Owner>,
     /// Only events about this key.
     pub key_id: Option<KeyId>,
+    /// Only events of this action.
+    pub action: Option<AuditAction>,
+    /// Only events at or after this time (inclusive).
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this time (exclusive).
+    pub until: Option<DateTime<Utc>>,
     /// At most this many (1..=1000).
     pub limit: usize,
 }
@@ -177,6 +188,9 @@ impl AuditQuery {
         Self {
             owner: None,
             key_id: None,
+            action: None,
+            since: None,
+            until: None,
             limit,
         }
     }
@@ -191,5 +205,38 @@ impl AuditQuery {
     pub fn key_id(mut self, key_id: &KeyId) -> Self {
         self.key_id = Some(key_id.clone());
         self
+    }
+
+    /// Only events of `action`.
+    pub fn action(mut self, action: AuditAction) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    /// Only events at or after `since`.
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Only events before `until`.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Whether `event` passes the filters: the reference semantics adapters
+    /// implement in their query language.
+    pub fn matches(&self, event: &AuditEvent) -> bool {
+        self.owner
+            .as_ref()
+            .is_none_or(|o| event.owner.as_ref() == Some(o))
+            && self
+                .key_id
+                .as_ref()
+                .is_none_or(|k| event.key_id.as_ref() == Some(k))
+            && self.action.is_none_or(|a| event.action == a)
+            && self.since.is_none_or(|since| event.at >= since)
+            && self.until.is_none_or(|until| event.at < until)
     }
 }

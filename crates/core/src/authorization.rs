@@ -84,8 +84,10 @@ pub(crate) enum Operation<'a> {
     },
     /// Read audit events (of `owner`, when the query names one).
     ReadAudit { owner: Option<&'a Owner> },
-    /// Read keys of every owner (expiring soon).
+    /// Read keys of every owner (expiring soon, or a list across owners).
     ViewAllOwners,
+    /// Delete dead keys and old audit events of every owner.
+    Prune,
 }
 
 /// Proof that [`decide`] allowed an operation: the service's only way to
@@ -188,6 +190,10 @@ fn rule(actor: &Actor, operation: &Operation<'_>, format: &TokenFormat) -> Resul
             _ => Err(Error::not_authorized(
                 "only operators read keys across owners",
             )),
+        },
+        Op::Prune => match actor {
+            Actor::Operator(_) => Ok(()),
+            _ => Err(Error::not_authorized("only operators prune")),
         },
     }
 }

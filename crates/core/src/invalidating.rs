@@ -8,7 +8,7 @@ use crate::feed::Change;
 use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
-use crate::store::{KeyStore, StoreWrapper, Wrapped};
+use crate::store::{KeyStore, PruneKeys, StoreWrapper, Wrapped};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -96,6 +96,24 @@ impl StoreWrapper for Invalidating {
             Change::Key(successor.id.clone()),
         ];
         self.changed(&changes, result)
+    }
+
+    async fn prune_keys(
+        &self,
+        inner: &dyn KeyStore,
+        selection: PruneKeys,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error> {
+        match inner.prune_keys(selection, now, limit).await {
+            Ok(pruned) => {
+                let changes: Vec<Change> = pruned.iter().cloned().map(Change::Key).collect();
+                self.changed(&changes, Ok(pruned))
+            }
+            // The batch may have committed, and which keys it deleted is
+            // unknown: drop everything.
+            Err(e) => self.changed(&[Change::All], Err(e)),
+        }
     }
 
     async fn put_role(

@@ -40,8 +40,8 @@ pub use lifecycle::Status;
 pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
-    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, ShownOnce,
-    UsageFlusher, Verification,
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, PruneReport,
+    PruneRequest, ShownOnce, UsageFlusher, Verification,
 };
 pub use store::{Cursor, Page};
 
@@ -74,5 +74,6 @@ pub mod limits {
         MAX_REQUIREMENT_PERMISSIONS,
     };
     pub use crate::service::MAX_ROLES_PER_KEY;
-    pub use crate::store::MAX_PAGE_SIZE;
+    pub use crate::service::{DEFAULT_PRUNE_BATCH, MAX_REVOKE_REASON_LEN};
+    pub use crate::store::{MAX_PAGE_SIZE, MAX_PRUNE_BATCH};
 }

@@ -24,8 +24,9 @@
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::UsageRecord,
-    store::VerifyRecord, store::async_trait, store::comes_after, store::page_from_overfetch,
+    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::PruneKeys,
+    store::UsageRecord, store::VerifyRecord, store::async_trait, store::check_prune_batch,
+    store::comes_after, store::page_from_overfetch,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -265,10 +266,55 @@ impl KeyStore for MemoryStore {
             .audit
             .iter()
             .rev()
-            .filter(|e| query.owner.is_none() || e.owner == query.owner)
-            .filter(|e| query.key_id.is_none() || e.key_id == query.key_id)
+            .filter(|e| query.matches(e))
             .take(query.limit)
             .cloned()
             .collect())
+    }
+
+    async fn prune_keys(
+        &self,
+        selection: PruneKeys,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error> {
+        check_prune_batch(limit)?;
+        let mut state = self.lock();
+        let mut doomed: Vec<(Option<DateTime<Utc>>, KeyId)> = state
+            .keys
+            .values()
+            .filter(|k| selection.selects(k, now))
+            .map(|k| (selection.sort_time(k), k.id.clone()))
+            .collect();
+        doomed.sort();
+        doomed.truncate(limit);
+        Ok(doomed
+            .into_iter()
+            .filter_map(|(_, id)| state.keys.remove(&id).map(|k| k.id))
+            .collect())
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, Error> {
+        check_prune_batch(limit)?;
+        let mut state = self.lock();
+        // Oldest first by time, then by append order.
+        let mut order: Vec<(DateTime<Utc>, usize)> = state
+            .audit
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.at < before)
+            .map(|(i, e)| (e.at, i))
+            .collect();
+        order.sort();
+        order.truncate(limit);
+        let mut doomed = vec![false; state.audit.len()];
+        for &(_, i) in &order {
+            if let Some(slot) = doomed.get_mut(i) {
+                *slot = true;
+            }
+        }
+        let mut flags = doomed.into_iter();
+        state.audit.retain(|_| !flags.next().unwrap_or(false));
+        Ok(order.len())
     }
 }

@@ -9,9 +9,9 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
-    store::ListQuery, store::UsageRecord, store::VerifyRecord, store::async_trait,
-    store::fold_name, store::page_from_overfetch, store::sql::TablePrefix,
-    store::sql::status_condition,
+    store::ListQuery, store::PruneKeys, store::UsageRecord, store::VerifyRecord,
+    store::async_trait, store::check_prune_batch, store::fold_name, store::page_from_overfetch,
+    store::sql::TablePrefix, store::sql::status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -45,6 +45,9 @@ pub(crate) struct Statements {
     delete_role: Arc<str>,
     insert_audit: Arc<str>,
     audit: String,
+    prune_revoked: Arc<str>,
+    prune_expired: Arc<str>,
+    prune_audit: Arc<str>,
 }
 
 impl Statements {
@@ -114,17 +117,43 @@ impl Statements {
             insert_audit: s(format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
+            // Oldest first, through `keys_revoked` (migration
+            // PRUNE_INDEXES_VERSION) and `keys_expiring` (whose condition
+            // the expired prune repeats, so SQLite's planner sees that it
+            // applies); one statement, so
+            // one short transaction. The change-feed trigger announces each
+            // deleted id.
+            prune_revoked: s(format!(
+                "DELETE FROM {keys} WHERE id = ANY(ARRAY(SELECT id FROM {keys} \
+                 WHERE revoked_at < $1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT $2)) \
+                 RETURNING id"
+            )),
+            prune_expired: s(format!(
+                "DELETE FROM {keys} WHERE id = ANY(ARRAY(SELECT id FROM {keys} \
+                 WHERE state = 'active' AND expires_at < $1 AND expires_at <= $2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT $3)) \
+                 RETURNING id"
+            )),
+            prune_audit: s(format!(
+                "DELETE FROM {audit} WHERE seq = ANY(ARRAY(SELECT seq FROM {audit} \
+                 WHERE at < $1 ORDER BY at, seq LIMIT $2))"
+            )),
             keys,
             audit,
         }
     }
 
     /// The list query for these filters: fixed fragments only, every value
-    /// bound ($1 owner, $2 now, $3 limit, then kind, name, cursor in that
-    /// order when present). Absent filters leave no condition behind, so the
-    /// cursor is an index seek on (owner, created_at, id).
+    /// bound ($1 owner or NULL for every owner, $2 now, $3 limit, then
+    /// kind, name, last used, cursor in that order when present). Absent
+    /// filters leave no condition behind, so the cursor is an index seek on
+    /// (owner, created_at, id), or (created_at, id) across owners.
     fn list(&self, query: &ListQuery) -> String {
-        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE owner = $1", self.keys);
+        let owner = match &query.owner {
+            Some(_) => "owner = $1",
+            None => "$1::text IS NULL",
+        };
+        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE {owner}", self.keys);
         let mut next = 4;
         let mut param = || {
             next += 1;
@@ -135,6 +164,12 @@ impl Statements {
         }
         if query.name_contains.is_some() {
             sql.push_str(&format!(" AND strpos(name_folded, {}) > 0", param()));
+        }
+        if query.last_used_before.is_some() {
+            let before = param();
+            sql.push_str(&format!(
+                " AND (last_used_at IS NULL OR last_used_at < {before})"
+            ));
         }
         if query.after.is_some() {
             let (at, id) = (param(), param());
@@ -150,14 +185,28 @@ impl Statements {
         sql
     }
 
-    /// The audit query for these filters ($1 limit, then owner, key id).
+    /// The audit query for these filters ($1 limit, then owner, key id,
+    /// action, since, until in that order when present).
     fn audit(&self, query: &AuditQuery) -> String {
         let mut conditions = Vec::new();
+        let mut add = |condition: &str| {
+            let n = conditions.len() + 2;
+            conditions.push(format!("{condition} ${n}"));
+        };
         if query.owner.is_some() {
-            conditions.push(format!("owner = ${}", conditions.len() + 2));
+            add("owner =");
         }
         if query.key_id.is_some() {
-            conditions.push(format!("key_id = ${}", conditions.len() + 2));
+            add("key_id =");
+        }
+        if query.action.is_some() {
+            add("action =");
+        }
+        if query.since.is_some() {
+            add("at >=");
+        }
+        if query.until.is_some() {
+            add("at <");
         }
         let filter = if conditions.is_empty() {
             String::new()
@@ -192,7 +241,19 @@ async fn insert_key(
     sql: &Statements,
     key: &KeyRecord,
 ) -> Result<(), Error> {
-    q(&sql.insert_key)
+    bind_key(q(&sql.insert_key), key)?
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(pg_error)
+}
+
+/// Binds `key`'s 20 columns in `insert_key`'s order.
+fn bind_key<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    key: &'q KeyRecord,
+) -> Result<Query<'q, Postgres, PgArguments>, Error> {
+    Ok(query
         .bind(key.id.as_str())
         .bind(&key.kind)
         .bind(key.owner.as_str())
@@ -212,11 +273,7 @@ async fn insert_key(
         .bind(key.revoked_at)
         .bind(&key.created_by)
         .bind(key.rotated_from.as_ref().map(KeyId::as_str))
-        .bind(key.rotated_to.as_ref().map(KeyId::as_str))
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(pg_error)
+        .bind(key.rotated_to.as_ref().map(KeyId::as_str)))
 }
 
 async fn insert_audit(
@@ -371,7 +428,8 @@ impl KeyStore for PgStore {
             .map_err(pg_error)?
             .rows_affected();
         if changed == 0 {
-            // Keys are never deleted, so a row that exists is revoked.
+            // No row changed: the key is revoked already, or unknown (never
+            // inserted, or pruned since).
             let exists = q(&self.sql.state_of)
                 .bind(id.as_str())
                 .fetch_optional(&mut *tx)
@@ -454,7 +512,7 @@ impl KeyStore for PgStore {
         }
         let limit = i64::try_from(query.limit).map_err(|_| Error::invalid("limit", "too large"))?;
         let mut select = sqlx::query(AssertSqlSafe(self.sql.list(query)))
-            .bind(query.owner.as_str())
+            .bind(query.owner.as_ref().map(|o| o.as_str()))
             .bind(query.now)
             .bind(limit + 1);
         if let Some(kind) = &query.kind {
@@ -462,6 +520,9 @@ impl KeyStore for PgStore {
         }
         if let Some(needle) = &query.name_contains {
             select = select.bind(fold_name(needle));
+        }
+        if let Some(before) = query.last_used_before {
+            select = select.bind(before);
         }
         if let Some(after) = &query.after {
             select = select.bind(after.created_at).bind(after.id.as_str());
@@ -583,7 +644,98 @@ impl KeyStore for PgStore {
         if let Some(key_id) = &query.key_id {
             select = select.bind(key_id.as_str());
         }
+        if let Some(action) = query.action {
+            select = select.bind(action.as_str());
+        }
+        if let Some(since) = query.since {
+            select = select.bind(since);
+        }
+        if let Some(until) = query.until {
+            select = select.bind(until);
+        }
         let rows = select.fetch_all(&self.pool).await.map_err(pg_error)?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn prune_keys(
+        &self,
+        selection: PruneKeys,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error> {
+        check_prune_batch(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let delete = match selection {
+            PruneKeys::RevokedBefore(before) => q(&self.sql.prune_revoked).bind(before),
+            PruneKeys::ExpiredBefore(before) => q(&self.sql.prune_expired).bind(before).bind(now),
+        };
+        let rows = delete
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0).map_err(pg_error)?;
+                KeyId::parse(&id)
+                    .map_err(|_| Error::backend("postgres", "unreadable stored row: key id"))
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, Error> {
+        check_prune_batch(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let deleted = q(&self.sql.prune_audit)
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(pg_error)?
+            .rows_affected();
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+}
+
+/// Test support (feature `testkit`): the keys in multi-row inserts of
+/// 1000 rows, in a few concurrent transactions, one commit each, instead
+/// of a statement and a commit per key.
+#[cfg(feature = "testkit")]
+#[async_trait]
+impl keyward_core::testkit::BulkInsert for PgStore {
+    async fn insert_keys(&self, keys: &[KeyRecord]) -> Result<(), Error> {
+        const ROWS: usize = 1000;
+        let rows = |n: usize| -> String {
+            let row = |r: usize| {
+                let cols: Vec<String> = (1..=20)
+                    .map(|c| {
+                        let cast = if c == 12 { "::jsonb" } else { "" };
+                        format!("${}{cast}", r * 20 + c)
+                    })
+                    .collect();
+                format!("({})", cols.join(", "))
+            };
+            let values: Vec<String> = (0..n).map(row).collect();
+            format!(
+                "INSERT INTO {} (id, kind, owner, name, name_folded, digest, digest_algorithm, \
+                 preview, scopes, roles, inherits_owner, metadata, state, created_at, expires_at, \
+                 last_used_at, revoked_at, created_by, rotated_from, rotated_to) VALUES {}",
+                self.sql.keys,
+                values.join(", ")
+            )
+        };
+        let share = keys.len().div_ceil(4).max(1);
+        let writes = keys.chunks(share).map(|keys| async move {
+            let mut tx = self.begin().await?;
+            for chunk in keys.chunks(ROWS) {
+                let mut insert = sqlx::query(AssertSqlSafe(rows(chunk.len())));
+                for key in chunk {
+                    insert = bind_key(insert, key)?;
+                }
+                insert.execute(&mut *tx).await.map_err(pg_error)?;
+            }
+            tx.commit().await.map_err(pg_error)
+        });
+        futures_util::future::try_join_all(writes).await.map(drop)
     }
 }

@@ -15,6 +15,16 @@ const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 /// they grant nothing until recreated under an owner: fail closed.
 const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 
+/// Indexes for pruning: revoked keys by `revoked_at` (partial on
+/// `revoked_at IS NOT NULL`, which the prune's `revoked_at < ?` implies and
+/// a list's `state = 'revoked'` does not, so the planner never trades an
+/// owner's list for a scan of every revoked key), and audit events by
+/// `at`. Expired keys are found through `<prefix>keys_expiring`. Listing
+/// across owners gets no index of its own: one on `(created_at, id)` drew
+/// the planner away from `<prefix>keys_owner_created` for an owner's own
+/// list, the hot one; an operator's list sorts the keys it reads instead.
+const PRUNE_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
+
 /// One schema migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
@@ -97,7 +107,21 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             ALTER TABLE {roles}_by_owner RENAME TO {roles};"
         ),
     };
-    vec![first, owned_roles]
+    let prune_indexes = Migration {
+        version: PRUNE_INDEXES_VERSION,
+        description: "indexes for pruning (revoked keys, expired keys, old audit events)",
+        sql: prune_indexes_sql(&keys, &audit),
+    };
+    vec![first, owned_roles, prune_indexes]
+}
+
+/// The indexes of migration [`PRUNE_INDEXES_VERSION`] (the same text as
+/// the Postgres adapter's).
+fn prune_indexes_sql(keys: &str, audit: &str) -> String {
+    format!(
+        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE revoked_at IS NOT NULL;
+        CREATE INDEX {audit}_at ON {audit} (at, seq);"
+    )
 }
 
 /// Applies the migrations not yet applied, each in its own immediate

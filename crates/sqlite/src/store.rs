@@ -9,9 +9,9 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
-    store::ListQuery, store::UsageRecord, store::VerifyRecord, store::async_trait,
-    store::fold_name, store::page_from_overfetch, store::sql::TablePrefix,
-    store::sql::status_condition,
+    store::ListQuery, store::PruneKeys, store::UsageRecord, store::VerifyRecord,
+    store::async_trait, store::check_prune_batch, store::fold_name, store::page_from_overfetch,
+    store::sql::TablePrefix, store::sql::status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -39,6 +39,9 @@ pub(crate) struct Statements {
     delete_role: String,
     insert_audit: String,
     audit: String,
+    prune_revoked: String,
+    prune_expired: String,
+    prune_audit: String,
 }
 
 impl Statements {
@@ -96,6 +99,23 @@ impl Statements {
             insert_audit: format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
+            // Oldest first through the partial indexes of migration
+            // PRUNE_VERSION; one statement, so one short transaction.
+            prune_revoked: format!(
+                "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
+                 WHERE revoked_at < ?1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT ?2) \
+                 RETURNING id"
+            ),
+            prune_expired: format!(
+                "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
+                 WHERE state = 'active' AND expires_at < ?1 AND expires_at <= ?2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT ?3) \
+                 RETURNING id"
+            ),
+            prune_audit: format!(
+                "DELETE FROM {audit} WHERE seq IN (SELECT seq FROM {audit} \
+                 WHERE at < ?1 ORDER BY at, seq LIMIT ?2)"
+            ),
             keys,
             audit,
         }
@@ -106,9 +126,18 @@ impl Statements {
     /// condition behind, so the cursor is an index seek on
     /// (owner, created_at, id).
     fn list(&self, query: &ListQuery) -> (String, Vec<Value>) {
-        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE owner = ?1", self.keys);
+        // ?1 is the owner or NULL (every owner), ?2 the time statuses are
+        // judged at; both always bound, so the numbering never shifts.
+        let owner = match &query.owner {
+            Some(_) => "owner = ?1",
+            None => "?1 IS NULL",
+        };
+        let mut sql = format!("SELECT {KEY_COLUMNS} FROM {} WHERE {owner}", self.keys);
         let mut values = vec![
-            Value::Text(query.owner.as_str().to_owned()),
+            query
+                .owner
+                .as_ref()
+                .map_or(Value::Null, |o| Value::Text(o.as_str().to_owned())),
             Value::Integer(micros(query.now)),
         ];
         if let Some(kind) = &query.kind {
@@ -118,6 +147,13 @@ impl Statements {
         if let Some(needle) = &query.name_contains {
             values.push(Value::Text(fold_name(needle)));
             sql.push_str(&format!(" AND instr(name_folded, ?{}) > 0", values.len()));
+        }
+        if let Some(before) = query.last_used_before {
+            values.push(Value::Integer(micros(before)));
+            let n = values.len();
+            sql.push_str(&format!(
+                " AND (last_used_at IS NULL OR last_used_at < ?{n})"
+            ));
         }
         if let Some(after) = &query.after {
             values.push(Value::Integer(micros(after.created_at)));
@@ -149,6 +185,18 @@ impl Statements {
         if let Some(key_id) = &query.key_id {
             values.push(Value::Text(key_id.as_str().to_owned()));
             conditions.push(format!("key_id = ?{}", values.len()));
+        }
+        if let Some(action) = query.action {
+            values.push(Value::Text(action.as_str().to_owned()));
+            conditions.push(format!("action = ?{}", values.len()));
+        }
+        if let Some(since) = query.since {
+            values.push(Value::Integer(micros(since)));
+            conditions.push(format!("at >= ?{}", values.len()));
+        }
+        if let Some(until) = query.until {
+            values.push(Value::Integer(micros(until)));
+            conditions.push(format!("at < ?{}", values.len()));
         }
         let filter = if conditions.is_empty() {
             String::new()
@@ -559,5 +607,79 @@ impl KeyStore for SqliteStore {
             }
             Ok(events)
         })
+    }
+
+    async fn prune_keys(
+        &self,
+        selection: PruneKeys,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error> {
+        check_prune_batch(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            let ids =
+                {
+                    let (text, values) = match selection {
+                        PruneKeys::RevokedBefore(before) => (
+                            &sql.prune_revoked,
+                            vec![Value::Integer(micros(before)), Value::Integer(limit)],
+                        ),
+                        PruneKeys::ExpiredBefore(before) => (
+                            &sql.prune_expired,
+                            vec![
+                                Value::Integer(micros(before)),
+                                Value::Integer(micros(now)),
+                                Value::Integer(limit),
+                            ],
+                        ),
+                    };
+                    let mut stmt = tx.prepare_cached(text).map_err(sqlite_error)?;
+                    let mut rows = stmt
+                        .query(params_from_iter(values.iter()))
+                        .map_err(sqlite_error)?;
+                    let mut ids = Vec::new();
+                    while let Some(row) = rows.next().map_err(sqlite_error)? {
+                        let id: String = row.get(0).map_err(sqlite_error)?;
+                        ids.push(KeyId::parse(&id).map_err(|_| {
+                            Error::backend("sqlite", "unreadable stored row: key id")
+                        })?);
+                    }
+                    ids
+                };
+            tx.commit().map_err(sqlite_error)?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, Error> {
+        check_prune_batch(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        self.write(move |conn, sql| {
+            conn.prepare_cached(&sql.prune_audit)
+                .and_then(|mut s| s.execute(params![micros(before), limit]))
+                .map_err(sqlite_error)
+        })
+        .await
+    }
+}
+
+/// Test support (feature `testkit`): every key in one transaction on the
+/// writer, so seeding costs one disk flush instead of one per key.
+#[cfg(feature = "testkit")]
+#[async_trait]
+impl keyward_core::testkit::BulkInsert for SqliteStore {
+    async fn insert_keys(&self, keys: &[KeyRecord]) -> Result<(), Error> {
+        let keys = keys.to_vec();
+        self.write(move |conn, sql| {
+            let tx = immediate(conn)?;
+            for key in &keys {
+                insert_key(&tx, sql, key)?;
+            }
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
     }
 }

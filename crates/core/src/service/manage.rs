@@ -24,14 +24,33 @@ impl Keyward {
     /// (a revoked key can do nothing), and no role or owner lookup runs, so
     /// neither can keep a revoke from taking effect.
     pub async fn revoke(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
-        self.transition(actor, id, Transition::Revoke).await
+        self.transition(actor, id, Transition::Revoke, None).await
+    }
+
+    /// [`Keyward::revoke`], recording why in the revoke's audit event
+    /// (`detail`): where a leaked token was found, who reported it.
+    ///
+    /// The reason is at most [`MAX_REVOKE_REASON_LEN`] bytes of text
+    /// without control characters, and must not hold a token of any
+    /// configured kind (a reason quoting the leaked token would store it in
+    /// the audit log); otherwise the call fails with
+    /// [`Error::InvalidInput`] (field `reason`) before anything is read or
+    /// written, and the refusal's event leaves the reason out.
+    pub async fn revoke_with_reason(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        reason: &str,
+    ) -> Result<KeyDetails, Error> {
+        self.transition(actor, id, Transition::Revoke, Some(reason))
+            .await
     }
 
     /// Disables a key until [`Keyward::enable`]; the same token then works
     /// again. Needs the permission to revoke. The details returned carry no
     /// permissions (a disabled key can do nothing).
     pub async fn disable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
-        self.transition(actor, id, Transition::Disable).await
+        self.transition(actor, id, Transition::Disable, None).await
     }
 
     /// Re-enables a disabled key. A revoked key can never be enabled. Giving
@@ -39,7 +58,7 @@ impl Keyward {
     /// ([`crate::Manages::enable`]) and, as for issuing, that the actor holds
     /// what the key carries.
     pub async fn enable(&self, actor: &Actor, id: &KeyId) -> Result<KeyDetails, Error> {
-        self.transition(actor, id, Transition::Enable).await
+        self.transition(actor, id, Transition::Enable, None).await
     }
 
     pub(super) async fn transition(
@@ -47,6 +66,7 @@ impl Keyward {
         actor: &Actor,
         id: &KeyId,
         transition: Transition,
+        reason: Option<&str>,
     ) -> Result<KeyDetails, Error> {
         let action = match transition {
             Transition::Revoke => AuditAction::Revoke,
@@ -55,6 +75,17 @@ impl Keyward {
         };
         let now = self.now();
         let event = AuditEvent::new(now, actor.label(), action);
+        // Checked before anything is read: a refused reason never reaches
+        // the audit log, not even in the refusal.
+        if let Some(reason) = reason
+            && let Err(e) = self.check_reason(reason)
+        {
+            return Err(self.audit_refusal(keyed(event, id), e).await);
+        }
+        let event = match reason {
+            Some(reason) => event.with_detail(format!("reason: {reason}")),
+            None => event,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -174,7 +205,8 @@ impl Keyward {
         details.pop().ok_or(Error::NotFound)
     }
 
-    /// One page of an owner's keys, newest first.
+    /// One page of an owner's keys, newest first; of every owner's with
+    /// [`ListRequest::all_owners`], which only operators may ask.
     ///
     /// A token actor must name the kind it lists (one it may view).
     pub async fn list(
@@ -183,16 +215,21 @@ impl Keyward {
         request: ListRequest,
     ) -> Result<Page<KeyDetails>, Error> {
         let now = self.now();
-        let event =
-            AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(&request.owner);
+        let mut event = AuditEvent::new(now, actor.label(), AuditAction::View);
+        match &request.owner {
+            Some(owner) => event = event.with_owner(owner),
+            None => event = event.with_detail("keys of every owner".to_owned()),
+        }
         let permit = match self.check_list(actor, &request) {
             Ok(permit) => permit,
             Err(e) => return Err(self.audit_refusal(event, e).await),
         };
-        let mut query = ListQuery::new(request.owner, now, request.limit);
+        let mut query = ListQuery::all_owners(now, request.limit);
+        query.owner = request.owner;
         query.name_contains = request.name_contains;
         query.kind = request.kind;
         query.statuses = request.statuses;
+        query.last_used_before = request.last_used_before;
         query.after = request.after;
         let page = permit.store().list_keys(&query).await?;
         Ok(Page {
@@ -212,13 +249,10 @@ impl Keyward {
             return Err(Error::invalid("name filter", "at most 16384 bytes"));
         }
         let kind = request.kind.as_deref().map(|k| self.kind(k)).transpose()?;
-        self.decide(
-            actor,
-            &Operation::View {
-                kind,
-                owner: &request.owner,
-            },
-        )
+        match &request.owner {
+            Some(owner) => self.decide(actor, &Operation::View { kind, owner }),
+            None => self.decide(actor, &Operation::ViewAllOwners),
+        }
     }
 
     /// Live keys of every owner expiring within `within` from now, soonest
@@ -394,6 +428,32 @@ impl Keyward {
             Ok(permit) => permit.store().list_audit(&query).await,
             Err(e) => Err(self.audit_refusal(event, e).await),
         }
+    }
+}
+
+/// Most bytes a revoke's reason may hold.
+pub const MAX_REVOKE_REASON_LEN: usize = 1024;
+
+impl Keyward {
+    /// A reason fit for the audit log: bounded, printable, no token.
+    pub(super) fn check_reason(&self, reason: &str) -> Result<(), Error> {
+        // The length first, so nothing else ever reads more than the cap.
+        if reason.len() > MAX_REVOKE_REASON_LEN {
+            return Err(Error::invalid("reason", "at most 1024 bytes"));
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "must not be empty"));
+        }
+        if reason.chars().any(char::is_control) {
+            return Err(Error::invalid("reason", "must not hold control characters"));
+        }
+        if self.holds_token(reason) {
+            return Err(Error::invalid(
+                "reason",
+                "holds a token; say where it was found, never the token itself",
+            ));
+        }
+        Ok(())
     }
 }
 

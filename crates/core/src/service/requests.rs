@@ -220,10 +220,11 @@ impl serde::Serialize for ShownOnce {
 /// Which keys to list.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
-    pub(super) owner: Owner,
+    pub(super) owner: Option<Owner>,
     pub(super) name_contains: Option<String>,
     pub(super) kind: Option<String>,
     pub(super) statuses: Vec<Status>,
+    pub(super) last_used_before: Option<DateTime<Utc>>,
     pub(super) limit: usize,
     pub(super) after: Option<Cursor>,
 }
@@ -232,13 +233,28 @@ impl ListRequest {
     /// The newest 50 keys of `owner`.
     pub fn new(owner: Owner) -> Self {
         Self {
-            owner,
+            owner: Some(owner),
+            ..Self::all_owners()
+        }
+    }
+    /// The newest 50 keys of every owner. Operators only: anyone else is
+    /// refused (and the refusal audited).
+    pub fn all_owners() -> Self {
+        Self {
+            owner: None,
             name_contains: None,
             kind: None,
             statuses: Vec::new(),
+            last_used_before: None,
             limit: 50,
             after: None,
         }
+    }
+    /// Only keys not used since `at`: last used before it, or never used
+    /// (a key never used counts as used before any time).
+    pub fn last_used_before(mut self, at: DateTime<Utc>) -> Self {
+        self.last_used_before = Some(at);
+        self
     }
     /// Only names containing `text` (case-insensitive, literal).
     pub fn name_contains(mut self, text: &str) -> Self {

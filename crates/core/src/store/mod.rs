@@ -21,6 +21,10 @@ use std::fmt::Debug;
 /// Most items a list or audit page may ask for.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
+/// Most rows one [`KeyStore::prune_keys`] or [`KeyStore::prune_audit`]
+/// call may delete: one batch, so a large purge never holds a long lock.
+pub const MAX_PRUNE_BATCH: usize = 10_000;
+
 /// Where keys, roles and audit events live.
 ///
 /// A minimal contract for transactional backends, not a convenience API: the
@@ -62,11 +66,13 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///    writes the whole batch in one statement or transaction. If a batch names
 ///    a key twice, the newest time wins.
 /// 7. **Listing is stable.** [`list_keys`](KeyStore::list_keys) returns one
-///    owner's keys newest first (`created_at` desc, then id desc by byte
-///    order), filtered by a case-insensitive substring of the name (matched
-///    literally: `%` and `_` are not wildcards), kind and statuses at
-///    `query.now`; the cursor continues strictly after the last item, so keys
-///    inserted while paging never cause duplicates or skips.
+///    owner's keys (every owner's, when `query.owner` is `None`) newest
+///    first (`created_at` desc, then id desc by byte order), filtered by a
+///    case-insensitive substring of the name (matched literally: `%` and `_`
+///    are not wildcards), kind, statuses at `query.now`, and
+///    `last_used_before` (a key never used counts as used before any time);
+///    the cursor continues strictly after the last item, so keys inserted
+///    while paging never cause duplicates or skips.
 /// 8. **Timestamps round-trip** at microsecond precision, and every string and
 ///    map (names, metadata) round-trips unchanged. The verify read
 ///    ([`verify_key`](KeyStore::verify_key)) returns the same key as
@@ -99,6 +105,29 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 ///     permissions equal `expected` ([`Error::NotFound`] if absent,
 ///     [`Error::RoleChanged`] if different). A lost compare-and-set writes
 ///     nothing and appends no event.
+/// 14. **Pruning deletes only dead keys, one bounded batch at a time.**
+///     [`prune_keys`](KeyStore::prune_keys) deletes at most `limit` keys
+///     (1..=[`MAX_PRUNE_BATCH`]) that [`PruneKeys::selects`] at `now`, and
+///     returns their ids: with [`PruneKeys::RevokedBefore`], revoked keys
+///     with `revoked_at` before the cutoff; with
+///     [`PruneKeys::ExpiredBefore`], *active* keys whose `expires_at` lies
+///     before the cutoff and not after `now`. Never a live key (active or
+///     disabled, unexpired), never a disabled key (it may be re-enabled),
+///     even an expired one. Each call is one statement or transaction, so
+///     repeated calls drain the selection and then return an empty list. A
+///     pruned key is gone: [`get_key`](KeyStore::get_key) and
+///     [`verify_key`](KeyStore::verify_key) answer `None`; a key whose
+///     `rotated_from` or `rotated_to` names it keeps the id, as history
+///     (the schemas have no foreign keys between keys, so nothing cascades).
+///     Its audit events stay: they are pruned by age.
+/// 15. **Audit retention is bounded too.** [`prune_audit`](KeyStore::prune_audit)
+///     deletes at most `limit` events with `at` before the cutoff, oldest
+///     first, and returns how many it deleted; newer events stay, whatever
+///     the order they were appended in.
+/// 16. **Audit queries filter and stay newest first.**
+///     [`list_audit`](KeyStore::list_audit) returns the events that
+///     [`AuditQuery::matches`] (owner, key, action, `since` inclusive,
+///     `until` exclusive), latest appended first, at most `limit`.
 #[async_trait::async_trait]
 pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Inserts a new key and appends `event`, enforcing `limit` atomically.
@@ -157,7 +186,7 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Forward-only batch update of `last_used_at`.
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error>;
 
-    /// One page of an owner's keys, newest first.
+    /// One page of an owner's keys (or every owner's), newest first.
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error>;
 
     /// Keys not revoked whose `expires_at` lies in `(after, before]`, soonest
@@ -199,8 +228,73 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Appends an event on its own (refused calls).
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), Error>;
 
-    /// Events newest first (latest appended first), filtered.
+    /// Events newest first (latest appended first), filtered (invariant 16).
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
+
+    /// Deletes at most `limit` (1..=[`MAX_PRUNE_BATCH`]) keys that
+    /// `selection` selects at `now` (invariant 14), the oldest left first
+    /// (by [`PruneKeys::sort_time`]), in one statement or transaction, and
+    /// returns their ids, in any order. An empty list means nothing is left
+    /// to prune.
+    async fn prune_keys(
+        &self,
+        selection: PruneKeys,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error>;
+
+    /// Deletes at most `limit` (1..=[`MAX_PRUNE_BATCH`]) audit events with
+    /// `at` before `before`, oldest first, in one statement, and returns how
+    /// many it deleted (invariant 15).
+    async fn prune_audit(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, Error>;
+}
+
+/// Which dead keys one [`KeyStore::prune_keys`] call deletes.
+///
+/// Not `#[non_exhaustive]`: every adapter matches each selection, so a new
+/// one is a breaking change adapters must implement, never one they skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneKeys {
+    /// Revoked keys with `revoked_at` before this time. A revoked key goes
+    /// by its revocation time, whatever its expiry.
+    RevokedBefore(DateTime<Utc>),
+    /// Active keys whose `expires_at` lies before this time (and not after
+    /// the call's `now`). Disabled keys are never pruned, expired or not:
+    /// a disabled key is kept until it is revoked.
+    ExpiredBefore(DateTime<Utc>),
+}
+
+impl PruneKeys {
+    /// Whether `key` is selected at `now`: the reference semantics adapters
+    /// implement in their query language.
+    pub fn selects(&self, key: &KeyRecord, now: DateTime<Utc>) -> bool {
+        match *self {
+            Self::RevokedBefore(before) => {
+                key.state == KeyState::Revoked && key.revoked_at.is_some_and(|at| at < before)
+            }
+            Self::ExpiredBefore(before) => {
+                key.state == KeyState::Active
+                    && key.expires_at.is_some_and(|at| at < before && at <= now)
+            }
+        }
+    }
+
+    /// The time the selection sorts by, oldest pruned first
+    /// (`revoked_at` or `expires_at`).
+    pub fn sort_time(&self, key: &KeyRecord) -> Option<DateTime<Utc>> {
+        match self {
+            Self::RevokedBefore(_) => key.revoked_at,
+            Self::ExpiredBefore(_) => key.expires_at,
+        }
+    }
+}
+
+/// For adapters: checks a prune batch size (1..=[`MAX_PRUNE_BATCH`]).
+pub fn check_prune_batch(limit: usize) -> Result<(), Error> {
+    if limit == 0 || limit > MAX_PRUNE_BATCH {
+        return Err(Error::invalid("batch size", "must be 1..=10000"));
+    }
+    Ok(())
 }
 
 /// What [`KeyStore::list_keys`] returns: one page and where the next starts.
@@ -290,14 +384,17 @@ impl<'de> serde::Deserialize<'de> for Cursor {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ListQuery {
-    /// Whose keys.
-    pub owner: Owner,
+    /// Whose keys; `None`: every owner's (operators only, at the service).
+    pub owner: Option<Owner>,
     /// Case-insensitive literal substring of the name.
     pub name_contains: Option<String>,
     /// Only this kind.
     pub kind: Option<String>,
     /// Only these statuses (empty: all).
     pub statuses: Vec<Status>,
+    /// Only keys not used since this time: `last_used_at` before it, or
+    /// never used (a key never used counts as used before any time).
+    pub last_used_before: Option<DateTime<Utc>>,
     /// The time statuses are judged at.
     pub now: DateTime<Utc>,
     /// Page size, 1..=[`MAX_PAGE_SIZE`].
@@ -310,10 +407,19 @@ impl ListQuery {
     /// The first `limit` keys of `owner`, any status, judged at `now`.
     pub fn new(owner: Owner, now: DateTime<Utc>, limit: usize) -> Self {
         Self {
-            owner,
+            owner: Some(owner),
+            ..Self::all_owners(now, limit)
+        }
+    }
+
+    /// The first `limit` keys of every owner, any status, judged at `now`.
+    pub fn all_owners(now: DateTime<Utc>, limit: usize) -> Self {
+        Self {
+            owner: None,
             name_contains: None,
             kind: None,
             statuses: Vec::new(),
+            last_used_before: None,
             now,
             limit,
             after: None,
@@ -323,13 +429,16 @@ impl ListQuery {
     /// Whether `key` passes the filters (not the cursor): the reference
     /// semantics adapters implement in their query language.
     pub fn matches(&self, key: &KeyRecord) -> bool {
-        key.owner == self.owner
+        self.owner.as_ref().is_none_or(|owner| key.owner == *owner)
             && self.kind.as_deref().is_none_or(|k| key.kind == k)
             && (self.statuses.is_empty() || self.statuses.contains(&key.status(self.now)))
             && self
                 .name_contains
                 .as_deref()
                 .is_none_or(|needle| name_contains(&key.name, needle))
+            && self
+                .last_used_before
+                .is_none_or(|before| key.last_used_at.is_none_or(|used| used < before))
     }
 }
 
@@ -362,6 +471,51 @@ mod tests {
         for bad in [r#""x.AbCd1234""#, r#""1.a b""#, r#""""#, "12"] {
             assert!(serde_json::from_str::<Cursor>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn prune_selections_take_only_dead_keys() {
+        let t = |secs: i64| DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap();
+        let owner = Owner::new("user:a").unwrap();
+        let key = |state: KeyState, revoked: Option<i64>, expires: Option<i64>| KeyRecord {
+            id: KeyId::parse("AbCd1234").unwrap(),
+            kind: "mt".to_owned(),
+            owner: owner.clone(),
+            name: "key".to_owned(),
+            digest: crate::secret::TokenHasher::sha256().digest("secret"),
+            preview: "mt_AbCd…".to_owned(),
+            scopes: PermissionSet::new(),
+            roles: std::collections::BTreeSet::new(),
+            inherits_owner: false,
+            metadata: Metadata::new(),
+            state,
+            created_at: t(0),
+            expires_at: expires.map(t),
+            last_used_at: None,
+            revoked_at: revoked.map(t),
+            created_by: "operator:test".to_owned(),
+            rotated_from: None,
+            rotated_to: None,
+        };
+        let revoked = PruneKeys::RevokedBefore(t(100));
+        assert!(revoked.selects(&key(KeyState::Revoked, Some(99), None), t(0)));
+        assert!(!revoked.selects(&key(KeyState::Revoked, Some(100), None), t(0)));
+        assert!(!revoked.selects(&key(KeyState::Active, None, Some(1)), t(500)));
+        let expired = PruneKeys::ExpiredBefore(t(100));
+        let now = t(50);
+        assert!(expired.selects(&key(KeyState::Active, None, Some(50)), now));
+        assert!(
+            !expired.selects(&key(KeyState::Active, None, Some(51)), now),
+            "a key still live at now is kept whatever the cutoff"
+        );
+        assert!(!expired.selects(&key(KeyState::Disabled, None, Some(10)), now));
+        assert!(!expired.selects(&key(KeyState::Revoked, Some(60), Some(10)), now));
+        assert!(!expired.selects(&key(KeyState::Active, None, None), now));
+        assert!(!expired.selects(&key(KeyState::Active, None, Some(100)), t(200)));
+        for limit in [0, MAX_PRUNE_BATCH + 1] {
+            assert!(check_prune_batch(limit).is_err(), "{limit}");
+        }
+        assert!(check_prune_batch(1).is_ok() && check_prune_batch(MAX_PRUNE_BATCH).is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! [`KeyStore`] method is added there (and to real stores), never to a
 //! wrapper that does not care about it.
 
-use super::{KeyRecord, KeyState, KeyStore, ListQuery, Page, UsageRecord, VerifyRecord};
+use super::{KeyRecord, KeyState, KeyStore, ListQuery, Page, PruneKeys, UsageRecord, VerifyRecord};
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::Error;
 use crate::key::{KeyId, Owner, Role, RoleName};
@@ -130,4 +130,6 @@ wrapping! {
     delete_role(owner: &Owner, name: &RoleName, expected: &PermissionSet, event: &AuditEvent) -> Result<(), Error>;
     append_audit(event: &AuditEvent) -> Result<(), Error>;
     list_audit(query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;
+    prune_keys(selection: PruneKeys, now: DateTime<Utc>, limit: usize) -> Result<Vec<KeyId>, Error>;
+    prune_audit(before: DateTime<Utc>, limit: usize) -> Result<usize, Error>;
 }

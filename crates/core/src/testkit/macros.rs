@@ -15,6 +15,19 @@
 /// after the cases in [`testkit::cases`](crate::testkit::cases); invoke the macro
 /// once per module (wrap each adapter in its own `mod` to run several).
 ///
+/// Pruning is global, so the prune cases keep their data in the 1990s (every
+/// other case writes 2025 or later) and exclude each other within one
+/// process; two test processes sharing one database must not run them at
+/// the same time.
+///
+/// One case writes 100 000 keys. With the `bulk` form the factory yields
+/// `(store, bulk)`, where `bulk` implements
+/// [`BulkInsert`](crate::testkit::BulkInsert) into the same database, and
+/// that case seeds through it (test support, never part of the store's
+/// contract); without it the case seeds through `insert_key`, which is slow
+/// on a backend that flushes to disk on every commit. `bulk optional`
+/// combines it with `optional` (the factory yields `Option<(store, bulk)>`).
+///
 /// Attributes written before the factory (or before `optional`) are put on
 /// every generated test, after `#[tokio::test]`: for example
 /// `#[cfg_attr(no_server, ignore = "why")]`, so that a test run without the
@@ -60,11 +73,38 @@ macro_rules! conformance_tests {
     (@attrs [$($attrs:tt)*] #[$attr:meta] $($rest:tt)+) => {
         $crate::conformance_tests!(@attrs [$($attrs)* #[$attr]] $($rest)+);
     };
+    // `bulk`: the factory yields `(store, bulk)`, where `bulk` implements
+    // `testkit::BulkInsert` into the same database (the bulk cases seed
+    // through it).
+    (@attrs [$($attrs:tt)*] bulk optional $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@cases store bulk [$($attrs)*] (
+            let Some((store, bulk)) = $factory.await else { return; };
+            let bulk = Some(&bulk as &dyn $crate::testkit::BulkInsert);
+        ));
+    };
+    (@attrs [$($attrs:tt)*] bulk $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@cases store bulk [$($attrs)*] (
+            let (store, bulk) = $factory.await;
+            let bulk = Some(&bulk as &dyn $crate::testkit::BulkInsert);
+        ));
+    };
     (@attrs [$($attrs:tt)*] optional $factory:expr $(,)?) => {
-        $crate::conformance_tests!(@cases store [$($attrs)*] (let Some(store) = $factory.await else { return; };));
+        $crate::conformance_tests!(@cases store bulk [$($attrs)*] (
+            let Some(store) = $factory.await else { return; };
+            let bulk: Option<&dyn $crate::testkit::BulkInsert> = None;
+        ));
     };
     (@attrs [$($attrs:tt)*] $factory:expr $(,)?) => {
-        $crate::conformance_tests!(@cases store [$($attrs)*] (let store = $factory.await;));
+        $crate::conformance_tests!(@cases store bulk [$($attrs)*] (
+            let store = $factory.await;
+            let bulk: Option<&dyn $crate::testkit::BulkInsert> = None;
+        ));
+    };
+    (bulk optional $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@attrs [] bulk optional $factory);
+    };
+    (bulk $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@attrs [] bulk $factory);
     };
     (optional $factory:expr $(,)?) => {
         $crate::conformance_tests!(@attrs [] optional $factory);
@@ -75,10 +115,11 @@ macro_rules! conformance_tests {
     // Every case, once, grouped by the clause of the contract it checks (the
     // numbered invariants in the `KeyStore` docs; one file per clause in
     // `testkit/cases/`). Adding a case is adding its name to its clause's
-    // group. (`$store` is passed along so the binding and its uses share one
-    // hygiene context.)
-    (@cases $store:ident $attrs:tt ($($setup:tt)*)) => {
-        $crate::conformance_tests!(@each $store $attrs ($($setup)*)
+    // group; a case that seeds in bulk (it takes the `BulkInsert` too) goes
+    // after `bulk:`. (`$store` and `$bulk` are passed along so the bindings
+    // and their uses share one hygiene context.)
+    (@cases $store:ident $bulk:ident $attrs:tt ($($setup:tt)*)) => {
+        $crate::conformance_tests!(@each $store $bulk $attrs ($($setup)*)
             // 1. Insert is not update (and 9, ids are case-sensitive): cases/insert.rs
             get_unknown_id_is_none
             insert_duplicate_id_is_already_exists
@@ -93,6 +134,8 @@ macro_rules! conformance_tests {
             // cases/audit.rs
             mutations_append_their_audit_event_only_on_success
             list_audit_is_newest_first_filtered_and_limited
+            // 16. Audit queries filter and stay newest first: cases/audit.rs
+            list_audit_filters_by_action_and_time
             // 5. Rotation is atomic: cases/rotation.rs
             rotate_key_links_and_shortens_predecessor
             rotate_key_refuses_stale_or_repeated_rotation
@@ -108,6 +151,8 @@ macro_rules! conformance_tests {
             list_keys_pages_without_duplicates_or_skips
             list_keys_pagination_is_stable_under_inserts
             list_keys_pages_through_equal_timestamps
+            list_keys_across_owners_pages_every_owner
+            list_keys_filters_by_last_use
             // 8. Timestamps (and every string and map) round-trip: cases/round_trip.rs
             insert_then_get_round_trips_every_field
             audit_events_round_trip_every_field
@@ -122,18 +167,39 @@ macro_rules! conformance_tests {
             roles_are_namespaced_by_owner
             put_role_is_compare_and_set
             delete_role_is_compare_and_set
+            // 14. Pruning deletes only dead keys in bounded batches, 15.
+            // audit retention: cases/prune.rs
+            prune_keys_deletes_only_dead_keys
+            prune_keys_works_in_bounded_batches
+            prune_audit_deletes_only_old_events_in_batches
             // keys_expiring (the keys to warn about): cases/expiring.rs
             keys_expiring_selects_the_window_soonest_first
+            bulk:
+            // 14, at scale: cases/prune.rs
+            prune_of_100k_revoked_keys_leaves_every_live_key
         );
     };
-    (@each $store:ident [$($attrs:tt)*] ($($setup:tt)*) $case:ident $($rest:ident)*) => {
+    (@each $store:ident $bulk:ident [$($attrs:tt)*] ($($setup:tt)*) bulk: $($rest:ident)*) => {
+        $crate::conformance_tests!(@bulk $store $bulk [$($attrs)*] ($($setup)*) $($rest)*);
+    };
+    (@each $store:ident $bulk:ident [$($attrs:tt)*] ($($setup:tt)*) $case:ident $($rest:tt)*) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         $($attrs)*
         async fn $case() {
             $($setup)*
+            let _ = $bulk;
             $crate::testkit::cases::$case(&$store as &dyn $crate::store::KeyStore).await;
         }
-        $crate::conformance_tests!(@each $store [$($attrs)*] ($($setup)*) $($rest)*);
+        $crate::conformance_tests!(@each $store $bulk [$($attrs)*] ($($setup)*) $($rest)*);
     };
-    (@each $store:ident $attrs:tt ($($setup:tt)*)) => {};
+    (@bulk $store:ident $bulk:ident [$($attrs:tt)*] ($($setup:tt)*) $case:ident $($rest:ident)*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($attrs)*
+        async fn $case() {
+            $($setup)*
+            $crate::testkit::cases::$case(&$store as &dyn $crate::store::KeyStore, $bulk).await;
+        }
+        $crate::conformance_tests!(@bulk $store $bulk [$($attrs)*] ($($setup)*) $($rest)*);
+    };
+    (@bulk $store:ident $bulk:ident $attrs:tt ($($setup:tt)*)) => {};
 }

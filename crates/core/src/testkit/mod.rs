@@ -62,6 +62,24 @@ pub fn behind_verify_cache(store: impl crate::store::KeyStore) -> impl crate::st
     crate::invalidating::Invalidating::wrap(Arc::new(store), cache)
 }
 
+/// Test support for the bulk conformance cases (the 100 000-key purge): an
+/// adapter's fast way to write many keys, for test data only. Not part of
+/// the [`KeyStore`](crate::store::KeyStore) contract and never used by the
+/// service.
+///
+/// Without one, the cases seed through `insert_key`, one transaction (and,
+/// on a durable backend, one disk flush) per key. An adapter whose
+/// per-commit cost makes that slow implements this (behind its own
+/// `testkit` feature) and hands it to
+/// [`conformance_tests!`](crate::conformance_tests) with the `bulk` form.
+#[async_trait::async_trait]
+pub trait BulkInsert: std::fmt::Debug + Send + Sync {
+    /// Writes `keys` as [`KeyStore::insert_key`](crate::store::KeyStore::insert_key)
+    /// would, without a limit check or audit events, as fast as the
+    /// backend allows (one transaction, say). Fails on a duplicate id.
+    async fn insert_keys(&self, keys: &[crate::key::KeyRecord]) -> Result<(), crate::Error>;
+}
+
 pub mod cases;
 mod fixtures;
 mod macros;

@@ -327,3 +327,107 @@ pub async fn list_audit_is_newest_first_filtered_and_limited(store: &dyn KeyStor
         .expect("list_audit");
     assert_eq!(three.len(), 3, "an unfiltered query respects its limit");
 }
+
+/// `list_audit` filters by action and by time (`since` inclusive, `until` exclusive, to the microsecond), combined with owner and key filters, newest first, exactly as `AuditQuery::matches` says.
+pub async fn list_audit_filters_by_action_and_time(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("a");
+    let key = fx.id();
+    let event = |micros: i64, action: AuditAction, keyed: bool| {
+        let e = AuditEvent::new(plus_micros(at(100), micros), ACTOR, action);
+        if keyed {
+            e.with_key(&key, "name", &owner)
+        } else {
+            e.with_owner(&owner)
+        }
+    };
+    let events = [
+        event(0, AuditAction::Issue, true),
+        event(1, AuditAction::View, false),
+        event(2, AuditAction::Revoke, true),
+        event(3, AuditAction::View, true),
+        event(4, AuditAction::Prune, false),
+        // Appended after a later one: still matched by its own time.
+        event(1, AuditAction::Revoke, false),
+    ];
+    for e in &events {
+        store.append_audit(e).await.expect("append_audit");
+    }
+    let pick = |indexes: &[usize]| -> Vec<AuditEvent> {
+        indexes.iter().map(|&i| events[i].clone()).collect()
+    };
+    let base = || AuditQuery::newest(100).owner(&owner);
+    let cases = [
+        (
+            base().action(AuditAction::Revoke),
+            pick(&[5, 2]),
+            "action revoke",
+        ),
+        (
+            base().action(AuditAction::View).key_id(&key),
+            pick(&[3]),
+            "action view, key",
+        ),
+        (
+            base().action(AuditAction::Enable),
+            pick(&[]),
+            "an action with no events",
+        ),
+        (
+            base().since(plus_micros(at(100), 2)),
+            pick(&[4, 3, 2]),
+            "since is inclusive",
+        ),
+        (
+            base().until(plus_micros(at(100), 2)),
+            pick(&[5, 1, 0]),
+            "until is exclusive",
+        ),
+        (
+            base()
+                .since(plus_micros(at(100), 1))
+                .until(plus_micros(at(100), 3)),
+            pick(&[5, 2, 1]),
+            "a window [since, until)",
+        ),
+        (
+            base()
+                .since(plus_micros(at(100), 1))
+                .until(plus_micros(at(100), 3))
+                .action(AuditAction::Revoke),
+            pick(&[5, 2]),
+            "a window and an action",
+        ),
+        (
+            base()
+                .since(plus_micros(at(100), 3))
+                .until(plus_micros(at(100), 3)),
+            pick(&[]),
+            "an empty window",
+        ),
+        (
+            {
+                let mut query = base().action(AuditAction::View);
+                query.limit = 1;
+                query
+            },
+            pick(&[3]),
+            "filtered, then limited",
+        ),
+    ];
+    for (query, expected, what) in cases {
+        let listed = store.list_audit(&query).await.expect("list_audit");
+        assert_eq!(listed, expected, "list_audit: {what}");
+        let reference: Vec<AuditEvent> = events
+            .iter()
+            .rev()
+            .filter(|e| query.matches(e))
+            .take(query.limit)
+            .cloned()
+            .collect();
+        assert_eq!(
+            listed, reference,
+            "list_audit agrees with AuditQuery::matches: {what}"
+        );
+    }
+}

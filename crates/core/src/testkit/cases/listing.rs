@@ -1,6 +1,6 @@
 //! Invariant 7 of the [`KeyStore`] contract, **listing is stable**:
-//! `list_keys` order, its name, kind and status filters, and paging without
-//! duplicates or skips.
+//! `list_keys` order, its owner (or every owner), name, kind, status and
+//! last-use filters, and paging without duplicates or skips.
 
 use crate::key::{KeyId, KeyRecord};
 use crate::lifecycle::{KeyState, Status};
@@ -439,4 +439,110 @@ pub async fn list_keys_pages_through_equal_timestamps(store: &dyn KeyStore) {
     }
     assert_eq!(listed, expected, "equal timestamps page by id descending");
     assert_eq!(sizes, [5, 5, 4], "page sizes");
+}
+
+/// With no owner, `list_keys` returns every owner's keys in one newest-first order, and its cursor pages across owners without duplicates or skips; an owner, when given, still narrows it.
+pub async fn list_keys_across_owners_pages_every_owner(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owners = [fx.owner("a"), fx.owner("b"), fx.owner("c")];
+    let mut keys = Vec::new();
+    for (i, secs) in [5_i64, 40, 10, 40, 25, 15, 30, 40, 20]
+        .into_iter()
+        .enumerate()
+    {
+        let owner = &owners[i % owners.len()];
+        let kind = if i % 2 == 0 { "mt" } else { "tak" };
+        keys.push(fx.record(owner, kind, at(secs)));
+    }
+    for key in keys.iter().rev() {
+        insert(store, key).await;
+    }
+    // Every owner's keys: the case's own, found by the tag in their names
+    // (a shared store holds other cases' keys too).
+    let tag_of = |key: &KeyRecord| key.id.as_str()[5..].to_owned();
+    let mut everyone = ListQuery::all_owners(at(100), 2);
+    everyone.name_contains = Some(tag_of(&keys[0]));
+    let listed = list_all(store, everyone.clone()).await;
+    assert_eq!(
+        ids(&listed),
+        newest_first(&keys.iter().collect::<Vec<_>>()),
+        "every owner's keys, newest first, paged 2 at a time across owners"
+    );
+    for listed in &listed {
+        let key = keys
+            .iter()
+            .find(|k| k.id == listed.id)
+            .expect("listed key was inserted");
+        assert_same_key(listed, key);
+    }
+    let mut one_kind = everyone.clone();
+    one_kind.kind = Some("tak".to_owned());
+    let tak: Vec<&KeyRecord> = keys.iter().filter(|k| k.kind == "tak").collect();
+    assert_eq!(
+        ids(&list_all(store, one_kind).await),
+        newest_first(&tak),
+        "across owners, the kind filter still applies"
+    );
+    let mut one_owner = everyone;
+    one_owner.owner = Some(owners[1].clone());
+    let of_b: Vec<&KeyRecord> = keys.iter().filter(|k| k.owner == owners[1]).collect();
+    assert_eq!(
+        ids(&list_all(store, one_owner).await),
+        newest_first(&of_b),
+        "an owner, when given, narrows the list"
+    );
+}
+
+/// `last_used_before` keeps keys last used strictly before the time and keys never used (never used counts as used before any time), per owner and across owners.
+pub async fn list_keys_filters_by_last_use(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("user");
+    let never = fx.record(&owner, "mt", at(1));
+    let early = fx.record(&owner, "mt", at(2));
+    let at_cutoff = fx.record(&owner, "mt", at(3));
+    let late = fx.record(&owner, "mt", at(4));
+    let other_owner_early = fx.record(&fx.owner("other"), "mt", at(5));
+    for key in [&never, &early, &at_cutoff, &late, &other_owner_early] {
+        insert(store, key).await;
+    }
+    let cutoff = plus_micros(at(20), 1);
+    let usage = [
+        crate::key::UsageRecord {
+            key_id: early.id.clone(),
+            used_at: at(20),
+        },
+        crate::key::UsageRecord {
+            key_id: at_cutoff.id.clone(),
+            used_at: cutoff,
+        },
+        crate::key::UsageRecord {
+            key_id: late.id.clone(),
+            used_at: at(30),
+        },
+        crate::key::UsageRecord {
+            key_id: other_owner_early.id.clone(),
+            used_at: at(10),
+        },
+    ];
+    store.record_usage(&usage).await.expect("record_usage");
+
+    let mut query = ListQuery::new(owner.clone(), at(100), 100);
+    query.last_used_before = Some(cutoff);
+    assert_eq!(
+        ids(&list_all(store, query).await),
+        [early.id.clone(), never.id.clone()],
+        "last used before the time (strictly), or never used"
+    );
+    let mut everyone = ListQuery::all_owners(at(100), 100);
+    everyone.last_used_before = Some(cutoff);
+    everyone.name_contains = Some(never.id.as_str()[5..].to_owned());
+    assert_eq!(
+        ids(&list_all(store, everyone).await),
+        [
+            other_owner_early.id.clone(),
+            early.id.clone(),
+            never.id.clone()
+        ],
+        "the same filter across owners"
+    );
 }

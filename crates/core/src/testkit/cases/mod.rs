@@ -18,6 +18,7 @@ mod expiring;
 mod insert;
 mod limit;
 mod listing;
+mod prune;
 mod revocation;
 mod roles;
 mod rotation;
@@ -35,9 +36,9 @@ pub use transitions::{
     revoke_and_enable_race_has_one_winner, revoked_keys_never_change_state,
     set_state_is_compare_and_set,
 };
-// Invariant 4, and `list_audit`.
+// Invariant 4, and `list_audit` (invariant 16).
 pub use audit::{
-    list_audit_is_newest_first_filtered_and_limited,
+    list_audit_filters_by_action_and_time, list_audit_is_newest_first_filtered_and_limited,
     mutations_append_their_audit_event_only_on_success,
 };
 // Invariant 5.
@@ -49,7 +50,8 @@ pub use rotation::{
 pub use usage::{record_usage_applies_a_whole_batch, record_usage_is_forward_only};
 // Invariant 7.
 pub use listing::{
-    list_keys_filters_by_kind_and_status, list_keys_is_newest_first_and_per_owner,
+    list_keys_across_owners_pages_every_owner, list_keys_filters_by_kind_and_status,
+    list_keys_filters_by_last_use, list_keys_is_newest_first_and_per_owner,
     list_keys_name_filter_folds_unicode_case,
     list_keys_name_filter_is_literal_and_case_insensitive,
     list_keys_pages_through_equal_timestamps, list_keys_pages_without_duplicates_or_skips,
@@ -68,6 +70,11 @@ pub use revocation::{
 pub use roles::{
     delete_role_is_compare_and_set, delete_role_removes_only_that_role,
     put_role_is_compare_and_set, roles_are_namespaced_by_owner, roles_put_replace_and_get,
+};
+// Invariants 14 and 15.
+pub use prune::{
+    prune_audit_deletes_only_old_events_in_batches, prune_keys_deletes_only_dead_keys,
+    prune_keys_works_in_bounded_batches, prune_of_100k_revoked_keys_leaves_every_live_key,
 };
 // The `keys_expiring` clause.
 pub use expiring::keys_expiring_selects_the_window_soonest_first;

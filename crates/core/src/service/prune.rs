@@ -1,0 +1,252 @@
+//! Pruning: deleting dead keys (revoked, or expired, before a cutoff) and
+//! old audit events, in bounded batches, as an operator.
+
+use super::Keyward;
+use crate::actor::Actor;
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::authorization::{Operation, Permit};
+use crate::error::Error;
+use crate::store::{MAX_PRUNE_BATCH, PruneKeys};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// How many rows one batch deletes unless the request says otherwise.
+pub const DEFAULT_PRUNE_BATCH: usize = 1000;
+
+/// What [`Keyward::prune`] deletes. At least one cutoff must be set, and
+/// none may lie in the future.
+///
+/// ```
+/// use keyward_core::PruneRequest;
+/// use keyward_core::chrono::{TimeDelta, Utc};
+/// let now = Utc::now();
+/// let request = PruneRequest::new()
+///     .revoked_before(now - TimeDelta::days(90))
+///     .expired_before(now - TimeDelta::days(30))
+///     .audit_before(now - TimeDelta::days(365));
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneRequest {
+    pub(super) revoked_before: Option<DateTime<Utc>>,
+    pub(super) expired_before: Option<DateTime<Utc>>,
+    pub(super) audit_before: Option<DateTime<Utc>>,
+    pub(super) batch_size: usize,
+}
+
+impl Default for PruneRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PruneRequest {
+    /// Nothing selected yet, batches of [`DEFAULT_PRUNE_BATCH`].
+    pub fn new() -> Self {
+        Self {
+            revoked_before: None,
+            expired_before: None,
+            audit_before: None,
+            batch_size: DEFAULT_PRUNE_BATCH,
+        }
+    }
+
+    /// Delete keys revoked before `at`.
+    pub fn revoked_before(mut self, at: DateTime<Utc>) -> Self {
+        self.revoked_before = Some(at);
+        self
+    }
+
+    /// Delete active keys that expired before `at`. Disabled keys are kept,
+    /// expired or not.
+    pub fn expired_before(mut self, at: DateTime<Utc>) -> Self {
+        self.expired_before = Some(at);
+        self
+    }
+
+    /// Delete audit events older than `at`.
+    pub fn audit_before(mut self, at: DateTime<Utc>) -> Self {
+        self.audit_before = Some(at);
+        self
+    }
+
+    /// Rows one batch deletes, 1..=[`MAX_PRUNE_BATCH`] (default
+    /// [`DEFAULT_PRUNE_BATCH`]): each batch is one short transaction.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows;
+        self
+    }
+
+    fn check(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        if self.batch_size == 0 || self.batch_size > MAX_PRUNE_BATCH {
+            return Err(Error::invalid("batch size", "must be 1..=10000"));
+        }
+        let cutoffs = [self.revoked_before, self.expired_before, self.audit_before];
+        if cutoffs.iter().all(Option::is_none) {
+            return Err(Error::invalid(
+                "prune",
+                "name at least one of revoked before, expired before, audit before",
+            ));
+        }
+        if cutoffs.iter().flatten().any(|at| *at > now) {
+            return Err(Error::invalid(
+                "prune",
+                "a cutoff must not lie in the future",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The cutoffs, for the audit event's detail.
+    fn describe(&self) -> String {
+        let show = |at: Option<DateTime<Utc>>| {
+            at.map_or_else(
+                || "-".to_owned(),
+                |at| at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            )
+        };
+        format!(
+            "revoked_before={} expired_before={} audit_before={}",
+            show(self.revoked_before),
+            show(self.expired_before),
+            show(self.audit_before)
+        )
+    }
+}
+
+/// What [`Keyward::prune`] deleted. Serialized as `{"revoked_keys": n,
+/// "expired_keys": n, "audit_events": n}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// Keys deleted because they were revoked before the cutoff.
+    pub revoked_keys: u64,
+    /// Active keys deleted because they expired before the cutoff.
+    pub expired_keys: u64,
+    /// Audit events deleted because they were older than the cutoff.
+    pub audit_events: u64,
+}
+
+impl PruneReport {
+    /// The counts as the audit event's detail records them.
+    fn describe(&self) -> String {
+        format!(
+            "revoked_keys={} expired_keys={} audit_events={}",
+            self.revoked_keys, self.expired_keys, self.audit_events
+        )
+    }
+}
+
+impl Keyward {
+    /// Deletes dead keys and old audit events of every owner: keys revoked
+    /// before `revoked_before`, active keys that expired before
+    /// `expired_before`, audit events older than `audit_before`. Never a
+    /// live key, never a disabled one.
+    ///
+    /// Operators only; a refusal is audited. Works in batches of
+    /// `batch_size` rows, each its own short transaction, until nothing is
+    /// left to delete, then appends one audit event
+    /// ([`AuditAction::Prune`]) with the counts in its `detail`
+    /// (`revoked_keys=… expired_keys=… audit_events=…` and the cutoffs). A
+    /// pruned key verifies as unknown from then on: the verification cache
+    /// drops every pruned key (in other processes through the change feed).
+    ///
+    /// If the store fails midway, what was deleted stays deleted; the event
+    /// then records the counts so far as refused, and the error is returned.
+    pub async fn prune(&self, actor: &Actor, request: PruneRequest) -> Result<PruneReport, Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::Prune);
+        let decided = request
+            .check(now)
+            .and_then(|()| self.decide(actor, &Operation::Prune));
+        let permit = match decided {
+            Ok(permit) => permit,
+            Err(e) => {
+                let event = event.with_detail(request.describe());
+                return Err(self.audit_refusal(event, e).await);
+            }
+        };
+        let mut report = PruneReport::default();
+        let run = self.prune_batches(permit, &request, now, &mut report).await;
+        let detail = format!("{} {}", report.describe(), request.describe());
+        let event = event.with_detail(detail);
+        match run {
+            Ok(()) => {
+                permit.store().append_audit(&event).await?;
+                Ok(report)
+            }
+            Err(e) => {
+                let reason =
+                    "interrupted by a store error; the counts are what was deleted before it";
+                let event = event.with_outcome(AuditOutcome::Refused(reason.to_owned()));
+                // The error stands even if recording it fails.
+                drop(permit.store().append_audit(&event).await);
+                Err(e)
+            }
+        }
+    }
+
+    async fn prune_batches(
+        &self,
+        permit: Permit<'_>,
+        request: &PruneRequest,
+        now: DateTime<Utc>,
+        report: &mut PruneReport,
+    ) -> Result<(), Error> {
+        let batch = request.batch_size;
+        let selections = [
+            request.revoked_before.map(PruneKeys::RevokedBefore),
+            request.expired_before.map(PruneKeys::ExpiredBefore),
+        ];
+        for selection in selections.into_iter().flatten() {
+            loop {
+                let pruned = permit.store().prune_keys(selection, now, batch).await?;
+                let count = pruned.len() as u64;
+                match selection {
+                    PruneKeys::RevokedBefore(_) => report.revoked_keys += count,
+                    PruneKeys::ExpiredBefore(_) => report.expired_keys += count,
+                }
+                // A short batch is the last: the selection is fixed in the
+                // past, so nothing new can join it.
+                if pruned.len() < batch {
+                    break;
+                }
+            }
+        }
+        if let Some(before) = request.audit_before {
+            loop {
+                let deleted = permit.store().prune_audit(before, batch).await?;
+                report.audit_events += deleted as u64;
+                if deleted < batch {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_prunes_in_batches_of_1000_unless_told() {
+        assert_eq!(DEFAULT_PRUNE_BATCH, 1000);
+        assert_eq!(PruneRequest::new().batch_size, DEFAULT_PRUNE_BATCH);
+        assert_eq!(PruneRequest::default(), PruneRequest::new());
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let request = PruneRequest::new().revoked_before(now);
+        assert!(
+            request.check(now).is_ok(),
+            "a cutoff of now is in the past enough"
+        );
+        assert!(
+            request
+                .clone()
+                .batch_size(MAX_PRUNE_BATCH)
+                .check(now)
+                .is_ok()
+        );
+        assert!(request.batch_size(MAX_PRUNE_BATCH + 1).check(now).is_err());
+    }
+}
