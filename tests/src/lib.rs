@@ -202,6 +202,7 @@ macro_rules! scenario_tests {
             only_operators_prune_and_bad_requests_are_typed_errors => $crate::operator::only_operators_prune_and_bad_requests_are_typed_errors,
             operators_list_across_owners_and_users_only_their_own => $crate::operator::operators_list_across_owners_and_users_only_their_own,
             a_revoke_reason_is_recorded_and_never_holds_a_token => $crate::operator::a_revoke_reason_is_recorded_and_never_holds_a_token,
+            a_prune_stopped_by_a_store_error_is_audited_with_its_counts => $crate::operator::a_prune_stopped_by_a_store_error_is_audited_with_its_counts,
         );
     };
     (@each $var:ident $attrs:tt $setup:tt; $($name:ident => $test:path),+ $(,)?) => {
