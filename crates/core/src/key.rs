@@ -456,7 +456,14 @@ mod tests {
     #[test]
     fn key_ids_order_compare_and_hash_as_their_text() {
         use std::hash::BuildHasher;
-        let ids = ["B000", "a000", "abcd", "abcdE", "abcdEFGHijklMNOPqrstUVWX", "Zzzz"];
+        let ids = [
+            "B000",
+            "a000",
+            "abcd",
+            "abcdE",
+            "abcdEFGHijklMNOPqrstUVWX",
+            "Zzzz",
+        ];
         let hasher = std::collections::hash_map::RandomState::new();
         for a in ids {
             let ka = KeyId::parse(a).unwrap();
@@ -471,7 +478,10 @@ mod tests {
                 assert_eq!(ka == kb, a == b);
             }
         }
-        assert!(KeyId::parse("abcdEFGHijklMNOPqrstUVWXy").is_err(), "25 characters");
+        assert!(
+            KeyId::parse("abcdEFGHijklMNOPqrstUVWXy").is_err(),
+            "25 characters"
+        );
     }
 
     #[test]
