@@ -70,9 +70,9 @@ impl From<Error> for Failure {
             _ => REFUSED,
         };
         let mut message = chain(&error);
-        if matches!(error, Error::Backend { .. })
-            && (message.contains("no such table") || message.contains("does not exist"))
-        {
+        let missing_table = message.contains("no such table")
+            || (message.contains("relation") && message.contains("does not exist"));
+        if matches!(error, Error::Backend { .. }) && missing_table {
             message.push_str(" (has `keyward migrate` run?)");
         }
         Self::new(message, code)
@@ -82,7 +82,8 @@ impl From<Error> for Failure {
 impl From<ConfigError> for Failure {
     fn from(error: ConfigError) -> Self {
         let mut message = error.to_string();
-        if error.line().is_none() && error.file().is_some() && error.message().contains("read") {
+        // The file could not be read at all (its I/O error is the source).
+        if std::error::Error::source(&error).is_some() {
             message.push_str(" (give --config PATH or set KEYWARD_CONFIG)");
         }
         Self::usage(message)

@@ -267,3 +267,32 @@ fn every_postgres_test_is_ignored_exactly_when_built_without_database_url() {
         assert_eq!(ignored, 0);
     }
 }
+
+#[tokio::test]
+#[cfg_attr(
+    keyward_no_postgres,
+    ignore = "set DATABASE_URL to run the Postgres tests (.ci/run does)"
+)]
+async fn an_unmigrated_database_says_to_migrate() {
+    let Some(pg) = postgres().await else { return };
+    let url = format!(
+        "{}{}options=-c%20search_path%3D{}",
+        std::env::var("DATABASE_URL").unwrap(),
+        if std::env::var("DATABASE_URL").unwrap().contains('?') {
+            '&'
+        } else {
+            '?'
+        },
+        pg.schema
+    );
+    let fresh = Deployment::with_config(&format!(
+        "[store]\nurl_env = \"KW_CLI_TEST_DATABASE_URL\"\ntable_prefix = \"unmigrated_\"\n{KINDS}"
+    ))
+    .env("KW_CLI_TEST_DATABASE_URL", &url);
+    fresh
+        .run(&["list", "--owner", "a"])
+        .fails(2, "(has `keyward migrate` run?)");
+    fresh.run(&["migrate"]).expect(0);
+    fresh.run(&["list", "--owner", "a"]).expect(0);
+    pg.drop_schema().await;
+}

@@ -346,3 +346,45 @@ fn the_example_in_docs_cli_md_loads() {
     assert_eq!(config.kind("mt").unwrap().live_limit(), Some(3));
     assert_eq!(config.pepper_env(), Some("KEYWARD_PEPPER"));
 }
+
+#[test]
+fn the_documented_bounds_hold_at_their_edges() {
+    let kinds = |n: usize| {
+        (0..n)
+            .map(|i| format!("[kinds.k{i}]\n"))
+            .collect::<String>()
+    };
+    assert_eq!(load(&kinds(64)).unwrap().kinds().len(), 64);
+    let e = error(&kinds(65));
+    assert_eq!(e.field_path(), Some("kinds"));
+    assert!(e.message().contains("at most 64"), "{e}");
+
+    let text = "[hashing]\npepper_env = \"KW_TEST_PEPPER\"\n[kinds.mt]\n";
+    let empty = Config::from_toml_with_env(text, |_| Some(String::new())).unwrap_err();
+    assert!(
+        empty.message().contains("is not set"),
+        "empty is unset: {empty}"
+    );
+    let edge = "p".repeat(32);
+    assert!(Config::from_toml_with_env(text, |_| Some(edge.clone())).is_ok());
+    let short = "p".repeat(31);
+    assert!(Config::from_toml_with_env(text, |_| Some(short.clone())).is_err());
+
+    let expiry = |days: u32| {
+        load(&format!(
+            "[kinds.mt.expiry]\nchoices = [\"30 days\"]\nmax_until_days = {days}\n"
+        ))
+    };
+    assert!(expiry(1).is_ok() && expiry(36_600).is_ok());
+    for days in [0, 36_601] {
+        let e = expiry(days).unwrap_err();
+        assert_eq!(e.field_path(), Some("kinds.mt.expiry.max_until_days"));
+    }
+    let timeout = |secs: u64| {
+        load(&format!(
+            "[store]\nurl = \"sqlite::memory:\"\nconnect_timeout_secs = {secs}\n[kinds.mt]\n"
+        ))
+    };
+    assert!(timeout(1).is_ok() && timeout(300).is_ok());
+    assert!(timeout(301).is_err());
+}
