@@ -109,6 +109,11 @@ impl Finder {
         else {
             return;
         };
+        // An empty or inverted range finds nothing (and must not reach
+        // `Input::range`, which would panic on it).
+        if starts.start >= starts.end || starts.start > searched.len() {
+            return;
+        }
         let input = Input::new(searched).range(starts.start..searched.len());
         for candidate in self.prefixes.find_iter(input) {
             let start = candidate.start();
