@@ -271,6 +271,61 @@ pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
     assert_eq!(counting.writes(), 0);
 }
 
+/// `Verification::ready` hands over the answer exactly when memory gave it
+/// (a malformed token, a cache hit, an id cached as unknown), and hands the
+/// verification back, with nothing read, when the store must be read; the
+/// handed-back verification then answers as `verify` would.
+pub async fn ready_answers_only_what_memory_knows(backend: Backend) {
+    let counting = Counting::wrap(backend.store());
+    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
+        .kind(TokenKind::new("tak").unwrap())
+        .verify_cache(long_lived())
+        .build()
+        .unwrap();
+    let issued = keyward
+        .issue(
+            &Actor::operator("ready"),
+            IssueRequest::new("tak", owner("workspace"), "ready"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret();
+    let unknown = foreign_token(TokenKind::new("tak").unwrap()).await;
+    let nothing = Requirement::nothing();
+    counting.reset();
+
+    let malformed = keyward.verify("tak_short", &nothing).ready();
+    assert!(
+        matches!(malformed, Ok(Err(Rejection::Malformed(_)))),
+        "{malformed:?}"
+    );
+
+    // Not cached yet: handed back, and nothing was read.
+    let first = keyward.verify(token, &nothing).ready();
+    assert!(first.is_err(), "a miss needs the store: {first:?}");
+    assert_eq!(
+        counting.calls(StoreCall::GetKey),
+        0,
+        "a handed-back read never started"
+    );
+    let read = first.unwrap_err().await;
+    assert!(read.is_ok(), "{read:?}");
+    assert_eq!(counting.calls(StoreCall::GetKey), 1);
+
+    let hit = keyward.verify(token, &nothing).ready();
+    assert!(matches!(hit, Ok(Ok(_))), "a cache hit is ready: {hit:?}");
+
+    assert!(keyward.verify(&unknown, &nothing).ready().is_err());
+    let rejected = keyward.verify(&unknown, &nothing).await;
+    assert!(matches!(rejected, Err(Rejection::NotFound)), "{rejected:?}");
+    let cached_unknown = keyward.verify(&unknown, &nothing).ready();
+    assert!(
+        matches!(cached_unknown, Ok(Err(Rejection::NotFound))),
+        "{cached_unknown:?}"
+    );
+    assert_eq!(counting.calls(StoreCall::GetKey), 2, "one read per key id");
+}
+
 /// Without a change feed an entry is served for `ttl` at most (judged by
 /// the service's clock), an unknown id for `negative_ttl`; then the store
 /// is read again. The status reports `ttl` as the worst-case staleness.

@@ -156,6 +156,7 @@ macro_rules! scenario_tests {
             cached_verify_answers_as_the_store_after_every_change => $crate::cache::cached_verify_answers_as_the_store_after_every_change,
             a_read_overtaken_by_a_revoke_is_never_cached => $crate::cache::a_read_overtaken_by_a_revoke_is_never_cached,
             cache_hits_and_unknown_ids_spare_the_store => $crate::cache::cache_hits_and_unknown_ids_spare_the_store,
+            ready_answers_only_what_memory_knows => $crate::cache::ready_answers_only_what_memory_knows,
             entries_are_served_at_most_their_ttl => $crate::cache::entries_are_served_at_most_their_ttl,
             the_cache_holds_about_its_capacity => $crate::cache::the_cache_holds_about_its_capacity,
             forged_tokens_never_evict_cached_keys => $crate::cache::forged_tokens_never_evict_cached_keys,

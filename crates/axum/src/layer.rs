@@ -7,10 +7,11 @@ use crate::refusal::refusal;
 use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
+use futures_util::future::Either;
 use keyward_core::token::bearer_from_headers;
-use keyward_core::{Rejection, Requirement};
+use keyward_core::{Rejection, Requirement, VerifiedKey};
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -50,6 +51,14 @@ pub struct Require<S> {
     shared: Arc<(Auth, Requirement)>,
 }
 
+/// The future a [`Require`] answers with: a refusal, the route's own
+/// future (the token was answered from memory: a cache hit costs no
+/// allocation here), or a boxed store read followed by the route.
+type RequireFuture<F> = Either<
+    Either<Ready<Result<Response, Infallible>>, F>,
+    Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>,
+>;
+
 impl<S> Service<Request> for Require<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -57,67 +66,121 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = RequireFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        // The clone that was polled ready serves this request; a fresh
-        // clone stays for the next one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let (auth, requirement) = &*shared;
-            let (verified, presented_id) = {
-                let values = request.headers().get_all(AUTHORIZATION);
-                match bearer_from_headers(values.iter().map(|v| v.as_bytes())) {
-                    Ok(token) => {
-                        let verified = auth.keyward.verify(token, requirement).await;
-                        // The public key id of a refused token that parses,
-                        // for the log line; never any part of the secret.
-                        let id = verified.as_ref().err().and_then(|_| {
-                            auth.keyward
-                                .format()
-                                .parse(token)
-                                .ok()
-                                .map(|parsed| parsed.key_id().to_owned())
-                        });
-                        (verified, id)
-                    }
-                    Err(header) => (Err(Rejection::BadHeader(header)), None),
+        let (auth, requirement) = &*self.shared;
+        // `None`: the store must be read. Nothing was read yet, so the
+        // verification starts over in the async block that owns the request.
+        let answer = match presented(&request) {
+            Ok(token) => match auth.keyward.verify(token, requirement).ready() {
+                Ok(answer) => {
+                    Some(answer.map_err(|rejection| (rejection, presented_id(auth, token))))
                 }
-            };
-            match verified {
-                Ok(key) => {
-                    tracing::debug!(
-                        target: "keyward",
-                        key_id = %key.key_id(),
-                        kind = key.kind(),
-                        outcome = "verified",
-                        "token verified"
-                    );
-                    count("verified");
-                    request.extensions_mut().insert(key);
-                    inner.call(request).await
-                }
-                Err(rejection) => {
-                    let response = refusal(&rejection, auth);
-                    tracing::info!(
-                        target: "keyward",
-                        key_id = presented_id.as_deref(),
-                        outcome = rejection.reason(),
-                        status = response.status().as_u16(),
-                        "token refused"
-                    );
-                    count(rejection.reason());
-                    Ok(response)
-                }
+                Err(_store_read) => None,
+            },
+            Err(rejection) => Some(Err((rejection, None))),
+        };
+        let Some(answer) = answer else {
+            return Either::Right(after_store_read(&mut self.inner, &self.shared, request));
+        };
+        match answer {
+            Ok(key) => {
+                verified(&key);
+                request.extensions_mut().insert(key);
+                // `inner` was polled ready for this very call.
+                Either::Left(Either::Right(self.inner.call(request)))
             }
-        })
+            Err((rejection, id)) => Either::Left(Either::Left(ready(Ok(refused(
+                &rejection,
+                id.as_deref(),
+                auth,
+            ))))),
+        }
     }
+}
+
+/// The path of a token memory could not answer: read the store, then
+/// serve or refuse.
+fn after_store_read<S>(
+    ready_inner: &mut S,
+    shared: &Arc<(Auth, Requirement)>,
+    mut request: Request,
+) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    // The clone that was polled ready serves this request; a fresh clone
+    // stays for the next one.
+    let clone = ready_inner.clone();
+    let mut inner = std::mem::replace(ready_inner, clone);
+    let shared = Arc::clone(shared);
+    Box::pin(async move {
+        let (auth, requirement) = &*shared;
+        let answer = match presented(&request) {
+            Ok(token) => auth
+                .keyward
+                .verify(token, requirement)
+                .await
+                .map_err(|rejection| (rejection, presented_id(auth, token))),
+            Err(rejection) => Err((rejection, None)),
+        };
+        match answer {
+            Ok(key) => {
+                verified(&key);
+                request.extensions_mut().insert(key);
+                inner.call(request).await
+            }
+            Err((rejection, id)) => Ok(refused(&rejection, id.as_deref(), auth)),
+        }
+    })
+}
+
+/// The Bearer token of the request's one `Authorization` header.
+fn presented(request: &Request) -> Result<&str, Rejection> {
+    let values = request.headers().get_all(AUTHORIZATION);
+    bearer_from_headers(values.iter().map(|v| v.as_bytes())).map_err(Rejection::BadHeader)
+}
+
+/// The public key id of a refused token that parses, for the log line;
+/// never any part of the secret.
+fn presented_id(auth: &Auth, token: &str) -> Option<String> {
+    auth.keyward
+        .format()
+        .parse(token)
+        .ok()
+        .map(|parsed| parsed.key_id().to_owned())
+}
+
+/// The log line and the counter of a verified token.
+fn verified(key: &VerifiedKey) {
+    tracing::debug!(
+        target: "keyward",
+        key_id = %key.key_id(),
+        kind = key.kind(),
+        outcome = "verified",
+        "token verified"
+    );
+    count("verified");
+}
+
+/// The refusal's response, its log line and its counter.
+fn refused(rejection: &Rejection, presented_id: Option<&str>, auth: &Auth) -> Response {
+    let response = refusal(rejection, auth);
+    tracing::info!(
+        target: "keyward",
+        key_id = presented_id,
+        outcome = rejection.reason(),
+        status = response.status().as_u16(),
+        "token refused"
+    );
+    count(rejection.reason());
+    response
 }
 
 /// Counts a verify outcome (`keyward_verify_total{outcome}`) when the

@@ -24,8 +24,15 @@ pub const MAX_METADATA_KEY_LEN: usize = 128;
 pub const MAX_METADATA_VALUE_LEN: usize = 16 * 1024;
 
 /// The public key id: the lookup selector, safe to log and show.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId(String);
+///
+/// Held inline (at most 24 ASCII characters, no heap allocation), so a
+/// cached key, a usage record or an audit event carries its id without a
+/// pointer to chase. Ordered, compared and hashed as its text.
+#[derive(Clone)]
+pub struct KeyId {
+    len: u8,
+    bytes: [u8; MAX_KEY_ID_LEN],
+}
 
 impl KeyId {
     /// Parses a key id (4..=24 base62 characters), for example from a URL.
@@ -33,7 +40,7 @@ impl KeyId {
         let ok = (MIN_KEY_ID_LEN..=MAX_KEY_ID_LEN).contains(&value.len())
             && value.bytes().all(|b| b.is_ascii_alphanumeric());
         if ok {
-            Ok(Self(value.to_owned()))
+            Ok(Self::inline(value))
         } else {
             Err(Error::invalid(
                 "key id",
@@ -42,19 +49,76 @@ impl KeyId {
         }
     }
 
+    /// A key id the token format already checked (base62, the kind's id
+    /// length, at most [`MAX_KEY_ID_LEN`]).
     pub(crate) fn from_parsed(value: &str) -> Self {
-        Self(value.to_owned())
+        Self::inline(value)
+    }
+
+    /// Copies `value` in; text beyond [`MAX_KEY_ID_LEN`] bytes (which the
+    /// callers have already refused) would be cut.
+    fn inline(value: &str) -> Self {
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        let len = value.len().min(MAX_KEY_ID_LEN);
+        if let (Some(to), Some(from)) = (bytes.get_mut(..len), value.as_bytes().get(..len)) {
+            to.copy_from_slice(from);
+        }
+        Self {
+            len: u8::try_from(len).unwrap_or(0),
+            bytes,
+        }
+    }
+
+    /// Whether this is the id `text`: a byte compare, no UTF-8 check.
+    pub(crate) fn is(&self, text: &str) -> bool {
+        self.bytes.get(..usize::from(self.len)) == Some(text.as_bytes())
     }
 
     /// The id.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever copied in, so this never falls back.
+        self.bytes
+            .get(..usize::from(self.len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl PartialEq for KeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for KeyId {}
+
+impl PartialOrd for KeyId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyId").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -387,6 +451,37 @@ mod tests {
         assert!(validate_name("   ").is_err());
         assert!(validate_name("line\nbreak").is_err());
         assert!(validate_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn key_ids_order_compare_and_hash_as_their_text() {
+        use std::hash::BuildHasher;
+        let ids = [
+            "B000",
+            "a000",
+            "abcd",
+            "abcdE",
+            "abcdEFGHijklMNOPqrstUVWX",
+            "Zzzz",
+        ];
+        let hasher = std::collections::hash_map::RandomState::new();
+        for a in ids {
+            let ka = KeyId::parse(a).unwrap();
+            assert_eq!(ka.as_str(), a);
+            assert_eq!(ka.to_string(), a);
+            assert_eq!(format!("{ka:?}"), format!("KeyId({a:?})"));
+            assert!(ka.is(a) && !ka.is(&a[1..]));
+            assert_eq!(hasher.hash_one(&ka), hasher.hash_one(a));
+            for b in ids {
+                let kb = KeyId::parse(b).unwrap();
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a} vs {b}");
+                assert_eq!(ka == kb, a == b);
+            }
+        }
+        assert!(
+            KeyId::parse("abcdEFGHijklMNOPqrstUVWXy").is_err(),
+            "25 characters"
+        );
     }
 
     #[test]

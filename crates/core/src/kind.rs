@@ -4,6 +4,7 @@ use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
 use crate::key::{MAX_KEY_ID_LEN, MIN_KEY_ID_LEN};
 use crate::permission::{MAX_GRANTS, Permission, PermissionSet};
+use std::sync::Arc;
 
 /// The shortest allowed secret: 22 base62 characters carry 130 bits.
 pub const MIN_SECRET_LEN: usize = 22;
@@ -54,7 +55,8 @@ pub struct Manages {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokenKind {
-    prefix: String,
+    /// Shared, so every cached key of this kind names it without a copy.
+    prefix: Arc<str>,
     key_id_len: usize,
     secret_len: usize,
     expiry: ExpiryPolicy,
@@ -70,7 +72,7 @@ impl TokenKind {
     pub fn new(prefix: &str) -> Result<Self, Error> {
         validate_prefix(prefix)?;
         Ok(Self {
-            prefix: prefix.to_owned(),
+            prefix: Arc::from(prefix),
             key_id_len: DEFAULT_KEY_ID_LEN,
             secret_len: DEFAULT_SECRET_LEN,
             expiry: ExpiryPolicy::never(),
@@ -171,6 +173,11 @@ impl TokenKind {
 
     /// The prefix, which is also the kind's name.
     pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The prefix, shared.
+    pub(crate) fn shared_prefix(&self) -> &Arc<str> {
         &self.prefix
     }
     /// Key id length in characters.

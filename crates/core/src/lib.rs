@@ -41,7 +41,7 @@ pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
     IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, PruneReport,
-    PruneRequest, ShownOnce, UsageFlusher,
+    PruneRequest, ShownOnce, UsageFlusher, Verification,
 };
 pub use store::{Cursor, Page};
 

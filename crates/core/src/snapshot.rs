@@ -1,11 +1,12 @@
 //! The cache entry: a key as verification needs it, laid out for a hit, with
 //! its usage slot. Built once per store read; immutable but for the slot.
 
-use crate::key::{KeyId, MAX_KEY_ID_LEN, Metadata, Owner, RoleName, VerifyRecord};
+use crate::key::{KeyId, Metadata, Owner, RoleName, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::TokenDigest;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 
 /// A key as verification needs it: loaded once, then checked on every
@@ -21,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct KeySnapshot {
-    pub(crate) inline_id: InlineId,
+    /// Held inline: compared on every hit without a pointer chase.
+    pub(crate) key_id: KeyId,
     pub(crate) state: KeyState,
     /// Whether the permissions were resolved (only for a live key).
     pub(crate) resolved: bool,
@@ -39,8 +41,8 @@ pub(crate) struct KeySnapshot {
     /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
     // ---- read by the host, not by a hit
-    pub(crate) key_id: KeyId,
-    pub(crate) kind: String,
+    /// The format's own prefix when the kind is configured (no copy per key).
+    pub(crate) kind: Arc<str>,
     pub(crate) owner: Owner,
     pub(crate) name: String,
     /// `None` when empty (most keys): one word instead of three.
@@ -52,43 +54,19 @@ pub(crate) struct KeySnapshot {
 /// The kind index of a key whose kind the service does not configure.
 const NO_KIND: u32 = u32::MAX;
 
-/// A key id held inline (ids are at most 24 bytes).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct InlineId {
-    len: u8,
-    bytes: [u8; MAX_KEY_ID_LEN],
-}
-
-impl InlineId {
-    fn new(id: &str) -> Self {
-        let mut bytes = [0u8; MAX_KEY_ID_LEN];
-        let len = id.len().min(MAX_KEY_ID_LEN);
-        if let (Some(to), Some(from)) = (bytes.get_mut(..len), id.as_bytes().get(..len)) {
-            to.copy_from_slice(from);
-        }
-        Self {
-            len: u8::try_from(len).unwrap_or(0),
-            bytes,
-        }
-    }
-
-    pub(crate) fn is(&self, id: &str) -> bool {
-        self.bytes.get(..usize::from(self.len)) == Some(id.as_bytes())
-    }
-}
-
 impl KeySnapshot {
+    /// `kind` is the configured kind's shared prefix and position in the
+    /// format, `None` for a kind the service does not configure.
     pub(crate) fn new(
         record: VerifyRecord,
-        kind_index: Option<usize>,
+        kind: Option<(usize, &Arc<str>)>,
         permissions: PermissionSet,
         resolved: bool,
         loaded_at: i64,
     ) -> Self {
         Self {
-            inline_id: InlineId::new(record.id.as_str()),
-            kind_index: kind_index
-                .and_then(|i| u32::try_from(i).ok())
+            kind_index: kind
+                .and_then(|(i, _)| u32::try_from(i).ok())
                 .unwrap_or(NO_KIND),
             state: record.state,
             resolved,
@@ -101,7 +79,10 @@ impl KeySnapshot {
             usage: UsageSlot::default(),
             permissions,
             key_id: record.id,
-            kind: record.kind,
+            kind: match kind {
+                Some((_, shared)) => Arc::clone(shared),
+                None => Arc::from(record.kind),
+            },
             owner: record.owner,
             name: record.name,
             metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
@@ -150,9 +131,9 @@ mod tests {
         // reads, and within 128 bytes (with the Arc's two counts, 144).
         let hit_fields_end = offset_of!(KeySnapshot, permissions) + size_of::<PermissionSet>();
         assert!(hit_fields_end <= 128, "hit fields end at {hit_fields_end}");
-        assert_eq!(offset_of!(KeySnapshot, key_id), hit_fields_end);
+        assert_eq!(offset_of!(KeySnapshot, kind), hit_fields_end);
         for offset in [
-            offset_of!(KeySnapshot, inline_id),
+            offset_of!(KeySnapshot, key_id),
             offset_of!(KeySnapshot, state),
             offset_of!(KeySnapshot, kind_index),
             offset_of!(KeySnapshot, expires_at),

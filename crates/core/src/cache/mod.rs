@@ -254,7 +254,7 @@ impl VerifyCache {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(snapshot) = map.known.get(&hash)
-            && snapshot.inline_id.is(key_id)
+            && snapshot.key_id.is(key_id)
         {
             let lifetimes = if snapshot.inherits_owner {
                 self.inner.inheriting
@@ -269,7 +269,7 @@ impl VerifyCache {
         }
         match map.unknown.get(&hash) {
             Some(unknown)
-                if unknown.key_id.as_str() == key_id
+                if unknown.key_id.is(key_id)
                     && self.servable(unknown.loaded_at, now, self.inner.unknown) =>
             {
                 Lookup::Unknown

@@ -18,7 +18,7 @@ mod tests;
 
 #[cfg(feature = "testkit")]
 pub(crate) use base62::base62_digit;
-use base62::{checksum_matches, encode_checksum, is_base62, push_base62};
+use base62::{all_base62, checksum_matches, encode_checksum, is_base62, push_base62};
 
 /// Inputs longer than this are rejected before any other work.
 pub const MAX_TOKEN_LEN: usize = 128;
@@ -187,7 +187,7 @@ impl TokenFormat {
             let Some(body) = token.get(kind.prefix().len() + 1..) else {
                 continue;
             };
-            if body.bytes().fold(true, |ok, b| ok & is_base62(b)) {
+            if all_base62(body.as_bytes()) {
                 return Some(Self::confirm(kind, kind_index, token, body));
             }
         }

@@ -35,6 +35,7 @@ pub use manage::MAX_REVOKE_REASON_LEN;
 pub use prune::{DEFAULT_PRUNE_BATCH, PruneReport, PruneRequest};
 pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest, ShownOnce};
 use storage::Storage;
+pub use verify::Verification;
 
 /// How many times issue and rotate draw a new key id after a collision.
 const ID_ATTEMPTS: usize = 8;

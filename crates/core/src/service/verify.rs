@@ -27,17 +27,16 @@ impl Keyward {
     /// written here.
     ///
     /// When the answer is in memory (a malformed token, or a cache hit) the
-    /// returned future is ready at once and small; only a store read is
-    /// boxed.
-    pub fn verify<'a>(
-        &'a self,
-        token: &'a str,
-        requirement: &'a Requirement,
-    ) -> impl Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a {
+    /// returned future is ready at once and small, and
+    /// [`Verification::ready`] hands it over without an executor; only a
+    /// store read is boxed.
+    pub fn verify<'a>(&'a self, token: &'a str, requirement: &'a Requirement) -> Verification<'a> {
         match self.verify_from_memory(token, requirement) {
-            FromMemory::Answer(answer) => Verification::Ready(std::future::ready(answer)),
-            FromMemory::Load(parsed, now, hash) => Verification::Store(Box::pin(
-                self.verify_from_store(parsed, now, hash, requirement),
+            FromMemory::Answer(answer) => {
+                Verification(VerificationState::Ready(std::future::ready(answer)))
+            }
+            FromMemory::Load(parsed, now, hash) => Verification(VerificationState::Store(
+                Box::pin(self.verify_from_store(parsed, now, hash, requirement)),
             )),
         }
     }
@@ -148,9 +147,13 @@ impl Keyward {
         } else {
             PermissionSet::new()
         };
+        let kind = kind_index.and_then(|i| {
+            let kind = self.inner.format.kinds().get(i)?;
+            Some((i, kind.shared_prefix()))
+        });
         Ok(Some(Arc::new(KeySnapshot::new(
             record,
-            kind_index,
+            kind,
             permissions,
             resolved,
             now,
@@ -230,19 +233,54 @@ pub(super) enum FromMemory<'a> {
     Load(ParsedToken<'a>, i64, Option<u64>),
 }
 
-/// The future [`Keyward::verify`] returns.
-pub(super) enum Verification<'a> {
+/// The future [`Keyward::verify`] returns: the answer at once when memory
+/// alone gives it, or a store read (which starts only when first polled).
+///
+/// A host that cannot await, such as a synchronous interceptor, takes the
+/// answer with [`Verification::ready`] and moves to its async path only
+/// when a store read is needed (keyward-axum's layer does this, so a cache
+/// hit costs no boxed future).
+#[must_use = "a verification does nothing until it is awaited or its ready answer is taken"]
+pub struct Verification<'a>(VerificationState<'a>);
+
+enum VerificationState<'a> {
     Ready(std::future::Ready<Result<VerifiedKey, Rejection>>),
     Store(Pin<Box<dyn Future<Output = Result<VerifiedKey, Rejection>> + Send + 'a>>),
+}
+
+impl<'a> Verification<'a> {
+    /// The answer, when memory alone gave it (a malformed token, a cache
+    /// hit, an id the cache knows is unknown); otherwise the verification
+    /// itself, to await. Nothing has been read from the store yet, so
+    /// dropping what comes back in `Err` costs nothing.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the `Err` is the verification handed back, not an error"
+    )]
+    pub fn ready(self) -> Result<Result<VerifiedKey, Rejection>, Self> {
+        match self.0 {
+            VerificationState::Ready(answer) => Ok(answer.into_inner()),
+            store => Err(Self(store)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Verification<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            VerificationState::Ready(_) => "Verification(ready)",
+            VerificationState::Store(_) => "Verification(store read)",
+        })
+    }
 }
 
 impl Future for Verification<'_> {
     type Output = Result<VerifiedKey, Rejection>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Ready(answer) => Pin::new(answer).poll(cx),
-            Self::Store(read) => read.as_mut().poll(cx),
+        match &mut self.get_mut().0 {
+            VerificationState::Ready(answer) => Pin::new(answer).poll(cx),
+            VerificationState::Store(read) => read.as_mut().poll(cx),
         }
     }
 }

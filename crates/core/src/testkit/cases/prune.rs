@@ -199,7 +199,7 @@ pub async fn prune_keys_deletes_only_dead_keys(store: &dyn KeyStore) {
     let first = drain(store, PruneKeys::ExpiredBefore(era(200)), era(120), 100, 10).await;
     assert_eq!(
         own(&first, &mine),
-        [expired_early.id.clone()],
+        std::slice::from_ref(&expired_early.id),
         "ExpiredBefore deletes only active keys expired by now and before the cutoff"
     );
     let second = drain(
@@ -212,7 +212,7 @@ pub async fn prune_keys_deletes_only_dead_keys(store: &dyn KeyStore) {
     .await;
     assert_eq!(
         own(&second, &mine),
-        [expired_soon.id.clone()],
+        std::slice::from_ref(&expired_soon.id),
         "ExpiredBefore keeps keys that expired at or after the cutoff, and disabled keys"
     );
 
