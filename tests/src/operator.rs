@@ -7,12 +7,15 @@
 
 use crate::support::{Backend, clock_at, owner, perms};
 use keyward_core::chrono::TimeDelta;
+use keyward_core::store::{KeyStore, PruneKeys, StoreWrapper, VerifyRecord, Wrapped, async_trait};
 use keyward_core::{
     Actor, Error, ExpiryPolicy, IssueRequest, KeyId, Keyward, KeywardBuilder, Lifetime,
     ListRequest, Manages, PruneReport, PruneRequest, Rejection, Requirement, Session, Status,
     TokenKind, audit::AuditAction, audit::AuditEvent, audit::AuditOutcome, audit::AuditQuery,
     hooks::Clock, limits::MAX_PRUNE_BATCH, limits::MAX_REVOKE_REASON_LEN,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `mt` keys (never expiring, or after a month) and `mgmt` tokens that
 /// manage them.
@@ -450,4 +453,112 @@ pub async fn a_revoke_reason_is_recorded_and_never_holds_a_token(backend: Backen
         verify(&keyward, leaked.token.expose_secret()).await,
         Err(Rejection::Revoked)
     ));
+}
+
+/// Fails every `prune_keys` call after the first with a backend error, and
+/// counts the verify reads that reach the store.
+#[derive(Debug, Default)]
+struct FailSecondPrune {
+    prunes: AtomicUsize,
+    verify_reads: AtomicUsize,
+}
+
+#[async_trait]
+impl StoreWrapper for FailSecondPrune {
+    async fn prune_keys(
+        &self,
+        inner: &dyn KeyStore,
+        selection: PruneKeys,
+        now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, Error> {
+        if self.prunes.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Err(Error::backend("test", "the store went away"));
+        }
+        inner.prune_keys(selection, now, limit).await
+    }
+
+    async fn verify_key(
+        &self,
+        inner: &dyn KeyStore,
+        id: &KeyId,
+    ) -> Result<Option<VerifyRecord>, Error> {
+        self.verify_reads.fetch_add(1, Ordering::SeqCst);
+        inner.verify_key(id).await
+    }
+}
+
+/// A prune that a store error stops midway returns the error, keeps what
+/// it deleted deleted, and still leaves one `prune` event, refused, with
+/// the counts so far; the verification cache, not knowing what the failed
+/// batch deleted, drops every entry (a cached key is read from the store
+/// again).
+pub async fn a_prune_stopped_by_a_store_error_is_audited_with_its_counts(backend: Backend) {
+    let clock = clock_at(1982, 1, 1, 0);
+    let failing = Arc::new(Wrapped::new(backend.store(), FailSecondPrune::default()));
+    let keyward = with_kinds(backend.builder_over(Arc::clone(&failing) as Arc<dyn KeyStore>))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let operator = Actor::operator("oncall");
+    let account = owner("account");
+    let mut revoked = Vec::new();
+    for name in ["one", "two", "three"] {
+        let issued = keyward
+            .issue(&operator, IssueRequest::new("mt", account.clone(), name))
+            .await
+            .unwrap();
+        keyward.revoke(&operator, &issued.key.id).await.unwrap();
+        revoked.push(issued);
+    }
+    let live = keyward
+        .issue(&operator, IssueRequest::new("mt", account.clone(), "live"))
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::days(1));
+    // Cached (in the cached runs) before the prune.
+    assert!(verify(&keyward, live.token.expose_secret()).await.is_ok());
+    assert!(verify(&keyward, live.token.expose_secret()).await.is_ok());
+    let reads_before = failing.verify_reads.load(Ordering::SeqCst);
+
+    let result = keyward
+        .prune(
+            &operator,
+            PruneRequest::new()
+                .revoked_before(clock.now())
+                .batch_size(2),
+        )
+        .await;
+    assert!(matches!(result, Err(Error::Backend { .. })), "{result:?}");
+    let mut gone = 0;
+    for issued in &revoked {
+        if matches!(
+            keyward.get(&operator, &issued.key.id).await,
+            Err(Error::NotFound)
+        ) {
+            gone += 1;
+        }
+    }
+    assert_eq!(gone, 2, "the first batch stays deleted");
+    let prunes = events_of(&keyward, AuditAction::Prune).await;
+    assert_eq!(prunes.len(), 1, "{prunes:?}");
+    assert!(matches!(prunes[0].outcome, AuditOutcome::Refused(_)));
+    assert!(
+        prunes[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("revoked_keys=2 expired_keys=0 audit_events=0 "),
+        "{prunes:?}"
+    );
+
+    assert!(verify(&keyward, live.token.expose_secret()).await.is_ok());
+    let reads_after = failing.verify_reads.load(Ordering::SeqCst);
+    if backend.is_cached() {
+        assert_eq!(
+            reads_after,
+            reads_before + 1,
+            "after a failed batch the cached key is read from the store again"
+        );
+    }
 }

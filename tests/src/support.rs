@@ -167,6 +167,11 @@ impl Backend {
         }
     }
 
+    /// Whether services over this backend verify through a cache.
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// The store.
     pub fn store(&self) -> Arc<dyn KeyStore> {
         Arc::clone(&self.store)

@@ -207,7 +207,11 @@ mod owned_roles_migration {
         let all = migrations(&prefix);
         assert_eq!(
             all.iter().map(|m| m.version).collect::<Vec<_>>(),
-            [2026_1123_0000_0001, 2026_1202_0000_0001],
+            [
+                2026_1123_0000_0001,
+                2026_1202_0000_0001,
+                2026_1203_0000_0002
+            ],
             "the shipped migrations, in order"
         );
         let mut conn = Connection::open_in_memory().unwrap();
@@ -301,7 +305,14 @@ mod owned_roles_migration {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(versions, [2026_1123_0000_0001, 2026_1202_0000_0001]);
+        assert_eq!(
+            versions,
+            [
+                2026_1123_0000_0001,
+                2026_1202_0000_0001,
+                2026_1203_0000_0002
+            ]
+        );
         let owner: String = conn
             .query_row(
                 "SELECT owner FROM keyward_roles WHERE name = 'ops'",
@@ -441,7 +452,14 @@ mod concurrent_migration {
                     .map_err(|e| format!("{e:?}"))
             });
             assert!(failed.is_empty(), "round {round}: {failed:?}");
-            assert_eq!(versions(&path), [2026_1123_0000_0001, 2026_1202_0000_0001]);
+            assert_eq!(
+                versions(&path),
+                [
+                    2026_1123_0000_0001,
+                    2026_1202_0000_0001,
+                    2026_1203_0000_0002
+                ]
+            );
         }
     }
 
@@ -461,7 +479,14 @@ mod concurrent_migration {
             });
             failed.extend(errors.into_iter().map(|e| format!("round {round}: {e}")));
             if failed.is_empty() {
-                assert_eq!(versions(&path), [2026_1123_0000_0001, 2026_1202_0000_0001]);
+                assert_eq!(
+                    versions(&path),
+                    [
+                        2026_1123_0000_0001,
+                        2026_1202_0000_0001,
+                        2026_1203_0000_0002
+                    ]
+                );
             }
         }
         assert!(
@@ -509,6 +534,10 @@ mod shipped_migrations {
                 2026_1202_0000_0001,
                 "0c99437895082235f2bd4148be204527ec298ba2c7c9b002106d8f86e498b9c5",
             ),
+            (
+                2026_1203_0000_0002,
+                "c673d6f94f684d2f094600136ab306df08ad0aba46ef7d5a1031f3cf5b4d8fde",
+            ),
         ];
         let shipped_postgres: &[(i64, &str)] = &[
             (
@@ -526,6 +555,10 @@ mod shipped_migrations {
             (
                 2026_1203_0000_0001,
                 "0bad84fe5ee507ee8f4046d9ce5b8e1cef2468d5c9be891a28db864b4f9d89df",
+            ),
+            (
+                2026_1203_0000_0002,
+                "c673d6f94f684d2f094600136ab306df08ad0aba46ef7d5a1031f3cf5b4d8fde",
             ),
         ];
         for (what, now, shipped) in [

@@ -46,8 +46,8 @@ impl LeakSetup {
         let list = serde_json::json!({
             "public_keys": [{"key_identifier": "bench", "key": pem, "is_current": true}]
         });
-        let router = GitHubReceiver::new(&Auth::new(keyward.clone()), BenchKeys(list.to_string()))
-            .router();
+        let router =
+            GitHubReceiver::new(&Auth::new(keyward.clone()), BenchKeys(list.to_string())).router();
         Self { router, signing }
     }
 

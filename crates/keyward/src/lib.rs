@@ -8,6 +8,7 @@
 //! - [Verification cache](docs::caching)
 //! - [Performance](docs::performance)
 //! - [API naming](docs::api_naming)
+//! - [The configuration file and the CLI](docs::cli)
 
 // The host's vocabulary, at the root.
 pub use keyward_core::{
@@ -26,6 +27,8 @@ pub use keyward_core::{audit, cache, dangerous, feed, hooks, leak, limits, store
 #[cfg(feature = "testkit")]
 #[doc(inline)]
 pub use keyward_core::testkit;
+
+pub mod config;
 
 /// Storage adapters, each behind its crate feature: `sqlite` (default),
 /// `postgres`, `memory`. Each adapter crate is re-exported whole (with its
@@ -95,4 +98,6 @@ pub mod docs {
     pub mod performance {}
     #[doc = include_str!("../../../docs/api-naming.md")]
     pub mod api_naming {}
+    #[doc = include_str!("../../../docs/cli.md")]
+    pub mod cli {}
 }

@@ -26,10 +26,15 @@ const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 /// [`change_channel_per_schema_sql`]).
 const CHANNEL_PER_SCHEMA_VERSION: i64 = 2026_1203_0000_0001;
 
-/// Indexes for the operator's queries: pruning (revoked keys by
-/// `revoked_at`, active keys by `expires_at`, audit events by `at`) and
-/// listing across owners (newest first).
-const OPERATOR_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
+/// Indexes for pruning: revoked keys by `revoked_at` (partial on
+/// `revoked_at IS NOT NULL`, which the prune's `revoked_at < ?` implies and
+/// a list's `state = 'revoked'` does not, so the planner never trades an
+/// owner's list for a scan of every revoked key), and audit events by
+/// `at`. Expired keys are found through `<prefix>keys_expiring`. Listing
+/// across owners gets no index of its own: one on `(created_at, id)` drew
+/// the planner away from `<prefix>keys_owner_created` for an owner's own
+/// list, the hot one; an operator's list sorts the keys it reads instead.
+const PRUNE_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
 
 /// keyward's migrations for `prefix`, to merge into the host's own
 /// migrations (`Migrator::with_migrations(host.iter().cloned().chain(migrations(&prefix)).collect())`),
@@ -114,25 +119,23 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             false,
         ),
         Migration::new(
-            OPERATOR_INDEXES_VERSION,
-            Cow::Borrowed("keyward: indexes for pruning and for listing across owners"),
+            PRUNE_INDEXES_VERSION,
+            Cow::Borrowed(
+                "keyward: indexes for pruning (revoked keys, expired keys, old audit events)",
+            ),
             MigrationType::Simple,
-            AssertSqlSafe(operator_indexes_sql(prefix)).into_sql_str(),
+            AssertSqlSafe(prune_indexes_sql(prefix)).into_sql_str(),
             false,
         ),
     ]
 }
 
-/// Indexes for the prune statements (oldest first, through partial
-/// indexes on the dead keys only) and for listing every owner's keys
-/// newest first.
-fn operator_indexes_sql(prefix: &TablePrefix) -> String {
+/// The indexes of migration [`PRUNE_INDEXES_VERSION`].
+fn prune_indexes_sql(prefix: &TablePrefix) -> String {
     let keys = prefix.table("keys");
     let audit = prefix.table("audit");
     format!(
-        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE state = 'revoked';
-        CREATE INDEX {keys}_expired ON {keys} (expires_at, id) WHERE state = 'active' AND expires_at IS NOT NULL;
-        CREATE INDEX {keys}_created ON {keys} (created_at DESC, id DESC);
+        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE revoked_at IS NOT NULL;
         CREATE INDEX {audit}_at ON {audit} (at, seq);"
     )
 }

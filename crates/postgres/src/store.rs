@@ -117,23 +117,26 @@ impl Statements {
             insert_audit: s(format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
-            // Oldest first through the partial indexes of migration
-            // OPERATOR_INDEXES_VERSION; one statement, so one short
-            // transaction. The change-feed trigger announces each deleted id.
+            // Oldest first, through `keys_revoked` (migration
+            // PRUNE_INDEXES_VERSION) and `keys_expiring` (whose condition
+            // the expired prune repeats, so SQLite's planner sees that it
+            // applies); one statement, so
+            // one short transaction. The change-feed trigger announces each
+            // deleted id.
             prune_revoked: s(format!(
-                "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
-                 WHERE state = 'revoked' AND revoked_at < $1 ORDER BY revoked_at, id LIMIT $2) \
+                "DELETE FROM {keys} WHERE id = ANY(ARRAY(SELECT id FROM {keys} \
+                 WHERE revoked_at < $1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT $2)) \
                  RETURNING id"
             )),
             prune_expired: s(format!(
-                "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
-                 WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at < $1 \
-                 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3) \
+                "DELETE FROM {keys} WHERE id = ANY(ARRAY(SELECT id FROM {keys} \
+                 WHERE state = 'active' AND expires_at < $1 AND expires_at <= $2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT $3)) \
                  RETURNING id"
             )),
             prune_audit: s(format!(
-                "DELETE FROM {audit} WHERE seq IN (SELECT seq FROM {audit} \
-                 WHERE at < $1 ORDER BY at, seq LIMIT $2)"
+                "DELETE FROM {audit} WHERE seq = ANY(ARRAY(SELECT seq FROM {audit} \
+                 WHERE at < $1 ORDER BY at, seq LIMIT $2))"
             )),
             keys,
             audit,

@@ -15,10 +15,15 @@ const FIRST_VERSION: i64 = 2026_1123_0000_0001;
 /// they grant nothing until recreated under an owner: fail closed.
 const OWNED_ROLES_VERSION: i64 = 2026_1202_0000_0001;
 
-/// Indexes for the operator's queries: pruning (revoked keys by
-/// `revoked_at`, active keys by `expires_at`, audit events by `at`) and
-/// listing across owners (newest first).
-const OPERATOR_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
+/// Indexes for pruning: revoked keys by `revoked_at` (partial on
+/// `revoked_at IS NOT NULL`, which the prune's `revoked_at < ?` implies and
+/// a list's `state = 'revoked'` does not, so the planner never trades an
+/// owner's list for a scan of every revoked key), and audit events by
+/// `at`. Expired keys are found through `<prefix>keys_expiring`. Listing
+/// across owners gets no index of its own: one on `(created_at, id)` drew
+/// the planner away from `<prefix>keys_owner_created` for an owner's own
+/// list, the hot one; an operator's list sorts the keys it reads instead.
+const PRUNE_INDEXES_VERSION: i64 = 2026_1203_0000_0002;
 
 /// One schema migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,20 +107,19 @@ pub fn migrations(prefix: &TablePrefix) -> Vec<Migration> {
             ALTER TABLE {roles}_by_owner RENAME TO {roles};"
         ),
     };
-    let operator_indexes = Migration {
-        version: OPERATOR_INDEXES_VERSION,
-        description: "indexes for pruning and for listing across owners",
-        sql: operator_indexes_sql(&keys, &audit),
+    let prune_indexes = Migration {
+        version: PRUNE_INDEXES_VERSION,
+        description: "indexes for pruning (revoked keys, expired keys, old audit events)",
+        sql: prune_indexes_sql(&keys, &audit),
     };
-    vec![first, owned_roles, operator_indexes]
+    vec![first, owned_roles, prune_indexes]
 }
 
-/// The same indexes in both SQL adapters (the statement text is portable).
-fn operator_indexes_sql(keys: &str, audit: &str) -> String {
+/// The indexes of migration [`PRUNE_INDEXES_VERSION`] (the same text as
+/// the Postgres adapter's).
+fn prune_indexes_sql(keys: &str, audit: &str) -> String {
     format!(
-        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE state = 'revoked';
-        CREATE INDEX {keys}_expired ON {keys} (expires_at, id) WHERE state = 'active' AND expires_at IS NOT NULL;
-        CREATE INDEX {keys}_created ON {keys} (created_at DESC, id DESC);
+        "CREATE INDEX {keys}_revoked ON {keys} (revoked_at, id) WHERE revoked_at IS NOT NULL;
         CREATE INDEX {audit}_at ON {audit} (at, seq);"
     )
 }

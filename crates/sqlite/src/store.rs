@@ -103,13 +103,13 @@ impl Statements {
             // PRUNE_VERSION; one statement, so one short transaction.
             prune_revoked: format!(
                 "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
-                 WHERE state = 'revoked' AND revoked_at < ?1 ORDER BY revoked_at, id LIMIT ?2) \
+                 WHERE revoked_at < ?1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT ?2) \
                  RETURNING id"
             ),
             prune_expired: format!(
                 "DELETE FROM {keys} WHERE id IN (SELECT id FROM {keys} \
-                 WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at < ?1 \
-                 AND expires_at <= ?2 ORDER BY expires_at, id LIMIT ?3) \
+                 WHERE state = 'active' AND expires_at < ?1 AND expires_at <= ?2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT ?3) \
                  RETURNING id"
             ),
             prune_audit: format!(

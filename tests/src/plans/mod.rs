@@ -49,7 +49,7 @@ pub use sqlite::{
 use keyward_core::chrono::{DateTime, TimeDelta};
 use keyward_core::{
     Status, audit::AuditAction, audit::AuditQuery, store::KeyState, store::KeyStore,
-    store::ListQuery, store::Metadata, store::UsageRecord, store::cursor_after,
+    store::ListQuery, store::Metadata, store::PruneKeys, store::UsageRecord, store::cursor_after,
 };
 use std::collections::BTreeSet;
 
@@ -92,6 +92,15 @@ impl Expect {
 }
 
 const EXPIRING: Expect = Expect::keys(&["keyward_keys_expiring"]);
+/// The revoked-keys prune: the revoked keys by `revoked_at`.
+const PRUNE_REVOKED: Expect = Expect::keys(&["keyward_keys_revoked"]);
+/// Audit retention: the oldest events by `at`.
+const PRUNE_AUDIT: Expect = Expect {
+    table: "keyward_audit",
+    indexes: &["keyward_audit_at"],
+    in_order: false,
+    cursor_seek: false,
+};
 const LIVE_COUNT: Expect = Expect::keys(&["keyward_keys_owner_kind_live"]);
 const OWNER_INDEXES: &[&str] = &["keyward_keys_owner_created", "keyward_keys_owner_kind_live"];
 /// By owner: the owner index, or (for an owner with many events) the
@@ -344,4 +353,19 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
     ] {
         store.list_audit(&query).await.unwrap();
     }
+    // The prunes, with cutoffs before everything: they delete nothing.
+    let long_ago = DateTime::from_timestamp(0, 0).unwrap();
+    for selection in [
+        PruneKeys::RevokedBefore(long_ago),
+        PruneKeys::ExpiredBefore(long_ago),
+    ] {
+        assert!(
+            store
+                .prune_keys(selection, now, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(store.prune_audit(long_ago, 10).await.unwrap(), 0);
 }

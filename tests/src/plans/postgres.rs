@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use super::{
     AUDIT_BY_BOTH, AUDIT_BY_KEY, AUDIT_BY_OWNER, AUDIT_COLUMNS, EXPIRING, Expect,
-    LIST_ANY_OWNER_INDEX, LIVE_COUNT, ListShape, SEEDED_KEYS, assert_explains_everything_sent,
-    hot_path_workload, list_plan,
+    LIST_ANY_OWNER_INDEX, LIVE_COUNT, ListShape, PRUNE_AUDIT, PRUNE_REVOKED, SEEDED_KEYS,
+    assert_explains_everything_sent, hot_path_workload, list_plan,
 };
 
 /// The Postgres adapter's verify columns (`crates/postgres/src/codec.rs`).
@@ -198,6 +198,35 @@ pub fn pg_statements() -> Vec<PgStatement> {
             ),
             format!("{NOW}, '2026-06-08 00:00:00+00', 100"),
             EXPIRING,
+        ),
+        PgStatement::new(
+            "prune_keys, revoked before".to_owned(),
+            format!(
+                "DELETE FROM {k} WHERE id = ANY(ARRAY(SELECT id FROM {k} \
+                 WHERE revoked_at < $1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT $2)) \
+                 RETURNING id"
+            ),
+            format!("{NOW}, 1000"),
+            PRUNE_REVOKED,
+        ),
+        PgStatement::new(
+            "prune_keys, expired before".to_owned(),
+            format!(
+                "DELETE FROM {k} WHERE id = ANY(ARRAY(SELECT id FROM {k} \
+                 WHERE state = 'active' AND expires_at < $1 AND expires_at <= $2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT $3)) \
+                 RETURNING id"
+            ),
+            format!("'2026-01-03 00:00:00+00', {NOW}, 1000"),
+            EXPIRING,
+        ),
+        PgStatement::new(
+            "prune_audit".to_owned(),
+            "DELETE FROM keyward_audit WHERE seq = ANY(ARRAY(SELECT seq FROM keyward_audit \
+             WHERE at < $1 ORDER BY at, seq LIMIT $2))"
+                .to_owned(),
+            "'2026-01-03 00:00:00+00', 1000".to_owned(),
+            PRUNE_AUDIT,
         ),
         PgStatement::new(
             "insert_key's live-key count".to_owned(),

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 use super::{
     AUDIT_BY_BOTH, AUDIT_BY_KEY, AUDIT_BY_OWNER, AUDIT_COLUMNS, EXPIRING, Expect, LIVE_COUNT,
-    ListShape, SEEDED_KEYS, assert_explains_everything_sent, hot_path_workload, list_plan,
+    ListShape, PRUNE_AUDIT, PRUNE_REVOKED, SEEDED_KEYS, assert_explains_everything_sent,
+    hot_path_workload, list_plan,
 };
 
 /// The SQLite adapter's verify columns (`crates/sqlite/src/codec.rs`).
@@ -162,6 +163,32 @@ pub fn sqlite_statements() -> Vec<(String, String, Expect)> {
             "list_audit by owner and key".to_owned(),
             sqlite_audit(true, true),
             AUDIT_BY_BOTH,
+        ),
+        (
+            "prune_keys, revoked before".to_owned(),
+            format!(
+                "DELETE FROM {k} WHERE id IN (SELECT id FROM {k} \
+                 WHERE revoked_at < ?1 AND state = 'revoked' ORDER BY revoked_at, id LIMIT ?2) \
+                 RETURNING id"
+            ),
+            PRUNE_REVOKED,
+        ),
+        (
+            "prune_keys, expired before".to_owned(),
+            format!(
+                "DELETE FROM {k} WHERE id IN (SELECT id FROM {k} \
+                 WHERE state = 'active' AND expires_at < ?1 AND expires_at <= ?2 \
+                 AND state <> 'revoked' AND expires_at IS NOT NULL ORDER BY expires_at, id LIMIT ?3) \
+                 RETURNING id"
+            ),
+            EXPIRING,
+        ),
+        (
+            "prune_audit".to_owned(),
+            "DELETE FROM keyward_audit WHERE seq IN (SELECT seq FROM keyward_audit \
+             WHERE at < ?1 ORDER BY at, seq LIMIT ?2)"
+                .to_owned(),
+            PRUNE_AUDIT,
         ),
     ];
     for shape in ListShape::all() {

@@ -437,11 +437,12 @@ pub const MAX_REVOKE_REASON_LEN: usize = 1024;
 impl Keyward {
     /// A reason fit for the audit log: bounded, printable, no token.
     pub(super) fn check_reason(&self, reason: &str) -> Result<(), Error> {
-        if reason.trim().is_empty() {
-            return Err(Error::invalid("reason", "must not be empty"));
-        }
+        // The length first, so nothing else ever reads more than the cap.
         if reason.len() > MAX_REVOKE_REASON_LEN {
             return Err(Error::invalid("reason", "at most 1024 bytes"));
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "must not be empty"));
         }
         if reason.chars().any(char::is_control) {
             return Err(Error::invalid("reason", "must not hold control characters"));

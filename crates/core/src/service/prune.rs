@@ -224,3 +224,29 @@ impl Keyward {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_prunes_in_batches_of_1000_unless_told() {
+        assert_eq!(DEFAULT_PRUNE_BATCH, 1000);
+        assert_eq!(PruneRequest::new().batch_size, DEFAULT_PRUNE_BATCH);
+        assert_eq!(PruneRequest::default(), PruneRequest::new());
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let request = PruneRequest::new().revoked_before(now);
+        assert!(
+            request.check(now).is_ok(),
+            "a cutoff of now is in the past enough"
+        );
+        assert!(
+            request
+                .clone()
+                .batch_size(MAX_PRUNE_BATCH)
+                .check(now)
+                .is_ok()
+        );
+        assert!(request.batch_size(MAX_PRUNE_BATCH + 1).check(now).is_err());
+    }
+}

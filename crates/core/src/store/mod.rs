@@ -474,6 +474,51 @@ mod tests {
     }
 
     #[test]
+    fn prune_selections_take_only_dead_keys() {
+        let t = |secs: i64| DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap();
+        let owner = Owner::new("user:a").unwrap();
+        let key = |state: KeyState, revoked: Option<i64>, expires: Option<i64>| KeyRecord {
+            id: KeyId::parse("AbCd1234").unwrap(),
+            kind: "mt".to_owned(),
+            owner: owner.clone(),
+            name: "key".to_owned(),
+            digest: crate::secret::TokenHasher::sha256().digest("secret"),
+            preview: "mt_AbCd…".to_owned(),
+            scopes: PermissionSet::new(),
+            roles: std::collections::BTreeSet::new(),
+            inherits_owner: false,
+            metadata: Metadata::new(),
+            state,
+            created_at: t(0),
+            expires_at: expires.map(t),
+            last_used_at: None,
+            revoked_at: revoked.map(t),
+            created_by: "operator:test".to_owned(),
+            rotated_from: None,
+            rotated_to: None,
+        };
+        let revoked = PruneKeys::RevokedBefore(t(100));
+        assert!(revoked.selects(&key(KeyState::Revoked, Some(99), None), t(0)));
+        assert!(!revoked.selects(&key(KeyState::Revoked, Some(100), None), t(0)));
+        assert!(!revoked.selects(&key(KeyState::Active, None, Some(1)), t(500)));
+        let expired = PruneKeys::ExpiredBefore(t(100));
+        let now = t(50);
+        assert!(expired.selects(&key(KeyState::Active, None, Some(50)), now));
+        assert!(
+            !expired.selects(&key(KeyState::Active, None, Some(51)), now),
+            "a key still live at now is kept whatever the cutoff"
+        );
+        assert!(!expired.selects(&key(KeyState::Disabled, None, Some(10)), now));
+        assert!(!expired.selects(&key(KeyState::Revoked, Some(60), Some(10)), now));
+        assert!(!expired.selects(&key(KeyState::Active, None, None), now));
+        assert!(!expired.selects(&key(KeyState::Active, None, Some(100)), t(200)));
+        for limit in [0, MAX_PRUNE_BATCH + 1] {
+            assert!(check_prune_batch(limit).is_err(), "{limit}");
+        }
+        assert!(check_prune_batch(1).is_ok() && check_prune_batch(MAX_PRUNE_BATCH).is_ok());
+    }
+
+    #[test]
     fn a_slice_of_a_name_always_matches_it() {
         // `to_lowercase` on the whole string folds a final sigma to `ς`, on
         // the slice to `σ`; folding per character keeps them equal.

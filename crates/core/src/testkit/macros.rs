@@ -15,6 +15,19 @@
 /// after the cases in [`testkit::cases`](crate::testkit::cases); invoke the macro
 /// once per module (wrap each adapter in its own `mod` to run several).
 ///
+/// Pruning is global, so the prune cases keep their data in the 1990s (every
+/// other case writes 2025 or later) and exclude each other within one
+/// process; two test processes sharing one database must not run them at
+/// the same time.
+///
+/// One case writes 100 000 keys. With the `bulk` form the factory yields
+/// `(store, bulk)`, where `bulk` implements
+/// [`BulkInsert`](crate::testkit::BulkInsert) into the same database, and
+/// that case seeds through it (test support, never part of the store's
+/// contract); without it the case seeds through `insert_key`, which is slow
+/// on a backend that flushes to disk on every commit. `bulk optional`
+/// combines it with `optional` (the factory yields `Option<(store, bulk)>`).
+///
 /// Attributes written before the factory (or before `optional`) are put on
 /// every generated test, after `#[tokio::test]`: for example
 /// `#[cfg_attr(no_server, ignore = "why")]`, so that a test run without the
