@@ -6,7 +6,7 @@ use super::manage::MAX_REVOKE_REASON_LEN;
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::key::{KeyId, Owner};
-use crate::lifecycle::{KeyState, Status};
+use crate::lifecycle::{KeyState, Status, Transition};
 use std::fmt;
 
 /// Longest reporter name kept (`github`, `gitlab`, `cli:alice`).
@@ -110,8 +110,8 @@ impl Keyward {
     /// store is never touched), then the key by id, the digest compared in
     /// constant time, then the key revoked as the operator named after the
     /// reporter, the report's source and URL in the revoke's audit event
-    /// ([`Keyward::revoke_with_reason`]: the same path and checks as every
-    /// revoke). Idempotent: a token reported again is confirmed again and
+    /// (the path and checks of [`Keyward::revoke_with_reason`], deciding on
+    /// the record already read). Idempotent: a token reported again is confirmed again and
     /// revoked once. The [leak hook](crate::hooks::LeakHook), if any, is
     /// told of every confirmed report.
     ///
@@ -137,12 +137,24 @@ impl Keyward {
             .url
             .map(|url| clean(url, MAX_REVOKE_REASON_LEN))
             .filter(|url| !url.is_empty() && !self.holds_token(url));
+        let (key_id, kind, owner, name) = (
+            record.id.clone(),
+            record.kind.clone(),
+            record.owner.clone(),
+            record.name.clone(),
+        );
         let newly_revoked = if record.state == KeyState::Revoked {
             false
         } else {
             let actor = Actor::operator(&reporter);
             let reason = self.leak_reason(&reporter, report.source, url.as_deref());
-            match self.revoke_with_reason(&actor, &id, &reason).await {
+            // The revoke path every revoke takes (the reason checked, the
+            // operator's permit, one unconditional write, the audit event),
+            // deciding on the record just read.
+            let revoked = self
+                .transition_from(&actor, &id, Some(record), Transition::Revoke, Some(&reason))
+                .await;
+            match revoked {
                 Ok(_) => true,
                 // Revoked by someone else between the read and the write.
                 Err(Error::InvalidTransition {
@@ -153,10 +165,10 @@ impl Keyward {
             }
         };
         let leak = ConfirmedLeak {
-            key_id: record.id,
-            kind: record.kind,
-            owner: record.owner,
-            name: record.name,
+            key_id,
+            kind,
+            owner,
+            name,
             newly_revoked,
             reporter,
             url,
