@@ -9,6 +9,12 @@
 mod github;
 mod gitlab;
 
+/// The guide (`docs/leaks.md`), whose examples compile as this crate's
+/// doctests (with the `github-fetch` feature).
+#[cfg(feature = "github-fetch")]
+#[doc = include_str!("../../../../docs/leaks.md")]
+pub mod guide {}
+
 pub use github::{FetchError, GitHubReceiver, KeyListFetcher, MIN_REFETCH_INTERVAL};
 #[cfg(feature = "github-fetch")]
 pub use github::{GITHUB_KEYS_URL, HttpKeyList};
