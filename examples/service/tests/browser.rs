@@ -117,7 +117,7 @@ async fn a_user_creates_uses_and_revokes_a_token_in_a_browser() {
     tokio::spawn(async move {
         axum::serve(listener, service::app(keyward, NoGitHubKeys))
             .await
-            .unwrap()
+            .unwrap();
     });
     let driver = driver().await;
     let client = browser(&driver).await;
