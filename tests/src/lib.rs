@@ -61,6 +61,7 @@ pub mod cache;
 pub mod counting;
 pub mod feed;
 mod interleave;
+pub mod leaks;
 pub mod operator;
 pub mod plans;
 pub mod properties;
@@ -202,6 +203,9 @@ macro_rules! scenario_tests {
             only_operators_prune_and_bad_requests_are_typed_errors => $crate::operator::only_operators_prune_and_bad_requests_are_typed_errors,
             operators_list_across_owners_and_users_only_their_own => $crate::operator::operators_list_across_owners_and_users_only_their_own,
             a_revoke_reason_is_recorded_and_never_holds_a_token => $crate::operator::a_revoke_reason_is_recorded_and_never_holds_a_token,
+            a_reported_token_is_revoked_once_as_the_reporter => $crate::leaks::a_reported_token_is_revoked_once_as_the_reporter,
+            anything_else_is_a_false_positive_that_changes_nothing => $crate::leaks::anything_else_is_a_false_positive_that_changes_nothing,
+            a_report_never_puts_a_token_or_unbounded_text_in_the_log => $crate::leaks::a_report_never_puts_a_token_or_unbounded_text_in_the_log,
             a_prune_stopped_by_a_store_error_is_audited_with_its_counts => $crate::operator::a_prune_stopped_by_a_store_error_is_audited_with_its_counts,
         );
     };

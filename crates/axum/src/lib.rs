@@ -32,6 +32,8 @@
 
 mod error;
 mod layer;
+#[cfg(feature = "leaks")]
+pub mod leaks;
 mod manage;
 mod refusal;
 mod serve;

@@ -28,6 +28,7 @@ use keyward_bench::fixture::{
     self, Floor, KEYS_PER_OWNER, Tokens, Walk, garbage, issue_keys, issue_keys_inline, key_id,
     requirement, service,
 };
+use keyward_bench::leaks::{LeakSetup, REPORT_TOKENS};
 use keyward_bench::paired::{Comparison, Plan, time};
 use keyward_bench::ready;
 use keyward_bench::results::{self, Figure, Recorder, Run};
@@ -524,11 +525,12 @@ struct SqliteSetup {
     raw: rusqlite::Connection,
 }
 
-const SQLITE_IDS: [&str; 4] = [
+const SQLITE_IDS: [&str; 5] = [
     "sqlite/raw_lookup",
     "sqlite/verify",
     "list_50/sqlite",
     "issue/sqlite",
+    "leaks_1000/sqlite",
 ];
 
 impl SqliteSetup {
@@ -590,6 +592,7 @@ impl SqliteSetup {
             ));
         }
         list_and_issue(bench, "sqlite", fx, &self.runtime, out);
+        leak_report(bench, "sqlite", fx.keyward.clone(), &self.runtime, out);
     }
 
     fn remove(self) {
@@ -654,6 +657,57 @@ fn list_and_issue<'a>(
     }
 }
 
+/// A signed GitHub report of 1,000 live tokens through the leak receiver
+/// (`leaks_1000/{store}`): the keys are issued first, untimed; each report
+/// revokes keys of its own, so every token is looked up, compared and
+/// revoked. Few samples: a batch issues a thousand keys first.
+fn leak_report<'a, R>(
+    bench: &Bench,
+    store: &str,
+    keyward: Keyward,
+    runtime: R,
+    out: &mut Comparisons<'a>,
+) where
+    R: std::ops::Deref<Target = tokio::runtime::Runtime> + 'a,
+{
+    let id = format!("leaks_1000/{store}");
+    if !bench.wants(&[&id]) {
+        return;
+    }
+    let plan = Plan {
+        batch: Duration::from_millis(1),
+        warmup: Duration::ZERO,
+        pairs: if bench.short { 2 } else { 7 },
+    };
+    let setup = LeakSetup::new(&keyward);
+    let actor = fixture::actor();
+    // Numbered far past every other figure's keys.
+    let mut next = 50_000_000;
+    out.push(single(&id, None, plan, move |_, ops| {
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..ops {
+            let tokens: Vec<String> = runtime.block_on(async {
+                let mut tokens = Vec::with_capacity(REPORT_TOKENS);
+                for i in 0..REPORT_TOKENS {
+                    let issued = keyward
+                        .issue(&actor, fixture::request(next + i))
+                        .await
+                        .expect("issue");
+                    tokens.push(issued.token.expose_secret().to_owned());
+                }
+                tokens
+            });
+            next += REPORT_TOKENS;
+            let request = setup.request(&tokens);
+            let start = Instant::now();
+            let confirmed = runtime.block_on(setup.send(request));
+            elapsed += start.elapsed();
+            assert_eq!(confirmed, REPORT_TOKENS, "every reported token was ours");
+        }
+        elapsed
+    }));
+}
+
 /// A pool on a fresh schema of `DATABASE_URL`'s database, or why not.
 async fn postgres_pool() -> Result<(PgPool, PgPool, String), String> {
     let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
@@ -709,11 +763,12 @@ struct PgSetup {
     fx: SqlFixture,
 }
 
-const PG_IDS: [&str; 4] = [
+const PG_IDS: [&str; 5] = [
     "postgres/raw_select",
     "postgres/verify",
     "list_50/postgres",
     "issue/postgres",
+    "leaks_1000/postgres",
 ];
 
 impl PgSetup {
@@ -779,6 +834,7 @@ impl PgSetup {
             ));
         }
         list_and_issue(bench, "postgres", fx, &self.runtime, out);
+        leak_report(bench, "postgres", fx.keyward.clone(), &self.runtime, out);
     }
 
     /// Closes the pools and drops the schema.
@@ -909,6 +965,13 @@ fn main() -> ExitCode {
     keys(&mut bench, &fixtures, &mut comparisons);
     threads_and_garbage(&mut bench, &fixtures, &mut comparisons);
     memory_issue_and_list(&mut bench, &mut comparisons);
+    leak_report(
+        &bench,
+        "memory",
+        fixture::service(Arc::new(MemoryStore::new()), None),
+        Box::new(current_thread()),
+        &mut comparisons,
+    );
     if let Some(sqlite) = &sqlite {
         sqlite.comparisons(&bench, &mut comparisons);
     }

@@ -24,6 +24,7 @@
 
 pub mod fixture;
 pub mod http;
+pub mod leaks;
 pub mod paired;
 pub mod report;
 pub mod results;

@@ -361,7 +361,7 @@ fn revoke_revokes_a_live_leaked_key_once_and_nothing_a_forgery_names() {
         .unwrap();
     assert_eq!(
         revoke["detail"],
-        "reason: leaked token found by keyward scan at repo/deploy.sh:1:10"
+        "reason: leak reported by cli:alice in keyward scan at repo/deploy.sh:1:10"
     );
     assert!(
         revoke["actor"].as_str().unwrap().contains("cli:alice"),

@@ -1,6 +1,6 @@
-//! The host's extension points: the issue hook (plan gating, quotas) and
-//! the owner-permissions resolver (what a user holds now, for inheriting
-//! tokens).
+//! The host's extension points: the issue hook (plan gating, quotas), the
+//! owner-permissions resolver (what a user holds now, for inheriting
+//! tokens), and the leak hook (told of every confirmed leak).
 
 pub use crate::clock::{Clock, SystemClock};
 pub use async_trait::async_trait;
@@ -68,4 +68,15 @@ pub trait IssueHook: fmt::Debug + Send + Sync + 'static {
 pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
     /// The owner's current permissions.
     async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error>;
+}
+
+/// Told of every confirmed leak report ([`crate::Keyward::report_leak`]),
+/// after the key is revoked: e-mail the owner, open a ticket. Runs on the
+/// reporting request, so hand slow work to a task of your own; it cannot
+/// undo or fail the revoke.
+#[async_trait::async_trait]
+pub trait LeakHook: fmt::Debug + Send + Sync + 'static {
+    /// A reported token was ours (`leak.newly_revoked` tells a first report
+    /// from a repeat).
+    async fn leaked(&self, leak: &crate::leak::ConfirmedLeak);
 }

@@ -59,6 +59,13 @@ pub mod token {
     };
 }
 
+/// Leak response: revoke a token someone found in public by its value
+/// ([`Keyward::report_leak`]); receivers for GitHub and GitLab are in
+/// keyward-axum.
+pub mod leak {
+    pub use crate::service::{ConfirmedLeak, LeakReport, LeakVerdict};
+}
+
 /// Every size keyward caps, in one place (docs/security.md lists them).
 pub mod limits {
     pub use crate::format::MAX_TOKEN_LEN;

@@ -22,7 +22,7 @@ pub use keyward_core::{
 // Everything else by what it is for: a host reaches into `audit`, `cache`,
 // `hooks`, `limits` and `token`; an adapter author into `store` and `feed`.
 #[doc(inline)]
-pub use keyward_core::{audit, cache, dangerous, feed, hooks, limits, store, token};
+pub use keyward_core::{audit, cache, dangerous, feed, hooks, leak, limits, store, token};
 
 #[cfg(feature = "testkit")]
 #[doc(inline)]

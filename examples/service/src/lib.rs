@@ -22,6 +22,7 @@ use keyward::{
     Actor, Error, ExpiryPolicy, IssueRequest, KeyId, Keyward, Lifetime, ListRequest, Owner,
     PermissionSet, Session, TokenKind, require,
 };
+use keyward_axum::leaks::{GitHubReceiver, KeyListFetcher};
 use keyward_axum::{Auth, Sessions, Verified};
 
 /// What a personal access token may be granted: the kind's catalog.
@@ -95,8 +96,11 @@ struct App {
     auth: Auth,
 }
 
-/// The whole service: the dashboard, the API and the management router.
-pub fn app(keyward: Keyward) -> Router {
+/// The whole service: the dashboard, the API, the management router, and
+/// the receiver GitHub's secret scanning sends leaked tokens to
+/// (`POST /leaks/github`, with GitHub's keys from `github_keys`: in
+/// production `HttpKeyList::github()`).
+pub fn app(keyward: Keyward, github_keys: impl KeyListFetcher) -> Router {
     let auth = Auth::new(keyward).realm("service");
     let api = Router::new()
         .route(
@@ -116,6 +120,10 @@ pub fn app(keyward: Keyward) -> Router {
         .with_state(App { auth: auth.clone() });
     api.merge(pages)
         .nest("/manage", auth.management(DemoSessions))
+        .nest(
+            "/leaks/github",
+            GitHubReceiver::new(&auth, github_keys).router(),
+        )
 }
 
 async fn publish(Verified(key): Verified) -> String {

@@ -31,6 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("keyward example service on http://{address}/ (Ctrl-C to stop)");
     }
     let stop = async { tokio::signal::ctrl_c().await.unwrap_or_default() };
-    keyward_axum::serve(listener, service::app(keyward.clone()), &keyward, stop).await?;
+    // Leaked tokens GitHub finds in public code are revoked at once
+    // (docs/leaks.md says how to enrol).
+    let github_keys = keyward_axum::leaks::HttpKeyList::github()?;
+    let app = service::app(keyward.clone(), github_keys);
+    keyward_axum::serve(listener, app, &keyward, stop).await?;
     Ok(())
 }

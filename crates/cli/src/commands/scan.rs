@@ -1,13 +1,14 @@
 //! `keyward scan`: find the deployment's tokens in files, trees and
 //! standard input (the search is `keyward-scan`'s), report them masked,
-//! and with `--revoke` revoke every one that is still live.
+//! and with `--revoke` report each as leaked, which revokes its key.
 
 use crate::context::{self, Context};
 use crate::failure::{Failure, REFUSED, UNANSWERED};
 use crate::output::Output;
+use keyward::leak::{LeakReport, LeakVerdict};
 use keyward::limits::MAX_REVOKE_REASON_LEN;
 use keyward::token::TokenFormat;
-use keyward::{KeyId, Rejection, Requirement};
+use keyward::{Actor, KeyId};
 use keyward_scan::report::{Shown, json, sarif, text};
 use keyward_scan::{Finding, ScanOptions, ScanReport, Scanner};
 use std::collections::BTreeMap;
@@ -41,12 +42,16 @@ pub(crate) struct Args {
     revoke: bool,
 }
 
+/// The longest location named in a revoke's reason: the reason's cap less
+/// room for "leak reported by <operator> in keyward scan at ".
+const MAX_LOCATION_LEN: usize = MAX_REVOKE_REASON_LEN - 160;
+
 /// What `--revoke` did with one key.
 #[derive(Debug, serde::Serialize)]
 struct Revocation {
     key_id: KeyId,
     kind: String,
-    /// `revoked`, `already_revoked`, `expired` or `unknown` (no key of this
+    /// `revoked`, `already_revoked`, or `unknown` (no key of this
     /// deployment has this id and secret; nothing was changed).
     outcome: &'static str,
     /// Where the token was found, `path:line:column`.
@@ -161,10 +166,12 @@ fn write_report(
     Ok(())
 }
 
-/// Revokes, once per key, every token found that verifies as a live key
-/// (active or disabled) of this deployment. A token is verified whole
-/// first: a made-up token that only borrows a real key id (its checksum is
-/// no secret) revokes nothing.
+/// Reports, once per key, the tokens found as leaked
+/// ([`keyward::Keyward::report_leak`], the one path code hosts' leak
+/// reports take too): a token is checked whole (checksum, then its key by
+/// id and the digest in constant time; a made-up token that only borrows a
+/// real key id revokes nothing), and its key, unless already revoked, is
+/// revoked as the operator, with where it was found in the audit event.
 async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Revocation>, Failure> {
     let mut by_key: BTreeMap<(String, KeyId), Vec<&Finding>> = BTreeMap::new();
     for finding in findings {
@@ -173,43 +180,32 @@ async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Rev
             .or_default()
             .push(finding);
     }
-    let anything = Requirement::all_of(&[] as &[&str])?;
+    let reporter = match &context.actor {
+        Actor::Operator(name) => name.as_str().to_owned(),
+        other => other.label(),
+    };
+    let format = context.keyward.format();
     let mut revocations = Vec::new();
     for ((kind, key_id), places) in by_key {
         let found_at: Vec<String> = places
             .iter()
             .map(|f| format!("{}:{}:{}", f.path(), f.line(), f.column()))
             .collect();
+        let location = where_found(format, &found_at);
         // Every finding of the key: one of them may be the real token.
         let mut outcome = "unknown";
         for finding in &places {
-            outcome = match context
-                .keyward
-                .verify(finding.expose_token(), &anything)
-                .await
-            {
-                Ok(_) | Err(Rejection::Disabled) => "live",
-                Err(Rejection::Revoked) => "already_revoked",
-                Err(Rejection::Expired) => "expired",
-                Err(Rejection::NotFound) => "unknown",
-                Err(other) => {
-                    return Err(Failure::usage(format!(
-                        "cannot check key {key_id} before revoking it: {other}"
-                    )));
-                }
+            let report = LeakReport::new(finding.expose_token(), &reporter)
+                .source("keyward scan")
+                .url(&location);
+            outcome = match context.keyward.report_leak(&report).await? {
+                LeakVerdict::Confirmed(leak) if leak.newly_revoked => "revoked",
+                LeakVerdict::Confirmed(_) => "already_revoked",
+                _ => "unknown",
             };
             if outcome != "unknown" {
                 break;
             }
-        }
-        if outcome == "live" {
-            let reason = where_found(context.keyward.format(), &found_at);
-            context
-                .keyward
-                .revoke_with_reason(&context.actor, &key_id, &reason)
-                .await
-                .map_err(|e| crate::failure::about_key(&key_id, e))?;
-            outcome = "revoked";
         }
         revocations.push(Revocation {
             key_id,
@@ -221,13 +217,12 @@ async fn revoke_found(context: &Context, findings: &[Finding]) -> Result<Vec<Rev
     Ok(revocations)
 }
 
-/// The audit reason of a revocation: where the token was found, as many
-/// places as fit in [`MAX_REVOKE_REASON_LEN`] (and how many more). A path
-/// is untrusted text: control characters become `?`, and a path that
-/// itself spells a token is left out (the reason would store the token).
+/// Where a key's token was found, for its revoke's audit reason: as many
+/// places as fit in the reason (and how many more). A path is untrusted
+/// text: control characters become `?`, and a path that itself spells a
+/// token is left out (the reason would store the token).
 fn where_found(format: &TokenFormat, found_at: &[String]) -> String {
-    const HEAD: &str = "leaked token found by keyward scan at ";
-    let mut reason = HEAD.to_owned();
+    let mut reason = String::new();
     let mut named = 0usize;
     for place in found_at {
         let place: String = place
@@ -238,9 +233,10 @@ fn where_found(format: &TokenFormat, found_at: &[String]) -> String {
             continue;
         }
         let more = found_at.len() - named;
-        // Room for this place and a "and N more" after it.
+        // Room for this place and a "and N more" after it, within what the
+        // reason leaves for the location.
         let tail = format!(" and {more} more").len();
-        if reason.len() + 2 + place.len() + tail > MAX_REVOKE_REASON_LEN {
+        if reason.len() + 2 + place.len() + tail > MAX_LOCATION_LEN {
             break;
         }
         if named > 0 {
@@ -250,10 +246,7 @@ fn where_found(format: &TokenFormat, found_at: &[String]) -> String {
         named += 1;
     }
     if named == 0 {
-        return format!(
-            "leaked token found by keyward scan in {} places",
-            found_at.len()
-        );
+        return format!("{} places", found_at.len());
     }
     if named < found_at.len() {
         reason.push_str(&format!(" and {} more", found_at.len() - named));
@@ -273,14 +266,11 @@ mod tests {
     #[test]
     fn the_reason_names_where_the_token_was_found_and_fits_the_cap() {
         let places = vec!["src/a.rs:1:2".to_owned(), "b c.txt:3:4".to_owned()];
-        assert_eq!(
-            where_found(&format(), &places),
-            "leaked token found by keyward scan at src/a.rs:1:2, b c.txt:3:4"
-        );
+        assert_eq!(where_found(&format(), &places), "src/a.rs:1:2, b c.txt:3:4");
         let many: Vec<String> = (0..500).map(|i| format!("dir/file{i}.txt:1:1")).collect();
         let reason = where_found(&format(), &many);
-        assert!(reason.len() <= MAX_REVOKE_REASON_LEN, "{}", reason.len());
-        assert!(reason.starts_with("leaked token found by keyward scan at dir/file0.txt:1:1, "));
+        assert!(reason.len() <= MAX_LOCATION_LEN, "{}", reason.len());
+        assert!(reason.starts_with("dir/file0.txt:1:1, "));
         assert!(reason.ends_with(" more"), "{reason}");
     }
 
@@ -293,12 +283,9 @@ mod tests {
         ];
         assert_eq!(
             where_found(&format(), &places),
-            "leaked token found by keyward scan at evil?[2J?name:2:1 and 1 more"
+            "evil?[2J?name:2:1 and 1 more"
         );
         let only_token = vec![format!("{token}:1:1")];
-        assert_eq!(
-            where_found(&format(), &only_token),
-            "leaked token found by keyward scan in 1 places"
-        );
+        assert_eq!(where_found(&format(), &only_token), "1 places");
     }
 }

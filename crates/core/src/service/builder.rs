@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::feed::ChangeFeed;
 use crate::format::TokenFormat;
-use crate::hooks::{IssueHook, OwnerPermissions};
+use crate::hooks::{IssueHook, LeakHook, OwnerPermissions};
 use crate::invalidating::Invalidating;
 use crate::kind::TokenKind;
 use crate::secret::{SecretSource, TokenHasher};
@@ -25,6 +25,7 @@ pub struct KeywardBuilder {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) rng: Arc<dyn SecretSource>,
     pub(super) hook: Option<Arc<dyn IssueHook>>,
+    pub(super) leak_hook: Option<Arc<dyn LeakHook>>,
     pub(super) resolver: Option<Arc<dyn OwnerPermissions>>,
     pub(super) max_overlap: TimeDelta,
     pub(super) cache: Option<CacheConfig>,
@@ -55,6 +56,12 @@ impl KeywardBuilder {
     /// Asks this hook before every issue.
     pub fn issue_hook(mut self, hook: impl IssueHook) -> Self {
         self.hook = Some(Arc::new(hook));
+        self
+    }
+    /// Tells this hook of every confirmed leak report
+    /// ([`Keyward::report_leak`]): to e-mail the owner, open a ticket.
+    pub fn leak_hook(mut self, hook: impl LeakHook) -> Self {
+        self.leak_hook = Some(Arc::new(hook));
         self
     }
     /// Resolves owners' current permissions for inheriting tokens.
@@ -132,6 +139,7 @@ impl KeywardBuilder {
                 clock: self.clock,
                 rng: self.rng,
                 hook: self.hook,
+                leak_hook: self.leak_hook,
                 resolver: self.resolver,
                 usage: UsageRecorder::for_cache(cache_capacity),
                 max_overlap: self.max_overlap,

@@ -68,6 +68,21 @@ impl Keyward {
         transition: Transition,
         reason: Option<&str>,
     ) -> Result<KeyDetails, Error> {
+        self.transition_from(actor, id, None, transition, reason)
+            .await
+    }
+
+    /// [`Keyward::transition`], deciding first on `read` (the key as the
+    /// caller just read it, sparing a second read) when given; a lost race
+    /// reads again as ever.
+    pub(super) async fn transition_from(
+        &self,
+        actor: &Actor,
+        id: &KeyId,
+        mut read: Option<KeyRecord>,
+        transition: Transition,
+        reason: Option<&str>,
+    ) -> Result<KeyDetails, Error> {
         let action = match transition {
             Transition::Revoke => AuditAction::Revoke,
             Transition::Disable => AuditAction::Disable,
@@ -89,7 +104,11 @@ impl Keyward {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let record = match self.inner.store.key(id).await {
+            let stored = match read.take() {
+                Some(record) => Ok(Some(record)),
+                None => self.inner.store.key(id).await,
+            };
+            let record = match stored {
                 Ok(Some(record)) => record,
                 Ok(None) => {
                     return Err(self.audit_refusal(keyed(event, id), Error::NotFound).await);

@@ -4,6 +4,7 @@
 mod background;
 mod builder;
 mod issue;
+mod leak;
 mod manage;
 mod prune;
 mod requests;
@@ -19,7 +20,7 @@ use crate::clock::{Clock, SystemClock, to_micros};
 use crate::error::Error;
 use crate::feed::ChangeFeed;
 use crate::format::TokenFormat;
-use crate::hooks::{IssueHook, OwnerPermissions};
+use crate::hooks::{IssueHook, LeakHook, OwnerPermissions};
 use crate::key::{KeyId, KeyRecord};
 use crate::kind::TokenKind;
 use crate::secret::{OsRandom, SecretSource, TokenHasher};
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use background::AbortOnDrop;
 pub use background::UsageFlusher;
 pub use builder::KeywardBuilder;
+pub use leak::{ConfirmedLeak, LeakReport, LeakVerdict};
 pub use manage::MAX_REVOKE_REASON_LEN;
 pub use prune::{DEFAULT_PRUNE_BATCH, PruneReport, PruneRequest};
 pub use requests::{IssueRequest, IssuedKey, KeyDetails, ListRequest, ShownOnce};
@@ -66,6 +68,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn SecretSource>,
     hook: Option<Arc<dyn IssueHook>>,
+    leak_hook: Option<Arc<dyn LeakHook>>,
     resolver: Option<Arc<dyn OwnerPermissions>>,
     usage: UsageRecorder,
     max_overlap: TimeDelta,
@@ -86,6 +89,7 @@ impl Keyward {
             clock: Arc::new(SystemClock),
             rng: Arc::new(OsRandom),
             hook: None,
+            leak_hook: None,
             resolver: None,
             max_overlap: TimeDelta::days(30),
             cache: None,
