@@ -68,7 +68,7 @@ pub mod leak {
 
 /// Every size keyward caps, in one place (docs/security.md lists them).
 pub mod limits {
-    pub use crate::format::MAX_TOKEN_LEN;
+    pub use crate::format::{MAX_KINDS, MAX_TOKEN_LEN};
     pub use crate::key::{
         MAX_KEY_ID_LEN, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN,
         MAX_NAME_LEN, MAX_OWNER_LEN, MIN_KEY_ID_LEN,

@@ -14,30 +14,30 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 /// for its usage slot.
 ///
 /// `repr(C)`, with everything a cache hit reads first and nothing a hit
-/// reads behind a pointer: the id and kind compared inline, the state,
-/// expiry and load time, the usage slot it stamps, the digest and the
-/// permissions (a typical set is held inline, see [`PermissionSet`]). With
-/// the `Arc`'s counts that is 144 bytes, two or three cache lines; what only
-/// a host reads (names, metadata, roles) comes after.
+/// reads behind a pointer: the id, digest and kind compared inline, the
+/// state, expiry and load time, the usage slot it stamps, and the
+/// permissions (a typical set is held inline, see [`PermissionSet`]), in
+/// that order so that no byte is padding: 128 bytes, 144 with the `Arc`'s
+/// counts; what only a host reads (names, metadata, roles) comes after.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct KeySnapshot {
     /// Held inline: compared on every hit without a pointer chase.
     pub(crate) key_id: KeyId,
+    pub(crate) digest: TokenDigest,
+    /// The kind's position in the service's format ([`NO_KIND`]: not
+    /// configured, so no token can match it).
+    kind_index: u16,
     pub(crate) state: KeyState,
     /// Whether the permissions were resolved (only for a live key).
     pub(crate) resolved: bool,
     pub(crate) inherits_owner: bool,
-    /// The kind's position in the service's format ([`NO_KIND`]: not
-    /// configured, so no token can match it).
-    kind_index: u32,
     /// When it expires, in micros (`i64::MAX`: never).
     pub(crate) expires_at: i64,
     /// When it was read from the store (micros, the service's clock).
     pub(crate) loaded_at: i64,
     /// The newest use since the last usage flush.
     pub(crate) usage: UsageSlot,
-    pub(crate) digest: TokenDigest,
     /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
     // ---- read by the host, not by a hit
@@ -52,7 +52,7 @@ pub(crate) struct KeySnapshot {
 }
 
 /// The kind index of a key whose kind the service does not configure.
-const NO_KIND: u32 = u32::MAX;
+const NO_KIND: u16 = u16::MAX;
 
 impl KeySnapshot {
     /// `kind` is the configured kind's shared prefix and position in the
@@ -66,7 +66,7 @@ impl KeySnapshot {
     ) -> Self {
         Self {
             kind_index: kind
-                .and_then(|(i, _)| u32::try_from(i).ok())
+                .and_then(|(i, _)| u16::try_from(i).ok())
                 .unwrap_or(NO_KIND),
             state: record.state,
             resolved,
@@ -131,6 +131,9 @@ mod tests {
         // reads, and within 128 bytes (with the Arc's two counts, 144).
         let hit_fields_end = offset_of!(KeySnapshot, permissions) + size_of::<PermissionSet>();
         assert!(hit_fields_end <= 128, "hit fields end at {hit_fields_end}");
+        // A two-grant set such as `billing.read billing.write` is inline.
+        let typical = PermissionSet::parse(["billing.read", "billing.write"]).unwrap();
+        assert!(typical.is_inline());
         assert_eq!(offset_of!(KeySnapshot, kind), hit_fields_end);
         for offset in [
             offset_of!(KeySnapshot, key_id),

@@ -106,6 +106,9 @@ pub struct FoundToken {
     pub span: Range<usize>,
 }
 
+/// Most kinds one format (one service) holds.
+pub const MAX_KINDS: usize = 1024;
+
 /// The set of token kinds a deployment issues.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFormat {
@@ -125,6 +128,9 @@ impl TokenFormat {
     pub(crate) fn add(&mut self, kind: TokenKind) -> Result<(), Error> {
         if self.kind(kind.prefix()).is_some() {
             return Err(Error::invalid("kind", "two kinds share a prefix"));
+        }
+        if self.kinds.len() >= MAX_KINDS {
+            return Err(Error::invalid("kind", "at most 1024 kinds"));
         }
         self.kinds.push(kind);
         Ok(())

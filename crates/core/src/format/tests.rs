@@ -455,3 +455,14 @@ proptest! {
         prop_assert!(f.parse(&changed).is_err());
     }
 }
+
+#[test]
+fn a_format_holds_at_most_max_kinds() {
+    let kinds = |n: usize| (0..n).map(|i| TokenKind::new(&format!("k{i}")).unwrap());
+    assert_eq!(
+        TokenFormat::new(kinds(MAX_KINDS)).unwrap().kinds().len(),
+        MAX_KINDS
+    );
+    let too_many = TokenFormat::new(kinds(MAX_KINDS + 1)).unwrap_err();
+    assert!(too_many.to_string().contains("1024"), "{too_many}");
+}
