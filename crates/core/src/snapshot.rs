@@ -94,7 +94,7 @@ impl KeySnapshot {
 impl KeySnapshot {
     /// Whether the key is of the kind at `index` in the service's format.
     pub(crate) fn is_kind(&self, index: usize) -> bool {
-        self.kind_index != NO_KIND && usize::try_from(self.kind_index) == Ok(index)
+        self.kind_index != NO_KIND && usize::from(self.kind_index) == index
     }
 
     /// Whether the key would verify at `now` (micros; permissions aside).

@@ -77,6 +77,7 @@ impl PermissionSet {
     }
 
     /// Whether the set is held inline (no heap memory).
+    #[cfg(test)]
     pub(crate) fn is_inline(&self) -> bool {
         matches!(self.0, Packed::Inline { .. })
     }
