@@ -24,6 +24,9 @@ pub enum Target {
     /// At least this many operations per second (single-threaded: per
     /// core), from the median time per operation.
     OpsPerSecond(f64),
+    /// The median time per operation at most this many nanoseconds (and
+    /// the 95th percentile within it too, for "well under").
+    AtMostNs(f64),
     /// At least `min_throughput` times the reference's throughput (the
     /// median per-pair speed-up), adding at most `max_added_ns` to the
     /// median time per operation (median figure − median reference).
@@ -34,6 +37,10 @@ pub enum Target {
         max_added_ns: f64,
     },
 }
+
+/// A signed 1,000-token leak report is judged in at most this long: well
+/// under a second (half of one), at the 95th percentile too.
+pub const LEAK_REPORT_MAX_NS: f64 = 500_000_000.0;
 
 /// An HTTP route behind keyward: at least this fraction of the throughput
 /// of the same route without it.
@@ -154,6 +161,24 @@ pub const ROWS: &[Row] = &[
             max_added_ns: HTTP_ADDED_MAX_NS,
         },
     ),
+    row(
+        "leaks_1000/memory",
+        "A signed GitHub report of 1,000 live tokens, judged and revoked, memory store",
+        "—",
+        Target::AtMostNs(LEAK_REPORT_MAX_NS),
+    ),
+    row(
+        "leaks_1000/sqlite",
+        "A signed GitHub report of 1,000 live tokens, judged and revoked, SQLite store",
+        "—",
+        Target::AtMostNs(LEAK_REPORT_MAX_NS),
+    ),
+    row(
+        "leaks_1000/postgres",
+        "A signed GitHub report of 1,000 live tokens, judged and revoked, Postgres store",
+        "—",
+        Target::AtMostNs(LEAK_REPORT_MAX_NS),
+    ),
     row("issue/memory", "Issue, memory store", "—", Target::None),
     row("issue/sqlite", "Issue, SQLite store", "—", Target::None),
     row("issue/postgres", "Issue, Postgres store", "—", Target::None),
@@ -271,6 +296,18 @@ pub fn check(target: Target, figure: &Figure) -> Option<Check> {
                 ),
             })
         }
+        Target::AtMostNs(max) => {
+            let t = Spread::of(&figure.samples_ns);
+            (!t.median.is_nan()).then(|| Check {
+                met: t.median <= max && t.p95 <= max,
+                value: format!(
+                    "{}; p5–p95 {}–{}",
+                    duration(t.median),
+                    duration(t.p5),
+                    duration(t.p95)
+                ),
+            })
+        }
         Target::OpsPerSecond(min) => {
             let r = rates(figure);
             (!r.median.is_nan()).then(|| Check {
@@ -303,6 +340,7 @@ fn target_text(target: Target, reference: &str) -> String {
         Target::AtMostTimes(max) => format!("≤ {max}× {reference}"),
         Target::Scaling(min) => format!("≥ {min}× the throughput of 1 thread"),
         Target::OpsPerSecond(min) => format!("≥ {} per core", rate(min)),
+        Target::AtMostNs(max) => format!("≤ {} (p95 too)", duration(max)),
         Target::Overhead {
             min_throughput,
             max_added_ns,
@@ -745,6 +783,22 @@ mod tests {
             },
         );
         assert_eq!(check(Target::AtMostTimes(1.5), &unpaired), None);
+        // A time target holds at the median and at the 95th percentile.
+        let report = |ns: Vec<f64>| {
+            Figure::single("leaks_1000/sqlite", None, &SingleSamples { batch: 1, ns })
+        };
+        let quick = check(Target::AtMostNs(LEAK_REPORT_MAX_NS), &report(vec![3e8; 5])).unwrap();
+        assert!(
+            quick.met && quick.value.starts_with("300.00 ms"),
+            "{}",
+            quick.value
+        );
+        let tail = report(vec![3e8, 3e8, 3e8, 3e8, 3e8, 3e8, 3e8, 3e8, 3e8, 9e8]);
+        assert!(
+            !check(Target::AtMostNs(LEAK_REPORT_MAX_NS), &tail)
+                .unwrap()
+                .met
+        );
     }
 
     #[test]
