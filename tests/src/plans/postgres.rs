@@ -154,12 +154,18 @@ pub fn pg_statements() -> Vec<PgStatement> {
             PG_BY_ID,
         ),
         PgStatement::new(
-            "revoke_key (unconditional, by id)".to_owned(),
+            "revoke_key (unconditional, by id, with its audit event)".to_owned(),
             format!(
-                "UPDATE {k} SET state = 'revoked', revoked_at = $1 \
-                 WHERE id = $2 AND state <> 'revoked'"
+                "WITH revoked AS (UPDATE {k} SET state = 'revoked', revoked_at = $1 \
+                 WHERE id = $2 AND state <> 'revoked' RETURNING id) \
+                 INSERT INTO keyward_audit ({AUDIT_COLUMNS}) \
+                 SELECT $3::timestamptz, $4::text, $5::text, $6::text, $7::text, $8::text, \
+                 $9::text, $10::text, $11::text FROM revoked"
             ),
-            format!("{NOW}, {id}"),
+            format!(
+                "{NOW}, {id}, {NOW}, 'operator:plan', 'revoke', {id}, 'n', 'owner:big', \
+                 NULL, NULL, NULL"
+            ),
             PG_BY_ID,
         ),
         PgStatement::new(
