@@ -418,6 +418,27 @@ async fn a_failed_key_list_fetch_is_tried_once_more_then_answered_503() {
 }
 
 #[tokio::test]
+async fn reports_during_a_key_list_outage_fetch_at_most_once_an_interval() {
+    let github = signing_key(7);
+    let keys = Keys::listing(&[("k1", &github, true)]);
+    keys.fail.store(usize::MAX, Ordering::SeqCst);
+    let svc = service(keys.clone(), Duration::from_secs(3600)).await;
+    let body = report(&[&svc.live]);
+    for _ in 0..5 {
+        let (status, answer) = send(&svc.app, signed(&body, "k1", &github)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("keys_unavailable"))
+        );
+    }
+    assert_eq!(
+        keys.fetches(),
+        2,
+        "one fetch and one retry, then nothing until the interval ends"
+    );
+}
+
+#[tokio::test]
 async fn gitlab_reports_need_the_shared_secret() {
     let svc = service(Keys::default(), Duration::ZERO).await;
     let body = json!([{"type": "mm_pat", "token": svc.live, "location": "https://gitlab.example/a/-/blob/1/x.rb#L1"}]).to_string();

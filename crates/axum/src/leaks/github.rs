@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "github-fetch")]
 pub const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
 
-/// The least time between two fetches of the key list caused by a report
-/// naming a key the list does not hold, unless configured otherwise: a
-/// stream of forged identifiers costs GitHub one request a minute at most.
+/// The least time between two fetches of the key list caused by reports
+/// (a key the list does not hold, or a list never fetched because GitHub
+/// failed), unless configured otherwise: a stream of forged identifiers,
+/// or of reports during GitHub's outage, costs GitHub one request a minute
+/// at most (two, for a failed fetch tried once more).
 pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The header naming the key a report is signed with.
@@ -234,8 +236,16 @@ impl<F: KeyListFetcher> GitHubReceiver<F> {
                 .is_none_or(|at| at.elapsed() >= self.min_refetch_interval);
             (list.fetched_at.is_some(), may)
         };
-        if fetched_before && !may_refetch {
-            return Err(SignatureProblem::UnknownKey);
+        if !may_refetch {
+            // Fetched (or tried) within the interval: a forged identifier,
+            // or a flood during GitHub's outage, fetches nothing more.
+            return Err(if fetched_before {
+                SignatureProblem::UnknownKey
+            } else {
+                SignatureProblem::KeysUnavailable(FetchError(
+                    "the last fetch failed moments ago; not tried again yet".to_owned(),
+                ))
+            });
         }
         // A failed first fetch is tried once more straight away.
         let mut fetched = self.fetch_list().await;
