@@ -202,6 +202,7 @@ macro_rules! scenario_tests {
             an_operator_prunes_only_dead_keys_and_audits_it_once => $crate::operator::an_operator_prunes_only_dead_keys_and_audits_it_once,
             only_operators_prune_and_bad_requests_are_typed_errors => $crate::operator::only_operators_prune_and_bad_requests_are_typed_errors,
             operators_list_across_owners_and_users_only_their_own => $crate::operator::operators_list_across_owners_and_users_only_their_own,
+            every_role_of_an_owner_lists_in_pages_for_those_who_may_read_them => $crate::operator::every_role_of_an_owner_lists_in_pages_for_those_who_may_read_them,
             a_revoke_reason_is_recorded_and_never_holds_a_token => $crate::operator::a_revoke_reason_is_recorded_and_never_holds_a_token,
             a_reported_token_is_revoked_once_as_the_reporter => $crate::leaks::a_reported_token_is_revoked_once_as_the_reporter,
             anything_else_is_a_false_positive_that_changes_nothing => $crate::leaks::anything_else_is_a_false_positive_that_changes_nothing,

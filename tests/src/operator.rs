@@ -10,9 +10,9 @@ use keyward_core::chrono::TimeDelta;
 use keyward_core::store::{KeyStore, PruneKeys, StoreWrapper, VerifyRecord, Wrapped, async_trait};
 use keyward_core::{
     Actor, Error, ExpiryPolicy, IssueRequest, KeyId, Keyward, KeywardBuilder, Lifetime,
-    ListRequest, Manages, PruneReport, PruneRequest, Rejection, Requirement, Session, Status,
-    TokenKind, audit::AuditAction, audit::AuditEvent, audit::AuditOutcome, audit::AuditQuery,
-    hooks::Clock, limits::MAX_PRUNE_BATCH, limits::MAX_REVOKE_REASON_LEN,
+    ListRequest, Manages, PruneReport, PruneRequest, Rejection, Requirement, Role, RoleName,
+    Session, Status, TokenKind, audit::AuditAction, audit::AuditEvent, audit::AuditOutcome,
+    audit::AuditQuery, hooks::Clock, limits::MAX_PRUNE_BATCH, limits::MAX_REVOKE_REASON_LEN,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -561,4 +561,122 @@ pub async fn a_prune_stopped_by_a_store_error_is_audited_with_its_counts(backend
             "after a failed batch the cached key is read from the store again"
         );
     }
+}
+
+/// `list_roles` lists every role of one owner, in name order, page by page:
+/// an operator reads any owner's, a user those of an owner they manage (a
+/// role of the same name elsewhere never shows), anyone else is refused and
+/// audited, and a page size outside 1..=1000 is a typed error, audited as
+/// a refusal as `roles` audits its own.
+pub async fn every_role_of_an_owner_lists_in_pages_for_those_who_may_read_them(backend: Backend) {
+    let keyward = with_kinds(backend.builder()).build().unwrap();
+    let operator = Actor::operator("oncall");
+    let (workspace, other) = (owner("workspace"), owner("workspace"));
+    let mut names: Vec<RoleName> = ["viewer", "admin", "deployer", "billing", "auditor"]
+        .iter()
+        .map(|n| RoleName::new(n).unwrap())
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let grants = perms(&[&format!("area{i}.read")]);
+        keyward
+            .put_role(
+                &operator,
+                Role::new(workspace.clone(), name.clone(), grants),
+            )
+            .await
+            .unwrap();
+    }
+    // The other owner has a role of one of the same names, and one more.
+    for name in ["admin", "zz-other"] {
+        let role = Role::new(other.clone(), RoleName::new(name).unwrap(), perms(&["*"]));
+        keyward.put_role(&operator, role).await.unwrap();
+    }
+    names.sort();
+
+    let all = keyward
+        .list_roles(&operator, &workspace, None, 1000)
+        .await
+        .unwrap();
+    let listed: Vec<&RoleName> = all.iter().map(|r| &r.name).collect();
+    assert_eq!(
+        listed,
+        names.iter().collect::<Vec<_>>(),
+        "name order, one owner"
+    );
+    assert!(all.iter().all(|r| r.owner == workspace));
+    let admin = all.iter().find(|r| r.name.as_str() == "admin").unwrap();
+    assert_eq!(
+        admin.permissions,
+        perms(&["area1.read"]),
+        "this owner's admin"
+    );
+
+    // Page by page, after the last name of each.
+    let mut paged: Vec<RoleName> = Vec::new();
+    loop {
+        let page = keyward
+            .list_roles(&operator, &workspace, paged.last(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let last = page.len() < 2;
+        paged.extend(page.into_iter().map(|r| r.name));
+        if last {
+            break;
+        }
+    }
+    assert_eq!(paged, names, "pages of 2: every role once");
+
+    // A user managing the workspace reads its roles, not the other owner's.
+    let admin_user =
+        Actor::from(Session::new(owner("user"), perms(&["*"])).with_admin_of(workspace.clone()));
+    let seen = keyward
+        .list_roles(&admin_user, &workspace, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(seen, all, "the workspace admin sees what the operator sees");
+    let refused = keyward.list_roles(&admin_user, &other, None, 1000).await;
+    assert!(
+        matches!(refused, Err(Error::NotAuthorized { .. })),
+        "{refused:?}"
+    );
+    for size in [0, 1001] {
+        let bad = keyward.list_roles(&operator, &workspace, None, size).await;
+        assert!(
+            matches!(bad, Err(Error::InvalidInput { field: "limit", .. })),
+            "page size {size}: {bad:?}"
+        );
+    }
+    for size in [1, 1000] {
+        assert!(
+            keyward
+                .list_roles(&operator, &workspace, None, size)
+                .await
+                .is_ok(),
+            "page size {size}"
+        );
+    }
+    // Both owners are this test's own, so their refusals are these calls'.
+    let of_other = refusals(&keyward, &other).await;
+    assert_eq!(of_other.len(), 1, "the user's refusal: {of_other:?}");
+    assert!(of_other[0].actor.starts_with("session:"), "{of_other:?}");
+    let of_workspace = refusals(&keyward, &workspace).await;
+    assert_eq!(of_workspace.len(), 2, "both bad sizes: {of_workspace:?}");
+    assert!(of_workspace.iter().all(|e| e.actor == operator.label()));
+}
+
+/// The refused `view` events of `owner`, newest first.
+async fn refusals(keyward: &Keyward, owner: &keyward_core::Owner) -> Vec<AuditEvent> {
+    keyward
+        .audit_events(
+            &Actor::operator("audit"),
+            AuditQuery::newest(1000)
+                .owner(owner)
+                .action(AuditAction::View),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.outcome, AuditOutcome::Refused(_)))
+        .collect()
 }

@@ -398,6 +398,7 @@ pub async fn refused_reads_are_audited(backend: Backend) {
             .await
             .map(drop),
         keyward.roles(&user, &theirs, &[]).await.map(drop),
+        keyward.list_roles(&user, &theirs, None, 10).await.map(drop),
         keyward
             .list(&user, ListRequest::new(theirs.clone()))
             .await
@@ -892,7 +893,15 @@ pub async fn page_sizes_are_1_to_1000(backend: Backend) {
             .audit_events(&admin, AuditQuery::newest(size).owner(&workspace))
             .await
             .map(drop);
-        for (what, result) in [("list", listed), ("audit read", audit)] {
+        let roles = keyward
+            .list_roles(&admin, &workspace, None, size)
+            .await
+            .map(drop);
+        for (what, result) in [
+            ("list", listed),
+            ("audit read", audit),
+            ("roles list", roles),
+        ] {
             match (allowed, result) {
                 (true, Ok(())) | (false, Err(Error::InvalidInput { field: "limit", .. })) => {}
                 (_, other) => panic!("{what} of {size}: {other:?}"),

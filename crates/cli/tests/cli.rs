@@ -305,3 +305,108 @@ fn no_color_and_pipes_get_plain_text() {
     let run = deployment.run(&["list", "--owner", "a"]).expect(0);
     assert!(!run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'));
 }
+
+/// `roles list --owner O` without names prints every role of the owner in
+/// name order, past the 1000 of one store page, and nobody else's; `--after`
+/// resumes after a name; names and `--after` do not mix.
+#[tokio::test]
+async fn roles_list_without_names_prints_every_role_of_the_owner() {
+    let deployment = Deployment::sqlite();
+    // Seed through the library, on the same file: 1003 roles of one owner
+    // (more than one page), and two of another, one of the same name.
+    let config = keyward::config::Config::from_path(&deployment.config).unwrap();
+    let keyward = config.open().await.unwrap();
+    let operator = keyward::Actor::operator("seed");
+    let role = |owner: &str, name: &str, permission: &str| {
+        keyward::Role::new(
+            keyward::Owner::new(owner).unwrap(),
+            keyward::RoleName::new(name).unwrap(),
+            keyward::PermissionSet::parse([permission]).unwrap(),
+        )
+    };
+    // Inserted in reverse, so name order is the store's doing.
+    let names: Vec<String> = (0..1003).map(|n| format!("r{n:04}")).collect();
+    for (n, name) in names.iter().enumerate().rev() {
+        let permission = format!("area{n}.read");
+        keyward
+            .put_role(&operator, role("workspace:a", name, &permission))
+            .await
+            .unwrap();
+    }
+    for name in ["r0001", "zz-other"] {
+        keyward
+            .put_role(&operator, role("workspace:b", name, "everything.else"))
+            .await
+            .unwrap();
+    }
+    drop(keyward);
+
+    let all = deployment
+        .run(&["--json", "roles", "list", "--owner", "workspace:a"])
+        .expect(0)
+        .json();
+    let all = all.as_array().unwrap();
+    let listed: Vec<&str> = all.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, names, "every role, in name order, past one page");
+    assert!(all.iter().all(|r| r["owner"] == "workspace:a"));
+    assert_eq!(
+        all[1],
+        serde_json::json!({"owner": "workspace:a", "name": "r0001", "permissions": ["area1.read"]}),
+        "the owner's own role of a name another owner has too"
+    );
+
+    let table = deployment
+        .run(&["roles", "list", "--owner", "workspace:b"])
+        .expect(0);
+    let rows: Vec<Vec<&str>> = table
+        .stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["ROLE", "PERMISSIONS"],
+            vec!["r0001", "everything.else"],
+            vec!["zz-other", "everything.else"],
+        ],
+        "{table:#?}"
+    );
+    assert!(table.stderr.is_empty(), "no note without names: {table:#?}");
+
+    let rest = deployment
+        .run(&[
+            "--json",
+            "roles",
+            "list",
+            "--owner",
+            "workspace:a",
+            "--after",
+            "r1000",
+        ])
+        .expect(0)
+        .json();
+    let rest: Vec<&str> = rest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest, ["r1001", "r1002"], "strictly after --after");
+    let none = deployment
+        .run(&["--json", "roles", "list", "--owner", "workspace:none"])
+        .expect(0)
+        .json();
+    assert_eq!(none, serde_json::json!([]), "an owner without roles");
+
+    for (args, says) in [
+        (vec!["--after", "r0001", "r0002"], "cannot be used with"),
+        (vec!["--after", "no such!"], "must be 1..=64 bytes"),
+    ] {
+        let mut all = vec!["roles", "list", "--owner", "workspace:a"];
+        all.extend(args);
+        let refused = deployment.run(&all).expect(2);
+        assert!(refused.stdout.is_empty(), "{refused:#?}");
+        assert!(refused.stderr.contains(says), "{says:?} in {refused:#?}");
+    }
+}

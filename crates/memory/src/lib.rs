@@ -25,8 +25,8 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
     store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::PruneKeys,
-    store::UsageRecord, store::VerifyRecord, store::async_trait, store::check_prune_batch,
-    store::comes_after, store::page_from_overfetch,
+    store::UsageRecord, store::VerifyRecord, store::async_trait, store::check_page_size,
+    store::check_prune_batch, store::comes_after, store::page_from_overfetch,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -234,6 +234,26 @@ impl KeyStore for MemoryStore {
             .collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         roles.dedup_by(|a, b| a.name == b.name);
+        Ok(roles)
+    }
+
+    async fn list_roles(
+        &self,
+        owner: &Owner,
+        after: Option<&RoleName>,
+        limit: usize,
+    ) -> Result<Vec<Role>, Error> {
+        check_page_size(limit)?;
+        let state = self.lock();
+        // The map is ordered by (owner, name), so the owner's roles come
+        // out in name order.
+        let roles = state
+            .roles
+            .iter()
+            .filter(|((o, name), _)| o == owner && after.is_none_or(|after| name > after))
+            .take(limit)
+            .map(|(_, role)| role.clone())
+            .collect();
         Ok(roles)
     }
 

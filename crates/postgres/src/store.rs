@@ -10,8 +10,8 @@ use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
     store::ListQuery, store::PruneKeys, store::UsageRecord, store::VerifyRecord,
-    store::async_trait, store::check_prune_batch, store::fold_name, store::page_from_overfetch,
-    store::sql::TablePrefix, store::sql::status_condition,
+    store::async_trait, store::check_page_size, store::check_prune_batch, store::fold_name,
+    store::page_from_overfetch, store::sql::TablePrefix, store::sql::status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -42,6 +42,8 @@ pub(crate) struct Statements {
     lock_role: Arc<str>,
     replace_role: Arc<str>,
     get_roles: Arc<str>,
+    list_roles: Arc<str>,
+    list_roles_after: Arc<str>,
     delete_role: Arc<str>,
     insert_audit: Arc<str>,
     audit: String,
@@ -115,6 +117,14 @@ impl Statements {
             get_roles: s(format!(
                 "SELECT name, permissions FROM {roles} WHERE owner = $1 AND name = ANY($2) \
                  ORDER BY name"
+            )),
+            // Both a range of the primary key (owner, name), read in order.
+            list_roles: s(format!(
+                "SELECT name, permissions FROM {roles} WHERE owner = $1 ORDER BY name LIMIT $2"
+            )),
+            list_roles_after: s(format!(
+                "SELECT name, permissions FROM {roles} WHERE owner = $1 AND name > $2 \
+                 ORDER BY name LIMIT $3"
             )),
             delete_role: s(format!(
                 "DELETE FROM {roles} WHERE owner = $1 AND name = $2"
@@ -609,6 +619,37 @@ impl KeyStore for PgStore {
         let rows = q(&self.sql.get_roles)
             .bind(owner.as_str())
             .bind(names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(pg_error)?;
+                Ok(Role::new(
+                    owner.clone(),
+                    RoleName::new(&name)?,
+                    permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn list_roles(
+        &self,
+        owner: &Owner,
+        after: Option<&RoleName>,
+        limit: usize,
+    ) -> Result<Vec<Role>, Error> {
+        check_page_size(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        let query = match after {
+            None => q(&self.sql.list_roles).bind(owner.as_str()),
+            Some(after) => q(&self.sql.list_roles_after)
+                .bind(owner.as_str())
+                .bind(after.as_str()),
+        };
+        let rows = query
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(pg_error)?;

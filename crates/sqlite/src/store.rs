@@ -10,8 +10,8 @@ use keyward_core::{
     Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
     audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
     store::ListQuery, store::PruneKeys, store::UsageRecord, store::VerifyRecord,
-    store::async_trait, store::check_prune_batch, store::fold_name, store::page_from_overfetch,
-    store::sql::TablePrefix, store::sql::status_condition,
+    store::async_trait, store::check_page_size, store::check_prune_batch, store::fold_name,
+    store::page_from_overfetch, store::sql::TablePrefix, store::sql::status_condition,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -36,6 +36,8 @@ pub(crate) struct Statements {
     create_role: String,
     replace_role: String,
     get_role: String,
+    list_roles: String,
+    list_roles_after: String,
     delete_role: String,
     insert_audit: String,
     audit: String,
@@ -95,6 +97,14 @@ impl Statements {
                 "UPDATE {roles} SET permissions = ?3 WHERE owner = ?1 AND name = ?2"
             ),
             get_role: format!("SELECT permissions FROM {roles} WHERE owner = ?1 AND name = ?2"),
+            // Both a range of the primary key (owner, name), read in order.
+            list_roles: format!(
+                "SELECT name, permissions FROM {roles} WHERE owner = ?1 ORDER BY name LIMIT ?2"
+            ),
+            list_roles_after: format!(
+                "SELECT name, permissions FROM {roles} WHERE owner = ?1 AND name > ?2 \
+                 ORDER BY name LIMIT ?3"
+            ),
             delete_role: format!("DELETE FROM {roles} WHERE owner = ?1 AND name = ?2"),
             insert_audit: format!(
                 "INSERT INTO {audit} ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -558,6 +568,39 @@ impl KeyStore for SqliteStore {
                 if let Some(permissions) = role_permissions(conn, sql, owner, name)? {
                     roles.push(Role::new(owner.clone(), name.clone(), permissions));
                 }
+            }
+            Ok(roles)
+        })
+    }
+
+    async fn list_roles(
+        &self,
+        owner: &Owner,
+        after: Option<&RoleName>,
+        limit: usize,
+    ) -> Result<Vec<Role>, Error> {
+        check_page_size(limit)?;
+        let limit = i64::try_from(limit).map_err(|_| Error::invalid("limit", "too large"))?;
+        self.read(|conn, sql| {
+            let mut stmt = match after {
+                None => conn.prepare_cached(&sql.list_roles),
+                Some(_) => conn.prepare_cached(&sql.list_roles_after),
+            }
+            .map_err(sqlite_error)?;
+            let mut rows = match after {
+                None => stmt.query(params![owner.as_str(), limit]),
+                Some(after) => stmt.query(params![owner.as_str(), after.as_str(), limit]),
+            }
+            .map_err(sqlite_error)?;
+            let mut roles = Vec::new();
+            while let Some(row) = rows.next().map_err(sqlite_error)? {
+                let name: String = row.get(0).map_err(sqlite_error)?;
+                let permissions: String = row.get(1).map_err(sqlite_error)?;
+                roles.push(Role::new(
+                    owner.clone(),
+                    RoleName::new(&name)?,
+                    split_permissions(&permissions)?,
+                ));
             }
             Ok(roles)
         })

@@ -321,6 +321,12 @@ pub async fn tokens_never_edit_roles(backend: Backend) {
             "a token reading roles",
         );
         assert_one_refusal_audited(&keyward, events, AuditAction::View, &actor).await;
+        let events = audit_count(&keyward).await;
+        refused(
+            keyward.list_roles(&actor, &workspace, None, 100).await,
+            "a token listing every role",
+        );
+        assert_one_refusal_audited(&keyward, events, AuditAction::View, &actor).await;
         assert_eq!(
             role_of(&keyward, &workspace, &name).await,
             Some(perms(&["projects.view"]))

@@ -3,8 +3,9 @@
 //! The issue names three hot paths: the lookup by key id (every verify, and
 //! every compare-and-set by id), an owner's keys newest first (the list
 //! page), and the keys expiring before a time (the warning job). The
-//! live-key count that guards every issue, the usage flush and the per-owner
-//! and per-key audit pages are checked too.
+//! live-key count that guards every issue, the usage flush, the per-owner
+//! and per-key audit pages, and the reads of an owner's roles (by name, and
+//! every role page by page) are checked too.
 //!
 //! For each, this module holds the statement shape the adapter sends
 //! (copied from `crates/{sqlite,postgres}/src/store.rs` with the default
@@ -13,22 +14,24 @@
 //! how it would run it:
 //!
 //! - SQLite: `EXPLAIN QUERY PLAN` on a migrated database, empty and again
-//!   after seeding 20 000 keys and `ANALYZE`;
+//!   after seeding 20 000 keys and 20 000 roles and `ANALYZE`;
 //! - Postgres: `EXPLAIN EXECUTE` of the statement prepared as the adapter
-//!   prepares it, in a fresh schema seeded with 20 000 keys and 20 000 audit
-//!   events and analyzed, both as a custom plan (values known) and as the
+//!   prepares it, in a fresh schema seeded with 20 000 keys, 20 000 audit
+//!   events and 20 000 roles and analyzed, both as a custom plan (values known) and as the
 //!   generic plan Postgres may switch a prepared statement to after five
 //!   runs.
 //!
 //! A plan passes when it searches one of the intended indexes and never
 //! scans the table; an owner's list must also come out of the index in order
 //! (no sort) with its cursor as part of the index search, so every page
-//! costs the same however deep.
+//! costs the same however deep; so must a page of an owner's roles, in name
+//! order off the primary key.
 //!
 //! A copy of SQL can drift from the adapter, so each backend also runs a
 //! workload through the real store, records the statements it sends (SQLite:
 //! a trace callback; Postgres: `pg_prepared_statements`), and fails on any
-//! statement reading keys or audit events that this module does not explain.
+//! statement reading keys, audit events or roles that this module does not
+//! explain.
 //!
 //! The parts both backends share (what a plan must show, the list shapes,
 //! the workload whose statements are recorded) are here; each backend's
@@ -63,7 +66,7 @@ const AUDIT_COLUMNS: &str =
 /// Rows the seeded tables hold: 4 000 keys of one big owner (`owner:big`)
 /// and 8 each for 2 000 others, half `mt` and half `tak`, a tenth revoked, a
 /// third never expiring and the rest expiring over a year; one audit event
-/// per key.
+/// per key; and as many roles, spread over the owners the same way.
 pub const SEEDED_KEYS: u32 = 20_000;
 
 /// What a statement's plan must show.
@@ -122,6 +125,20 @@ const AUDIT_BY_BOTH: Expect = Expect {
     indexes: &["keyward_audit_owner", "keyward_audit_key"],
     in_order: false,
     cursor_seek: false,
+};
+
+/// A page of an owner's roles (or the roles a key names): the primary key
+/// `(owner, name)`, read in name order without a sort.
+const ROLES_PAGE: Expect = Expect {
+    table: "keyward_roles",
+    indexes: &["keyward_roles_pkey", "sqlite_autoindex_keyward_roles_1"],
+    in_order: true,
+    cursor_seek: false,
+};
+/// The roles a key names, by `(owner, name)`: the primary key.
+const ROLES_BY_NAME: Expect = Expect {
+    in_order: false,
+    ..ROLES_PAGE
 };
 
 /// The plan an owner's list page must have.
@@ -224,13 +241,15 @@ pub fn normalize(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether `sql` reads keys or audit events (the statements whose plans
-/// matter): a SELECT, UPDATE or DELETE naming either table.
+/// Whether `sql` reads keys, audit events or roles (the statements whose
+/// plans matter): a SELECT, UPDATE or DELETE naming one of the tables.
 fn reads_keys_or_audit(sql: &str) -> bool {
     let sql = normalize(sql);
     let verb = sql.split(' ').next().unwrap_or("").to_ascii_uppercase();
     matches!(verb.as_str(), "SELECT" | "UPDATE" | "DELETE" | "WITH")
-        && (sql.contains("keyward_keys") || sql.contains("keyward_audit"))
+        && (sql.contains("keyward_keys")
+            || sql.contains("keyward_audit")
+            || sql.contains("keyward_roles"))
 }
 
 /// Fails unless every statement the adapter sent that reads keys or audit
@@ -368,4 +387,29 @@ pub async fn hot_path_workload(store: &dyn KeyStore) {
         );
     }
     assert_eq!(store.prune_audit(long_ago, 10).await.unwrap(), 0);
+    // The roles a key names, and every role of its owner page by page.
+    let role = keyward_core::Role::new(
+        owner.clone(),
+        keyward_core::RoleName::new("reader").unwrap(),
+        keyward_core::PermissionSet::new(),
+    );
+    store
+        .put_role(
+            &role,
+            None,
+            &keyward_core::audit::AuditEvent::new(now, "operator:plans", AuditAction::PutRole)
+                .with_role(&role.name)
+                .with_owner(&owner),
+        )
+        .await
+        .unwrap();
+    store
+        .get_roles(&owner, std::slice::from_ref(&role.name))
+        .await
+        .unwrap();
+    store.list_roles(&owner, None, 10).await.unwrap();
+    store
+        .list_roles(&owner, Some(&role.name), 10)
+        .await
+        .unwrap();
 }

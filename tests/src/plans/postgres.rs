@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use super::{
     AUDIT_BY_BOTH, AUDIT_BY_KEY, AUDIT_BY_OWNER, AUDIT_COLUMNS, EXPIRING, Expect,
-    LIST_ANY_OWNER_INDEX, LIVE_COUNT, ListShape, PRUNE_AUDIT, PRUNE_REVOKED, SEEDED_KEYS,
-    assert_explains_everything_sent, hot_path_workload, list_plan,
+    LIST_ANY_OWNER_INDEX, LIVE_COUNT, ListShape, PRUNE_AUDIT, PRUNE_REVOKED, ROLES_BY_NAME,
+    ROLES_PAGE, SEEDED_KEYS, assert_explains_everything_sent, hot_path_workload, list_plan,
 };
 
 /// The Postgres adapter's verify columns (`crates/postgres/src/codec.rs`).
@@ -278,6 +278,39 @@ pub fn pg_statements() -> Vec<PgStatement> {
             expect,
         ));
     }
+    for (owner, page) in [
+        // The big owner's roles come out of the primary key in order; a
+        // small owner's may be fetched and sorted (a few rows), still by
+        // the primary key.
+        ("owner:big", ROLES_PAGE),
+        ("owner:42", ROLES_BY_NAME),
+    ] {
+        statements.extend([
+            PgStatement::new(
+                format!("get_roles (the roles a key names), {owner}"),
+                "SELECT name, permissions FROM keyward_roles WHERE owner = $1 AND name = ANY($2) \
+                 ORDER BY name"
+                    .to_owned(),
+                format!("'{owner}', '{{role00000005,role00000010}}'"),
+                ROLES_BY_NAME,
+            ),
+            PgStatement::new(
+                format!("list_roles, the first page, {owner}"),
+                "SELECT name, permissions FROM keyward_roles WHERE owner = $1 ORDER BY name LIMIT $2"
+                    .to_owned(),
+                format!("'{owner}', 100"),
+                page,
+            ),
+            PgStatement::new(
+                format!("list_roles, a later page, {owner}"),
+                "SELECT name, permissions FROM keyward_roles WHERE owner = $1 AND name > $2 \
+                 ORDER BY name LIMIT $3"
+                    .to_owned(),
+                format!("'{owner}', 'role00010000', 100"),
+                page,
+            ),
+        ]);
+    }
     for shape in ListShape::all() {
         statements.push(pg_list(
             format!("{}, an owner with 4 000 keys", shape.describe()),
@@ -295,8 +328,8 @@ pub fn pg_statements() -> Vec<PgStatement> {
     statements
 }
 
-/// Inserts [`SEEDED_KEYS`] keys and as many audit events into the store's
-/// schema and analyzes both tables.
+/// Inserts [`SEEDED_KEYS`] keys and as many audit events and roles into
+/// the store's schema and analyzes the tables.
 pub async fn pg_seed(store: &PgStore) {
     sqlx::raw_sql(AssertSqlSafe(format!(
         "INSERT INTO keyward_keys (id, kind, owner, name, name_folded, digest, digest_algorithm,
@@ -316,8 +349,11 @@ pub async fn pg_seed(store: &PgStore) {
          INSERT INTO keyward_audit (at, actor, action, key_id, key_name, owner)
          SELECT created_at, 'operator:seed', 'issue', id, name, owner FROM keyward_keys
          ORDER BY created_at;
+         INSERT INTO keyward_roles (owner, name, permissions)
+         SELECT owner, 'role' || substr(id, 5), '{{projects.view}}' FROM keyward_keys;
          ANALYZE keyward_keys;
-         ANALYZE keyward_audit;"
+         ANALYZE keyward_audit;
+         ANALYZE keyward_roles;"
     )))
     .execute(store.pool())
     .await

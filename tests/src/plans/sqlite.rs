@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use super::{
     AUDIT_BY_BOTH, AUDIT_BY_KEY, AUDIT_BY_OWNER, AUDIT_COLUMNS, EXPIRING, Expect, LIVE_COUNT,
-    ListShape, PRUNE_AUDIT, PRUNE_REVOKED, SEEDED_KEYS, assert_explains_everything_sent,
-    hot_path_workload, list_plan,
+    ListShape, PRUNE_AUDIT, PRUNE_REVOKED, ROLES_BY_NAME, ROLES_PAGE, SEEDED_KEYS,
+    assert_explains_everything_sent, hot_path_workload, list_plan,
 };
 
 /// The SQLite adapter's verify columns (`crates/sqlite/src/codec.rs`).
@@ -190,6 +190,24 @@ pub fn sqlite_statements() -> Vec<(String, String, Expect)> {
                 .to_owned(),
             PRUNE_AUDIT,
         ),
+        (
+            "get_roles (a role by owner and name)".to_owned(),
+            "SELECT permissions FROM keyward_roles WHERE owner = ?1 AND name = ?2".to_owned(),
+            ROLES_BY_NAME,
+        ),
+        (
+            "list_roles, the first page".to_owned(),
+            "SELECT name, permissions FROM keyward_roles WHERE owner = ?1 ORDER BY name LIMIT ?2"
+                .to_owned(),
+            ROLES_PAGE,
+        ),
+        (
+            "list_roles, a later page".to_owned(),
+            "SELECT name, permissions FROM keyward_roles WHERE owner = ?1 AND name > ?2 \
+             ORDER BY name LIMIT ?3"
+                .to_owned(),
+            ROLES_PAGE,
+        ),
     ];
     for shape in ListShape::all() {
         statements.push((shape.describe(), sqlite_list(&shape), list_plan(&shape)));
@@ -206,7 +224,8 @@ pub fn sqlite_migrated() -> Connection {
     conn
 }
 
-/// Inserts [`SEEDED_KEYS`] keys and runs `ANALYZE`, so the planner decides
+/// Inserts [`SEEDED_KEYS`] keys, as many audit events and roles, and runs
+/// `ANALYZE`, so the planner decides
 /// with the statistics of a table in use.
 pub fn sqlite_seed(conn: &Connection) {
     conn.execute_batch(&format!(
@@ -225,6 +244,8 @@ pub fn sqlite_seed(conn: &Connection) {
          FROM n;
          INSERT INTO keyward_audit (at, actor, action, key_id, key_name, owner)
          SELECT created_at, 'operator:seed', 'issue', id, name, owner FROM keyward_keys;
+         INSERT INTO keyward_roles (owner, name, permissions)
+         SELECT owner, printf('role%08d', substr(id, 5)), 'projects.view' FROM keyward_keys;
          ANALYZE;"
     ))
     .unwrap();

@@ -8,13 +8,18 @@ use keyward::{Owner, PermissionSet, Role, RoleName};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// The named roles of an owner and what each grants.
+    /// An owner's roles and what each grants: every role in name order,
+    /// or the named ones.
     List {
         /// Whose roles.
         #[arg(long, value_parser = owner)]
         owner: Owner,
-        /// The roles to read (at most 1000).
-        #[arg(required = true, value_parser = role_name)]
+        /// Only the roles named after this one (in byte order), to resume a
+        /// long listing.
+        #[arg(long, value_name = "NAME", value_parser = role_name, conflicts_with = "names")]
+        after: Option<RoleName>,
+        /// The roles to read (at most 1000); none: every role of the owner.
+        #[arg(value_parser = role_name)]
         names: Vec<RoleName>,
     },
     /// Create a role or replace what it grants: every key holding it changes.
@@ -62,6 +67,32 @@ impl<'a> From<&'a Role> for RoleView<'a> {
     }
 }
 
+/// Roles per query when listing every role of an owner: the largest page.
+const ROLES_PAGE: usize = 1000;
+
+/// Every role of `owner` named after `after` (all, without it), in name
+/// order: one query per page of [`ROLES_PAGE`], following the last name of
+/// each page until one comes back short.
+async fn every_role(
+    context: &Context,
+    owner: &Owner,
+    mut after: Option<RoleName>,
+) -> Result<Vec<Role>, Failure> {
+    let mut roles = Vec::new();
+    loop {
+        let page = context
+            .keyward
+            .list_roles(&context.actor, owner, after.as_ref(), ROLES_PAGE)
+            .await?;
+        let last = page.len() < ROLES_PAGE;
+        after = page.last().map(|role| role.name.clone());
+        roles.extend(page);
+        if last {
+            return Ok(roles);
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct Deleted<'a> {
     deleted: bool,
@@ -72,8 +103,16 @@ struct Deleted<'a> {
 pub(crate) async fn run(context: &Context, command: Command) -> Result<(), Failure> {
     let (keyward, actor, output) = (&context.keyward, &context.actor, &context.output);
     match command {
-        Command::List { owner, names } => {
-            let roles = keyward.roles(actor, &owner, &names).await?;
+        Command::List {
+            owner,
+            after,
+            names,
+        } => {
+            let roles = if names.is_empty() {
+                every_role(context, &owner, after).await?
+            } else {
+                keyward.roles(actor, &owner, &names).await?
+            };
             if output.is_json() {
                 let views: Vec<RoleView<'_>> = roles.iter().map(RoleView::from).collect();
                 return output.json(&views);

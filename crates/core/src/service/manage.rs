@@ -10,7 +10,7 @@ use crate::key::{KeyId, KeyRecord, Owner, Role, RoleName};
 use crate::lifecycle::Transition;
 use crate::lifecycle::{KeyState, Status};
 use crate::permission::{MAX_GRANTS, PermissionSet};
-use crate::store::{ListQuery, MAX_PAGE_SIZE, Page};
+use crate::store::{ListQuery, MAX_PAGE_SIZE, Page, check_page_size};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeSet;
 
@@ -421,6 +421,31 @@ impl Keyward {
         }
     }
 
+    /// One page of `owner`'s roles in name order: at most `limit`
+    /// (1..=1000) roles, those named after `after` when given. A page
+    /// shorter than `limit` is the last; to read them all, call again with
+    /// the last name of each page as `after`.
+    ///
+    /// Authorized as [`Keyward::roles`]: operators read any owner's roles,
+    /// users those of an owner they manage, tokens none; a refusal (a bad
+    /// `limit` included) is audited.
+    pub async fn list_roles(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        after: Option<&RoleName>,
+        limit: usize,
+    ) -> Result<Vec<Role>, Error> {
+        let now = self.now();
+        let event = AuditEvent::new(now, actor.label(), AuditAction::View).with_owner(owner);
+        let decided = check_page_size(limit)
+            .and_then(|()| self.decide(actor, &Operation::ViewRoles { owner }));
+        match decided {
+            Ok(permit) => permit.store().list_roles(owner, after, limit).await,
+            Err(e) => Err(self.audit_refusal(event, e).await),
+        }
+    }
+
     // ---------------------------------------------------------------- audit
 
     /// Audit events, newest first. Operators read everything; a user reads
@@ -474,11 +499,4 @@ impl Keyward {
         }
         Ok(())
     }
-}
-
-pub(super) fn check_page_size(limit: usize) -> Result<(), Error> {
-    if limit == 0 || limit > MAX_PAGE_SIZE {
-        return Err(Error::invalid("limit", "must be 1..=1000"));
-    }
-    Ok(())
 }

@@ -94,7 +94,8 @@ pub const MAX_PRUNE_BATCH: usize = 10_000;
 /// 12. **Roles are namespaced by owner.** A role is identified by
 ///     `(owner, name)`: two owners may each have a role of the same name,
 ///     and reading, replacing or deleting one never touches the other.
-///     [`get_roles`](KeyStore::get_roles) returns only the named owner's
+///     [`get_roles`](KeyStore::get_roles) and
+///     [`list_roles`](KeyStore::list_roles) return only the named owner's
 ///     roles.
 /// 13. **Role edits are compare-and-set.** [`put_role`](KeyStore::put_role)
 ///     with `replaces = None` creates the role and fails with
@@ -128,6 +129,15 @@ pub const MAX_PRUNE_BATCH: usize = 10_000;
 ///     [`list_audit`](KeyStore::list_audit) returns the events that
 ///     [`AuditQuery::matches`] (owner, key, action, `since` inclusive,
 ///     `until` exclusive), latest appended first, at most `limit`.
+/// 17. **An owner's roles list in name order, paged by name.**
+///     [`list_roles`](KeyStore::list_roles) returns the roles of one owner
+///     only, in name order (byte order), those named strictly after `after`
+///     when it is given (whether or not a role of that name exists), at
+///     most `limit` (1..=[`MAX_PAGE_SIZE`], else [`Error::InvalidInput`]).
+///     Continuing after the last name of each page visits every role that
+///     exists throughout, once, with no duplicates or skips, even while
+///     other roles are created or deleted; a page shorter than `limit` is
+///     the last.
 #[async_trait::async_trait]
 pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Inserts a new key and appends `event`, enforcing `limit` atomically.
@@ -213,6 +223,16 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
     /// The roles of `owner` with these names that exist, in name order.
     async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error>;
 
+    /// One page of `owner`'s roles in name order: at most `limit`
+    /// (1..=[`MAX_PAGE_SIZE`]) roles, those named after `after` when given
+    /// (invariant 17). A page shorter than `limit` is the last.
+    async fn list_roles(
+        &self,
+        owner: &Owner,
+        after: Option<&RoleName>,
+        limit: usize,
+    ) -> Result<Vec<Role>, Error>;
+
     /// Deletes the role `(owner, name)` if its stored permissions equal
     /// `expected` ([`Error::NotFound`] if absent, [`Error::RoleChanged`] if
     /// different) and appends `event` on success. Keys that named it simply
@@ -293,6 +313,15 @@ impl PruneKeys {
 pub fn check_prune_batch(limit: usize) -> Result<(), Error> {
     if limit == 0 || limit > MAX_PRUNE_BATCH {
         return Err(Error::invalid("batch size", "must be 1..=10000"));
+    }
+    Ok(())
+}
+
+/// For adapters and callers: checks a page size (1..=[`MAX_PAGE_SIZE`]),
+/// as [`KeyStore::list_roles`] requires.
+pub fn check_page_size(limit: usize) -> Result<(), Error> {
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(Error::invalid("limit", "must be 1..=1000"));
     }
     Ok(())
 }

@@ -127,6 +127,7 @@ wrapping! {
     keys_expiring(after: DateTime<Utc>, before: DateTime<Utc>, limit: usize) -> Result<Vec<KeyRecord>, Error>;
     put_role(role: &Role, replaces: Option<&PermissionSet>, event: &AuditEvent) -> Result<(), Error>;
     get_roles(owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error>;
+    list_roles(owner: &Owner, after: Option<&RoleName>, limit: usize) -> Result<Vec<Role>, Error>;
     delete_role(owner: &Owner, name: &RoleName, expected: &PermissionSet, event: &AuditEvent) -> Result<(), Error>;
     append_audit(event: &AuditEvent) -> Result<(), Error>;
     list_audit(query: &AuditQuery) -> Result<Vec<AuditEvent>, Error>;

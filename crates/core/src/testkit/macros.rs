@@ -167,6 +167,11 @@ macro_rules! conformance_tests {
             roles_are_namespaced_by_owner
             put_role_is_compare_and_set
             delete_role_is_compare_and_set
+            // 17. An owner's roles list in name order, paged by name:
+            // cases/roles.rs
+            list_roles_is_per_owner_in_name_order
+            list_roles_pages_without_duplicates_or_skips
+            list_roles_page_size_is_1_to_1000
             // 14. Pruning deletes only dead keys in bounded batches, 15.
             // audit retention: cases/prune.rs
             prune_keys_deletes_only_dead_keys

@@ -66,10 +66,12 @@ pub use round_trip::{
 pub use revocation::{
     revoke_key_is_unconditional_and_idempotent, revoke_key_wins_against_flapping_state_changes,
 };
-// Invariants 12 and 13.
+// Invariants 12, 13 and 17.
 pub use roles::{
     delete_role_is_compare_and_set, delete_role_removes_only_that_role,
-    put_role_is_compare_and_set, roles_are_namespaced_by_owner, roles_put_replace_and_get,
+    list_roles_is_per_owner_in_name_order, list_roles_page_size_is_1_to_1000,
+    list_roles_pages_without_duplicates_or_skips, put_role_is_compare_and_set,
+    roles_are_namespaced_by_owner, roles_put_replace_and_get,
 };
 // Invariants 14 and 15.
 pub use prune::{

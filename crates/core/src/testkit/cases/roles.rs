@@ -1,9 +1,12 @@
-//! Invariants 12 and 13 of the [`KeyStore`] contract, **roles are namespaced
-//! by owner** and **role edits are compare-and-set** (one section in
-//! docs/adapters.md): `put_role`, `get_roles` and `delete_role`.
+//! Invariants 12, 13 and 17 of the [`KeyStore`] contract, **roles are
+//! namespaced by owner**, **role edits are compare-and-set** and **an
+//! owner's roles list in name order, paged by name** (one section in
+//! docs/adapters.md): `put_role`, `get_roles`, `list_roles` and
+//! `delete_role`.
 
 use super::support::{owner_audit, role_event};
 use crate::audit::AuditAction;
+use crate::error::Error;
 use crate::key::{Owner, Role};
 use crate::permission::PermissionSet;
 use crate::store::KeyStore;
@@ -440,4 +443,233 @@ pub async fn delete_role_is_compare_and_set(store: &dyn KeyStore) {
         "deleted"
     );
     assert_eq!(audit().await, [deleted, replaced, created]);
+}
+
+/// The names of `roles`, in order.
+fn names(roles: &[Role]) -> Vec<&str> {
+    roles.iter().map(|r| r.name.as_str()).collect()
+}
+
+/// Every page of `owner`'s roles of `limit`, following the last name of
+/// each, checking each page's size (at most 1000 pages).
+async fn list_all_roles(store: &dyn KeyStore, owner: &Owner, limit: usize) -> Vec<Role> {
+    let mut all: Vec<Role> = Vec::new();
+    for _ in 0..1000 {
+        let after = all.last().map(|r| r.name.clone());
+        let page = store
+            .list_roles(owner, after.as_ref(), limit)
+            .await
+            .expect("list_roles");
+        assert!(
+            page.len() <= limit,
+            "list_roles returned {} roles for a page size of {limit}",
+            page.len()
+        );
+        let last = page.len() < limit;
+        all.extend(page);
+        if last {
+            return all;
+        }
+    }
+    panic!("list_roles kept returning full pages")
+}
+
+/// `list_roles` returns one owner's roles only (owners compared byte for byte), in name order by bytes, each with its permissions, and continues strictly after `after`, whether or not a role of that name exists.
+pub async fn list_roles_is_per_owner_in_name_order(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let (a, b) = (fx.owner("workspace:a"), fx.owner("workspace:b"));
+    let upper = Owner::new(&a.as_str().to_uppercase()).expect("valid owner");
+    let perms = |p: &[&str]| PermissionSet::parse(p).expect("valid permissions");
+    // Labels whose byte order differs from a case-insensitive or locale
+    // order: `B` < `_` < `a`, `-` < `.` < `0` < `:`.
+    let labels = ["b", "B", "_x", "a:z", "a.b", "a-b", "a0", "A", "ab"];
+    let mut of_a: Vec<Role> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            Role::new(
+                a.clone(),
+                fx.role(label),
+                perms(&[&format!("p{i}.read"), "shared.*"]),
+            )
+        })
+        .collect();
+    // Owner b has a role of one of the same names, and one of its own.
+    let of_b = [
+        Role::new(b.clone(), fx.role("a0"), perms(&["other"])),
+        Role::new(b.clone(), fx.role("only-b"), PermissionSet::new()),
+    ];
+    for (i, role) in of_a.iter().chain(&of_b).enumerate() {
+        let secs = i64::try_from(i).expect("few roles");
+        store
+            .put_role(role, None, &role_event(AuditAction::PutRole, role, secs))
+            .await
+            .expect("put_role");
+    }
+    of_a.sort_by(|x, y| x.name.as_str().as_bytes().cmp(y.name.as_str().as_bytes()));
+
+    let listed = store.list_roles(&a, None, 1000).await.expect("list_roles");
+    assert_eq!(
+        names(&listed),
+        names(&of_a),
+        "owner a's roles, in byte order"
+    );
+    assert_eq!(listed, of_a, "each with its owner and permissions");
+    let listed_b = store.list_roles(&b, None, 1000).await.expect("list_roles");
+    let mut expected_b = of_b.to_vec();
+    expected_b.sort_by(|x, y| x.name.as_str().cmp(y.name.as_str()));
+    assert_eq!(listed_b, expected_b, "owner b's roles only");
+    for nobody in [&upper, &fx.owner("workspace:c")] {
+        assert!(
+            store
+                .list_roles(nobody, None, 1000)
+                .await
+                .expect("list_roles")
+                .is_empty(),
+            "{nobody} has no roles"
+        );
+    }
+
+    // `after` is exclusive, and need not name an existing role.
+    let third = &of_a[2].name;
+    let after_third = store
+        .list_roles(&a, Some(third), 1000)
+        .await
+        .expect("list_roles after a name");
+    assert_eq!(after_third, of_a[3..], "strictly after {third}");
+    let between = crate::key::RoleName::new(&format!("{third}-")).expect("valid role name");
+    let after_between = store
+        .list_roles(&a, Some(&between), 1000)
+        .await
+        .expect("list_roles after a name that does not exist");
+    assert_eq!(
+        after_between,
+        of_a[3..],
+        "after {between}, which sorts between two roles"
+    );
+    let last = &of_a[of_a.len() - 1].name;
+    assert!(
+        store
+            .list_roles(&a, Some(last), 1000)
+            .await
+            .expect("list_roles after the last")
+            .is_empty(),
+        "nothing after the last role"
+    );
+    assert_eq!(
+        store.list_roles(&a, None, 4).await.expect("list_roles"),
+        of_a[..4],
+        "a limit keeps the first roles in name order"
+    );
+}
+
+/// Paging `list_roles` by the last name of each page visits every role once, with no duplicates or skips, at every page size and while roles are created and deleted between pages.
+pub async fn list_roles_pages_without_duplicates_or_skips(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("workspace");
+    let mut roles: Vec<Role> = (0..11)
+        .map(|i| {
+            Role::new(
+                owner.clone(),
+                fx.role(&format!("r{i:02}")),
+                PermissionSet::new(),
+            )
+        })
+        .collect();
+    for (i, role) in roles.iter().enumerate() {
+        let secs = i64::try_from(i).expect("few roles");
+        store
+            .put_role(role, None, &role_event(AuditAction::PutRole, role, secs))
+            .await
+            .expect("put_role");
+    }
+    roles.sort_by(|x, y| x.name.cmp(&y.name));
+    for limit in [1, 2, 3, 10, 11, 12] {
+        let all = list_all_roles(store, &owner, limit).await;
+        assert_eq!(names(&all), names(&roles), "pages of {limit}");
+    }
+
+    // Edits between pages: a role created before the cursor is not seen, one
+    // created after it is, one deleted after it is not; every role that
+    // exists throughout is seen exactly once.
+    let first = store.list_roles(&owner, None, 4).await.expect("list_roles");
+    assert_eq!(first, roles[..4]);
+    let cursor = first[3].name.clone();
+    let early = Role::new(owner.clone(), fx.role("r00a"), PermissionSet::new());
+    let late = Role::new(owner.clone(), fx.role("r05a"), PermissionSet::new());
+    for role in [&early, &late] {
+        store
+            .put_role(role, None, &role_event(AuditAction::PutRole, role, 20))
+            .await
+            .expect("put_role between pages");
+    }
+    let gone = roles[6].clone();
+    store
+        .delete_role(
+            &owner,
+            &gone.name,
+            &gone.permissions,
+            &role_event(AuditAction::DeleteRole, &gone, 21),
+        )
+        .await
+        .expect("delete_role between pages");
+    let mut seen: Vec<Role> = first;
+    let mut after = cursor;
+    loop {
+        let page = store
+            .list_roles(&owner, Some(&after), 4)
+            .await
+            .expect("list_roles");
+        let done = page.len() < 4;
+        if let Some(last) = page.last() {
+            after = last.name.clone();
+        }
+        seen.extend(page);
+        if done {
+            break;
+        }
+    }
+    let mut expected: Vec<Role> = roles
+        .iter()
+        .filter(|r| r.name != gone.name)
+        .cloned()
+        .collect();
+    expected.push(late);
+    expected.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(
+        names(&seen),
+        names(&expected),
+        "every role once: the late one seen, the early and the deleted ones not"
+    );
+}
+
+/// `list_roles` takes a page size of 1..=1000: 0 and 1001 are `InvalidInput`, the bounds themselves work.
+pub async fn list_roles_page_size_is_1_to_1000(store: &dyn KeyStore) {
+    let fx = Fixture::new();
+    let owner = fx.owner("workspace");
+    let role = Role::new(owner.clone(), fx.role("only"), PermissionSet::new());
+    store
+        .put_role(&role, None, &role_event(AuditAction::PutRole, &role, 0))
+        .await
+        .expect("put_role");
+    for bad in [0, crate::store::MAX_PAGE_SIZE + 1, usize::MAX] {
+        for after in [None, Some(&role.name)] {
+            match store.list_roles(&owner, after, bad).await {
+                Err(Error::InvalidInput { field: "limit", .. }) => {}
+                other => panic!(
+                    "list_roles with limit {bad} (after {after:?}): expected InvalidInput, got {other:?}"
+                ),
+            }
+        }
+    }
+    for good in [1, crate::store::MAX_PAGE_SIZE] {
+        assert_eq!(
+            store
+                .list_roles(&owner, None, good)
+                .await
+                .expect("list_roles at a bound"),
+            std::slice::from_ref(&role),
+            "limit {good}"
+        );
+    }
 }
