@@ -1,7 +1,7 @@
 //! GitHub's secret scanning partner program: a signed POST of the tokens
 //! GitHub found, answered with a label for each.
 
-use super::{MAX_REPORT_TOKENS, Reported, judge, read_body, refused, unavailable};
+use super::{Reported, judge, read_body, refused, reported, unavailable};
 use crate::Auth;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -370,22 +370,15 @@ async fn receive<F: KeyListFetcher>(
             );
         }
     };
-    if tokens.len() > MAX_REPORT_TOKENS {
-        return refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_tokens",
-            "a report holds at most 10000 tokens",
-        );
-    }
-    let reported: Vec<Reported> = tokens
-        .into_iter()
-        .map(|t| Reported {
-            token: t.token,
-            kind: t.kind,
-            url: t.url,
-            source: t.source.unwrap_or_default(),
-        })
-        .collect();
+    let reported = match reported(tokens, |t| Reported {
+        token: t.token,
+        kind: t.kind,
+        url: t.url,
+        source: t.source.unwrap_or_default(),
+    }) {
+        Ok(reported) => reported,
+        Err(response) => return response,
+    };
     let named: Vec<(String, String)> = reported
         .iter()
         .map(|item| (hex_sha256(&item.token), item.kind.clone()))

@@ -1,7 +1,7 @@
 //! GitLab's token revocation API: GitLab's secret detection posts the
 //! tokens it found, authenticated by a secret the host shares with it.
 
-use super::{MAX_REPORT_TOKENS, Reported, judge, read_body, refused, unavailable};
+use super::{Reported, judge, read_body, refused, reported, unavailable};
 use crate::Auth;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -134,22 +134,15 @@ async fn receive(State(receiver): State<Arc<GitLabReceiver>>, request: Request) 
             );
         }
     };
-    if tokens.len() > MAX_REPORT_TOKENS {
-        return refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_tokens",
-            "a report holds at most 10000 tokens",
-        );
-    }
-    let reported: Vec<Reported> = tokens
-        .into_iter()
-        .map(|t| Reported {
-            token: t.token,
-            kind: t.kind,
-            url: t.url,
-            source: "gitlab secret detection".to_owned(),
-        })
-        .collect();
+    let reported = match reported(tokens, |t| Reported {
+        token: t.token,
+        kind: t.kind,
+        url: t.url,
+        source: "gitlab secret detection".to_owned(),
+    }) {
+        Ok(reported) => reported,
+        Err(response) => return response,
+    };
     match judge(receiver.auth.keyward(), "gitlab", reported).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => unavailable(&e),

@@ -42,6 +42,22 @@ pub(crate) struct Reported {
     pub(crate) source: String,
 }
 
+/// A report's tokens in the reporter-neutral shape, refused (413) past
+/// [`MAX_REPORT_TOKENS`].
+pub(crate) fn reported<T>(
+    tokens: Vec<T>,
+    shape: impl Fn(T) -> Reported,
+) -> Result<Vec<Reported>, Response> {
+    if tokens.len() > MAX_REPORT_TOKENS {
+        return Err(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_tokens",
+            "a report holds at most 10000 tokens",
+        ));
+    }
+    Ok(tokens.into_iter().map(shape).collect())
+}
+
 /// Every token of a report through [`Keyward::report_leak`] (a few at a
 /// time, answers in the report's order); the first store failure fails
 /// the whole report so the reporter sends it again (every step is
