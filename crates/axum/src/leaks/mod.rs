@@ -44,6 +44,10 @@ pub(crate) struct Reported {
 
 /// A report's tokens in the reporter-neutral shape, refused (413) past
 /// [`MAX_REPORT_TOKENS`].
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the response itself, answered at once"
+)]
 pub(crate) fn reported<T>(
     tokens: Vec<T>,
     shape: impl Fn(T) -> Reported,
