@@ -3,9 +3,10 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::StoreWrapper,
-    store::UsageRecord, store::VerifyRecord, store::Wrapped, store::async_trait,
+    Error, KeyId, Owner, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
+    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::Page,
+    store::StoreWrapper, store::UsageRecord, store::VerifyRecord, store::Wrapped,
+    store::async_trait,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -501,7 +501,7 @@ pub async fn a_prune_reaches_another_process() {
             .a
             .prune(
                 &fleet.operator,
-                keyward_core::PruneRequest::new().revoked_before(cutoff),
+                keyward_core::store::PruneRequest::new().revoked_before(cutoff),
             )
             .await
             .unwrap();

@@ -10,9 +10,10 @@ use keyward_core::chrono::TimeDelta;
 use keyward_core::store::{KeyStore, PruneKeys, StoreWrapper, VerifyRecord, Wrapped, async_trait};
 use keyward_core::{
     Actor, Error, ExpiryPolicy, IssueRequest, KeyId, Keyward, KeywardBuilder, Lifetime,
-    ListRequest, Manages, PruneReport, PruneRequest, Rejection, Requirement, Role, RoleName,
-    Session, Status, TokenKind, audit::AuditAction, audit::AuditEvent, audit::AuditOutcome,
-    audit::AuditQuery, hooks::Clock, limits::MAX_PRUNE_BATCH, limits::MAX_REVOKE_REASON_LEN,
+    ListRequest, Manages, Rejection, Requirement, Role, RoleName, Session, Status, TokenKind,
+    audit::AuditAction, audit::AuditEvent, audit::AuditOutcome, audit::AuditQuery, hooks::Clock,
+    limits::MAX_PRUNE_BATCH, limits::MAX_REVOKE_REASON_LEN, store::PruneReport,
+    store::PruneRequest,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

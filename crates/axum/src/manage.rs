@@ -18,8 +18,8 @@ use keyward_core::chrono::TimeDelta;
 use keyward_core::store::Metadata;
 use keyward_core::token::bearer_from_headers;
 use keyward_core::{
-    Actor, Cursor, Error, IssueRequest, KeyDetails, KeyId, Lifetime, ListRequest, Owner,
-    PermissionSet, Rejection, Requirement, Session, Status,
+    Actor, Error, IssueRequest, KeyDetails, KeyId, Lifetime, ListRequest, Owner, PermissionSet,
+    Rejection, Requirement, Session, Status, store::Cursor,
 };
 use serde::Deserialize;
 use std::future::Future;

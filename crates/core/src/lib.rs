@@ -40,10 +40,9 @@ pub use lifecycle::Status;
 pub use outcome::{Rejection, VerifiedKey};
 pub use permission::{Permission, PermissionSet, Requirement};
 pub use service::{
-    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, PruneReport,
-    PruneRequest, ShownOnce, UsageFlusher, Verification,
+    IssueRequest, IssuedKey, KeyDetails, Keyward, KeywardBuilder, ListRequest, UsageFlusher,
+    Verification,
 };
-pub use store::{Cursor, Page};
 
 /// Re-exported so hosts and adapters use the same version.
 pub use chrono;
@@ -57,6 +56,7 @@ pub mod token {
     pub use crate::secret::{
         HashAlgorithm, OsRandom, PlaintextToken, SecretSource, TokenDigest, TokenHasher,
     };
+    pub use crate::service::ShownOnce;
 }
 
 /// Leak response: revoke a token someone found in public by its value

@@ -12,11 +12,10 @@
 
 // The host's vocabulary, at the root.
 pub use keyward_core::{
-    Actor, Cursor, Error, ExpiryPolicy, IssueRequest, IssuedKey, KeyDetails, KeyId, Keyward,
-    KeywardBuilder, Lifetime, ListRequest, Manages, OperatorName, Owner, Page, Permission,
-    PermissionSet, PruneReport, PruneRequest, PublicAnswer, Rejection, Requirement, Role, RoleName,
-    Session, ShownOnce, Status, TokenKind, UsageFlusher, Verification, VerifiedKey, chrono,
-    require,
+    Actor, Error, ExpiryPolicy, IssueRequest, IssuedKey, KeyDetails, KeyId, Keyward,
+    KeywardBuilder, Lifetime, ListRequest, Manages, OperatorName, Owner, Permission, PermissionSet,
+    PublicAnswer, Rejection, Requirement, Role, RoleName, Session, Status, TokenKind, UsageFlusher,
+    Verification, VerifiedKey, chrono, require,
 };
 
 // Everything else by what it is for: a host reaches into `audit`, `cache`,

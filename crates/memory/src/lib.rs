@@ -23,10 +23,11 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::PruneKeys,
-    store::UsageRecord, store::VerifyRecord, store::async_trait, store::check_page_size,
-    store::check_prune_batch, store::comes_after, store::page_from_overfetch,
+    Error, KeyId, Owner, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
+    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::Page,
+    store::PruneKeys, store::UsageRecord, store::VerifyRecord, store::async_trait,
+    store::check_page_size, store::check_prune_batch, store::comes_after,
+    store::page_from_overfetch,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -7,11 +7,11 @@ use crate::codec::{
 use crate::{PgStore, pg_error};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    Error, KeyId, Owner, Page, PermissionSet, Role, RoleName, audit::AuditEvent,
-    audit::AuditOutcome, audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore,
-    store::ListQuery, store::PruneKeys, store::UsageRecord, store::VerifyRecord,
-    store::async_trait, store::check_page_size, store::check_prune_batch, store::fold_name,
-    store::page_from_overfetch, store::sql::TablePrefix, store::sql::status_condition,
+    Error, KeyId, Owner, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditOutcome,
+    audit::AuditQuery, store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery,
+    store::Page, store::PruneKeys, store::UsageRecord, store::VerifyRecord, store::async_trait,
+    store::check_page_size, store::check_prune_batch, store::fold_name, store::page_from_overfetch,
+    store::sql::TablePrefix, store::sql::status_condition,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;

@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{KEY_HEADERS, key_row};
 use keyward::chrono::{DateTime, Utc};
-use keyward::{Cursor, KeyDetails, ListRequest, Owner, Page, Status};
+use keyward::{KeyDetails, ListRequest, Owner, Status, store::Cursor, store::Page};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

@@ -3,8 +3,8 @@
 use super::time_ago_or_at;
 use crate::context::Context;
 use crate::failure::Failure;
-use keyward::PruneRequest;
 use keyward::chrono::{DateTime, Utc};
+use keyward::store::PruneRequest;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

@@ -16,7 +16,7 @@ pub const DEFAULT_PRUNE_BATCH: usize = 1000;
 /// none may lie in the future.
 ///
 /// ```
-/// use keyward_core::PruneRequest;
+/// use keyward_core::store::PruneRequest;
 /// use keyward_core::chrono::{TimeDelta, Utc};
 /// let now = Utc::now();
 /// let request = PruneRequest::new()

@@ -7,6 +7,7 @@ mod wrap;
 
 pub use crate::key::{KeyRecord, Metadata, UsageRecord, VerifyRecord};
 pub use crate::lifecycle::KeyState;
+pub use crate::service::{PruneReport, PruneRequest};
 pub use async_trait::async_trait;
 pub use wrap::{StoreWrapper, Wrapped};
 
