@@ -9,6 +9,7 @@ use crate::actor::Actor;
 use crate::error::Error;
 use crate::key::{KeyId, Metadata, Owner, RoleName};
 use crate::kind::TokenKind;
+use crate::leak::ConfirmedLeak;
 use crate::permission::PermissionSet;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -70,7 +71,7 @@ pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
     async fn permissions_of(&self, owner: &Owner) -> Result<PermissionSet, Error>;
 }
 
-/// Told of every confirmed leak report ([`crate::Keyward::report_leak`]),
+/// Told of every confirmed leak report (`Keyward::report_leak`),
 /// after the key is revoked: e-mail the owner, open a ticket. Runs on the
 /// reporting request, so hand slow work to a task of your own; it cannot
 /// undo or fail the revoke.
@@ -78,5 +79,5 @@ pub trait OwnerPermissions: fmt::Debug + Send + Sync + 'static {
 pub trait LeakHook: fmt::Debug + Send + Sync + 'static {
     /// A reported token was ours (`leak.newly_revoked` tells a first report
     /// from a repeat).
-    async fn leaked(&self, leak: &crate::leak::ConfirmedLeak);
+    async fn leaked(&self, leak: &ConfirmedLeak);
 }

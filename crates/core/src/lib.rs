@@ -16,6 +16,7 @@ pub mod hooks;
 mod invalidating;
 mod key;
 mod kind;
+pub mod leak;
 mod lifecycle;
 mod outcome;
 mod permission;
@@ -59,13 +60,6 @@ pub mod token {
     pub use crate::service::ShownOnce;
 }
 
-/// Leak response: revoke a token someone found in public by its value
-/// ([`Keyward::report_leak`]); receivers for GitHub and GitLab are in
-/// keyward-axum.
-pub mod leak {
-    pub use crate::service::{ConfirmedLeak, LeakReport, LeakVerdict};
-}
-
 /// Every size keyward caps, in one place (docs/security.md lists them).
 pub mod limits {
     pub use crate::format::{MAX_KINDS, MAX_TOKEN_LEN};
@@ -80,7 +74,8 @@ pub mod limits {
         MAX_GRANTS, MAX_PERMISSION_LEN, MAX_REQUIREMENT_DEPTH, MAX_REQUIREMENT_KINDS,
         MAX_REQUIREMENT_PERMISSIONS,
     };
+    pub use crate::service::MAX_REVOKE_REASON_LEN;
     pub use crate::service::MAX_ROLES_PER_KEY;
-    pub use crate::service::{DEFAULT_PRUNE_BATCH, MAX_REVOKE_REASON_LEN};
+    pub use crate::store::DEFAULT_PRUNE_BATCH;
     pub use crate::store::{MAX_PAGE_SIZE, MAX_PRUNE_BATCH};
 }

@@ -2,13 +2,14 @@
 //! ([`KeyStore`]), the records it holds, the queries and pages it answers,
 //! and the shared SQL pieces ([`sql`]).
 
+mod prune;
 pub mod sql;
 mod wrap;
 
 pub use crate::key::{KeyRecord, Metadata, UsageRecord, VerifyRecord};
 pub use crate::lifecycle::KeyState;
-pub use crate::service::{PruneReport, PruneRequest};
 pub use async_trait::async_trait;
+pub use prune::{DEFAULT_PRUNE_BATCH, PruneReport, PruneRequest};
 pub use wrap::{StoreWrapper, Wrapped};
 
 use crate::audit::{AuditEvent, AuditQuery};
