@@ -316,6 +316,20 @@ async fn insert_audit(
         .map_err(pg_error)
 }
 
+/// `owner`'s roles from rows of `name, permissions`.
+fn roles_from(owner: &Owner, rows: &[sqlx::postgres::PgRow]) -> Result<Vec<Role>, Error> {
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get("name").map_err(pg_error)?;
+            Ok(Role::new(
+                owner.clone(),
+                RoleName::new(&name)?,
+                permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
+            ))
+        })
+        .collect()
+}
+
 /// The permissions of the role `(owner, name)`, locked for the rest of the
 /// transaction (`FOR UPDATE`), if it exists.
 async fn lock_role(
@@ -622,16 +636,7 @@ impl KeyStore for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|row| {
-                let name: String = row.try_get("name").map_err(pg_error)?;
-                Ok(Role::new(
-                    owner.clone(),
-                    RoleName::new(&name)?,
-                    permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
-                ))
-            })
-            .collect()
+        roles_from(owner, &rows)
     }
 
     async fn list_roles(
@@ -653,16 +658,7 @@ impl KeyStore for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|row| {
-                let name: String = row.try_get("name").map_err(pg_error)?;
-                Ok(Role::new(
-                    owner.clone(),
-                    RoleName::new(&name)?,
-                    permissions_from(row.try_get("permissions").map_err(pg_error)?)?,
-                ))
-            })
-            .collect()
+        roles_from(owner, &rows)
     }
 
     async fn delete_role(
