@@ -12,7 +12,7 @@ use keyward_core::testkit::ManualClock;
 use keyward_core::testkit::records::base62;
 use keyward_core::{
     Actor, IssueRequest, Keyward, Owner, Rejection, Requirement, Role, TokenKind, VerifiedKey,
-    cache::CacheConfig, hooks::Clock, store::KeyState, store::KeyStore,
+    cache::CacheConfig, hooks::Clock, store::KeyState, store::KeyStore, store::Wrapped,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,9 +241,9 @@ pub async fn a_read_overtaken_by_a_revoke_is_never_cached(backend: Backend) {
     assert!(matches!(after, Err(Rejection::Revoked)), "{after:?}");
 }
 
-/// Repeated verifies of one token, and of a well-formed token nobody
-/// issued, read the store once each.
-pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
+/// A cached service over a counting store, one issued key's token, and a
+/// well-formed token nobody issued; the count starts at zero.
+async fn counted_hot_key(backend: &Backend) -> (Arc<Wrapped<Counting>>, Keyward, String, String) {
     let counting = Counting::wrap(backend.store());
     let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
         .kind(TokenKind::new("tak").unwrap())
@@ -259,9 +259,21 @@ pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
         .unwrap();
     let unknown = foreign_token(TokenKind::new("tak").unwrap()).await;
     counting.reset();
+    (
+        counting,
+        keyward,
+        issued.token.expose_secret().to_owned(),
+        unknown,
+    )
+}
+
+/// Repeated verifies of one token, and of a well-formed token nobody
+/// issued, read the store once each.
+pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
+    let (counting, keyward, token, unknown) = counted_hot_key(&backend).await;
     for _ in 0..50 {
         keyward
-            .verify(issued.token.expose_secret(), &Requirement::nothing())
+            .verify(&token, &Requirement::nothing())
             .await
             .unwrap();
         let rejected = keyward.verify(&unknown, &Requirement::nothing()).await;
@@ -276,23 +288,9 @@ pub async fn cache_hits_and_unknown_ids_spare_the_store(backend: Backend) {
 /// verification back, with nothing read, when the store must be read; the
 /// handed-back verification then answers as `verify` would.
 pub async fn ready_answers_only_what_memory_knows(backend: Backend) {
-    let counting = Counting::wrap(backend.store());
-    let keyward = Keyward::builder_arc(Arc::clone(&counting) as Arc<dyn KeyStore>)
-        .kind(TokenKind::new("tak").unwrap())
-        .verify_cache(long_lived())
-        .build()
-        .unwrap();
-    let issued = keyward
-        .issue(
-            &Actor::operator("ready"),
-            IssueRequest::new("tak", owner("workspace"), "ready"),
-        )
-        .await
-        .unwrap();
-    let token = issued.token.expose_secret();
-    let unknown = foreign_token(TokenKind::new("tak").unwrap()).await;
+    let (counting, keyward, token, unknown) = counted_hot_key(&backend).await;
+    let token = token.as_str();
     let nothing = Requirement::nothing();
-    counting.reset();
 
     let malformed = keyward.verify("tak_short", &nothing).ready();
     assert!(
