@@ -322,6 +322,24 @@ async fn a_report_that_is_not_provably_githubs_revokes_nothing() {
         (StatusCode::BAD_REQUEST, Some("malformed_report"))
     );
 
+    let mut doubled = signed(&body, "k1", &github);
+    doubled
+        .headers_mut()
+        .append("Github-Public-Key-Identifier", "k1".parse().unwrap());
+    let (status, answer) = send(&svc.app, doubled).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_signature")),
+        "two identifiers are not one"
+    );
+
+    let many = report(&vec![svc.live.as_str(); 10_001]);
+    let (status, answer) = send(&svc.app, signed(&many, "k1", &github)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_many_tokens"))
+    );
+
     let huge = format!("[{}]", "\"x\",".repeat(1_200_000));
     let (status, answer) = send(&svc.app, signed(&huge, "k1", &github)).await;
     assert_eq!(
@@ -465,6 +483,26 @@ async fn gitlab_reports_need_the_shared_secret() {
     let (status, _) = send(&svc.app, post(&format!("Bearer {}", "s".repeat(40)))).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "idempotent");
     assert_eq!(revokes(&svc.keyward, &svc.live_id).await.len(), 1);
+
+    // One object instead of an array, `url` instead of `location`.
+    let other = svc
+        .keyward
+        .issue(
+            &Actor::operator("test"),
+            IssueRequest::new("mm_pat", Owner::new("user:alice").unwrap(), "single"),
+        )
+        .await
+        .unwrap();
+    let single = json!({"type": "mm_pat", "token": other.token.expose_secret(), "url": "https://gitlab.example/x"}).to_string();
+    let request = Request::post("/leaks/gitlab/v1/revoke_tokens")
+        .header("authorization", "s".repeat(40))
+        .body(Body::from(single))
+        .unwrap();
+    assert_eq!(send(&svc.app, request).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        revokes(&svc.keyward, &other.key.id).await,
+        ["operator:gitlab"]
+    );
 
     let types = Request::get("/leaks/gitlab/v1/revocable_token_types")
         .header("authorization", "s".repeat(40))
