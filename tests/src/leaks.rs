@@ -8,7 +8,7 @@ use crate::support::{Backend, checksummed, foreign_token, owner, with_wrong_secr
 use keyward_core::leak::{ConfirmedLeak, LeakReport, LeakVerdict};
 use keyward_core::{
     Actor, IssueRequest, Keyward, Rejection, Requirement, TokenKind, audit::AuditAction,
-    audit::AuditQuery, hooks::LeakHook, store::KeyStore, store::async_trait,
+    audit::AuditOutcome, audit::AuditQuery, hooks::LeakHook, store::KeyStore, store::async_trait,
 };
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -234,4 +234,55 @@ pub async fn a_report_never_puts_a_token_or_unbounded_text_in_the_log(backend: B
         let refused = keyward.verify(token, &Requirement::nothing()).await;
         assert!(matches!(refused, Err(Rejection::Revoked)), "{refused:?}");
     }
+}
+
+/// Reports of one token racing each other (GitHub and GitLab at once, or a
+/// report and a scan) revoke it once: every report is confirmed, exactly
+/// one says it revoked, and the log holds one succeeded revoke (a report
+/// that lost the race after reading the key live leaves a refused one, as
+/// any revoke losing to another does).
+pub async fn racing_reports_of_one_token_revoke_it_once(backend: Backend) {
+    let told = Told::default();
+    let keyward = service(&backend, &told);
+    let issued = keyward
+        .issue(
+            &Actor::operator("signup"),
+            IssueRequest::new("mm_pat", owner("user"), "raced"),
+        )
+        .await
+        .unwrap();
+    let token = issued.token.expose_secret().to_owned();
+    let reports = (0..8).map(|i| {
+        let keyward = keyward.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            let reporter = if i % 2 == 0 { "github" } else { "gitlab" };
+            keyward
+                .report_leak(&LeakReport::new(&token, reporter))
+                .await
+                .unwrap()
+        })
+    });
+    let mut newly = 0;
+    for report in reports.collect::<Vec<_>>() {
+        match report.await.unwrap() {
+            LeakVerdict::Confirmed(leak) => newly += usize::from(leak.newly_revoked),
+            LeakVerdict::FalsePositive => panic!("our token is confirmed"),
+        }
+    }
+    assert_eq!(newly, 1, "exactly one report revoked it");
+    let revokes = keyward
+        .audit_events(
+            &Actor::operator("audit"),
+            AuditQuery::newest(100)
+                .key_id(&issued.key.id)
+                .action(AuditAction::Revoke),
+        )
+        .await
+        .unwrap();
+    let succeeded = revokes
+        .iter()
+        .filter(|e| e.outcome == AuditOutcome::Succeeded)
+        .count();
+    assert_eq!(succeeded, 1, "{revokes:?}");
 }

@@ -207,6 +207,7 @@ macro_rules! scenario_tests {
             a_reported_token_is_revoked_once_as_the_reporter => $crate::leaks::a_reported_token_is_revoked_once_as_the_reporter,
             anything_else_is_a_false_positive_that_changes_nothing => $crate::leaks::anything_else_is_a_false_positive_that_changes_nothing,
             a_report_never_puts_a_token_or_unbounded_text_in_the_log => $crate::leaks::a_report_never_puts_a_token_or_unbounded_text_in_the_log,
+            racing_reports_of_one_token_revoke_it_once => $crate::leaks::racing_reports_of_one_token_revoke_it_once,
             a_prune_stopped_by_a_store_error_is_audited_with_its_counts => $crate::operator::a_prune_stopped_by_a_store_error_is_audited_with_its_counts,
         );
     };
