@@ -7,6 +7,7 @@ use crate::secret::TokenDigest;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 /// The shortest key id (4 characters: 14.7 million ids; a collision on issue is retried).
 pub const MIN_KEY_ID_LEN: usize = 4;
@@ -309,6 +310,37 @@ impl KeyRecord {
     }
 }
 
+/// What a key is, as against the state it is in: its kind, owner, name,
+/// host data and roles, set when it is issued and never changed after (no
+/// store operation rewrites them). Shared behind an `Arc` by a
+/// [`VerifyRecord`] and the verified key built from it, so a store that
+/// keeps a key in memory hands it to verify without copying a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttributes {
+    /// The kind's prefix.
+    pub kind: String,
+    /// Who the key belongs to.
+    pub owner: Owner,
+    /// The human name.
+    pub name: String,
+    /// Host data.
+    pub metadata: Metadata,
+    /// Roles whose permissions the key holds.
+    pub roles: BTreeSet<RoleName>,
+}
+
+impl From<&KeyRecord> for KeyAttributes {
+    fn from(record: &KeyRecord) -> Self {
+        Self {
+            kind: record.kind.clone(),
+            owner: record.owner.clone(),
+            name: record.name.clone(),
+            metadata: record.metadata.clone(),
+            roles: record.roles.clone(),
+        }
+    }
+}
+
 /// A key as verification reads it: what the checks and the verified key
 /// need, none of the management columns (preview, times other than expiry,
 /// issuer, rotation links). What [`crate::store::KeyStore::verify_key`]
@@ -317,43 +349,39 @@ impl KeyRecord {
 pub struct VerifyRecord {
     /// Public key id.
     pub id: KeyId,
-    /// The kind's prefix.
-    pub kind: String,
-    /// Who the key belongs to.
-    pub owner: Owner,
-    /// The human name.
-    pub name: String,
     /// Digest of the secret.
     pub digest: TokenDigest,
     /// Direct grants; for an inheriting key, the ceiling.
     pub scopes: PermissionSet,
-    /// Roles whose permissions the key holds.
-    pub roles: BTreeSet<RoleName>,
     /// Acts with its owner's current permissions.
     pub inherits_owner: bool,
-    /// Host data.
-    pub metadata: Metadata,
     /// Stored state.
     pub state: KeyState,
     /// When it stops verifying, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Kind, owner, name, host data and roles (never changed after issue).
+    pub attributes: Arc<KeyAttributes>,
+}
+
+impl VerifyRecord {
+    /// The verify read of `record`, with `attributes` already built from it
+    /// (a store that keeps keys in memory keeps them too).
+    pub fn with_attributes(record: &KeyRecord, attributes: Arc<KeyAttributes>) -> Self {
+        Self {
+            id: record.id.clone(),
+            digest: record.digest.clone(),
+            scopes: record.scopes.clone(),
+            inherits_owner: record.inherits_owner,
+            state: record.state,
+            expires_at: record.expires_at,
+            attributes,
+        }
+    }
 }
 
 impl From<&KeyRecord> for VerifyRecord {
     fn from(record: &KeyRecord) -> Self {
-        Self {
-            id: record.id.clone(),
-            kind: record.kind.clone(),
-            owner: record.owner.clone(),
-            name: record.name.clone(),
-            digest: record.digest.clone(),
-            scopes: record.scopes.clone(),
-            roles: record.roles.clone(),
-            inherits_owner: record.inherits_owner,
-            metadata: record.metadata.clone(),
-            state: record.state,
-            expires_at: record.expires_at,
-        }
+        Self::with_attributes(record, Arc::new(KeyAttributes::from(record)))
     }
 }
 

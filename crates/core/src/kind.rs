@@ -4,7 +4,6 @@ use crate::error::Error;
 use crate::expiry::ExpiryPolicy;
 use crate::key::{MAX_KEY_ID_LEN, MIN_KEY_ID_LEN};
 use crate::permission::{MAX_GRANTS, Permission, PermissionSet};
-use std::sync::Arc;
 
 /// The shortest allowed secret: 22 base62 characters carry 130 bits.
 pub const MIN_SECRET_LEN: usize = 22;
@@ -55,8 +54,7 @@ pub struct Manages {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokenKind {
-    /// Shared, so every cached key of this kind names it without a copy.
-    prefix: Arc<str>,
+    prefix: String,
     key_id_len: usize,
     secret_len: usize,
     expiry: ExpiryPolicy,
@@ -72,7 +70,7 @@ impl TokenKind {
     pub fn new(prefix: &str) -> Result<Self, Error> {
         validate_prefix(prefix)?;
         Ok(Self {
-            prefix: Arc::from(prefix),
+            prefix: prefix.to_owned(),
             key_id_len: DEFAULT_KEY_ID_LEN,
             secret_len: DEFAULT_SECRET_LEN,
             expiry: ExpiryPolicy::never(),
@@ -176,10 +174,6 @@ impl TokenKind {
         &self.prefix
     }
 
-    /// The prefix, shared.
-    pub(crate) fn shared_prefix(&self) -> &Arc<str> {
-        &self.prefix
-    }
     /// Key id length in characters.
     pub fn key_id_len(&self) -> usize {
         self.key_id_len

@@ -33,9 +33,9 @@ impl fmt::Debug for VerifiedKey {
         let s = &self.snapshot;
         f.debug_struct("VerifiedKey")
             .field("key_id", &s.key_id)
-            .field("kind", &s.kind)
-            .field("owner", &s.owner)
-            .field("name", &s.name)
+            .field("kind", &s.attributes.kind)
+            .field("owner", &s.attributes.owner)
+            .field("name", &s.attributes.name)
             .field("permissions", &s.permissions)
             .field("metadata", self.metadata())
             .field("expires_at", &self.expires_at())
@@ -54,15 +54,15 @@ impl VerifiedKey {
     }
     /// The kind's prefix.
     pub fn kind(&self) -> &str {
-        &self.snapshot.kind
+        &self.snapshot.attributes.kind
     }
     /// Whose key it is.
     pub fn owner(&self) -> &Owner {
-        &self.snapshot.owner
+        &self.snapshot.attributes.owner
     }
     /// The key's name.
     pub fn name(&self) -> &str {
-        &self.snapshot.name
+        &self.snapshot.attributes.name
     }
     /// The effective permissions at verification time (roles and, for
     /// inheriting keys, the owner's current permissions resolved).
@@ -71,8 +71,7 @@ impl VerifiedKey {
     }
     /// The host data stored with the key.
     pub fn metadata(&self) -> &Metadata {
-        static EMPTY: Metadata = Metadata::new();
-        self.snapshot.metadata.as_deref().unwrap_or(&EMPTY)
+        &self.snapshot.attributes.metadata
     }
     /// When it expires, if ever.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {

@@ -1,11 +1,10 @@
 //! The cache entry: a key as verification needs it, laid out for a hit, with
 //! its usage slot. Built once per store read; immutable but for the slot.
 
-use crate::key::{KeyId, Metadata, Owner, RoleName, VerifyRecord};
+use crate::key::{KeyAttributes, KeyId, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::permission::PermissionSet;
 use crate::secret::TokenDigest;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 
@@ -41,32 +40,27 @@ pub(crate) struct KeySnapshot {
     /// Effective permissions when loaded (empty unless the key was live).
     pub(crate) permissions: PermissionSet,
     // ---- read by the host, not by a hit
-    /// The format's own prefix when the kind is configured (no copy per key).
-    pub(crate) kind: Arc<str>,
-    pub(crate) owner: Owner,
-    pub(crate) name: String,
-    /// `None` when empty (most keys): one word instead of three.
-    pub(crate) metadata: Option<Box<Metadata>>,
-    /// What the permissions were resolved from, for invalidation.
-    pub(crate) roles: BTreeSet<RoleName>,
+    /// Kind, owner, name, metadata and roles (what the permissions were
+    /// resolved from, for invalidation): shared with the store's read.
+    pub(crate) attributes: Arc<KeyAttributes>,
 }
 
 /// The kind index of a key whose kind the service does not configure.
 const NO_KIND: u16 = u16::MAX;
 
 impl KeySnapshot {
-    /// `kind` is the configured kind's shared prefix and position in the
-    /// format, `None` for a kind the service does not configure.
+    /// `kind_index` is the configured kind's position in the format,
+    /// `None` for a kind the service does not configure.
     pub(crate) fn new(
         record: VerifyRecord,
-        kind: Option<(usize, &Arc<str>)>,
+        kind_index: Option<usize>,
         permissions: PermissionSet,
         resolved: bool,
         loaded_at: i64,
     ) -> Self {
         Self {
-            kind_index: kind
-                .and_then(|(i, _)| u16::try_from(i).ok())
+            kind_index: kind_index
+                .and_then(|i| u16::try_from(i).ok())
                 .unwrap_or(NO_KIND),
             state: record.state,
             resolved,
@@ -79,14 +73,7 @@ impl KeySnapshot {
             usage: UsageSlot::default(),
             permissions,
             key_id: record.id,
-            kind: match kind {
-                Some((_, shared)) => Arc::clone(shared),
-                None => Arc::from(record.kind),
-            },
-            owner: record.owner,
-            name: record.name,
-            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
-            roles: record.roles,
+            attributes: record.attributes,
         }
     }
 }
@@ -134,7 +121,7 @@ mod tests {
         // A two-grant set such as `billing.read billing.write` is inline.
         let typical = PermissionSet::parse(["billing.read", "billing.write"]).unwrap();
         assert!(typical.is_inline());
-        assert_eq!(offset_of!(KeySnapshot, kind), hit_fields_end);
+        assert_eq!(offset_of!(KeySnapshot, attributes), hit_fields_end);
         for offset in [
             offset_of!(KeySnapshot, key_id),
             offset_of!(KeySnapshot, state),

@@ -1,7 +1,8 @@
 //! An in-memory [`KeyStore`] for keyward.
 //!
-//! Everything lives in one process behind one mutex, so every operation is
-//! atomic and the live-key limit holds under any concurrency. Keys vanish
+//! Everything lives in one process behind one read-write lock: every write
+//! holds it alone, so every operation is atomic and the live-key limit holds
+//! under any concurrency, and reads (verifies among them) run side by side. Keys vanish
 //! when the process exits: use it for tests, prototypes and examples, and the
 //! SQLite or Postgres adapter in production.
 //!
@@ -24,27 +25,81 @@
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, PermissionSet, Role, RoleName, audit::AuditEvent, audit::AuditQuery,
-    store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery, store::Page,
-    store::PruneKeys, store::UsageRecord, store::VerifyRecord, store::async_trait,
+    store::KeyAttributes, store::KeyRecord, store::KeyState, store::KeyStore, store::ListQuery,
+    store::Page, store::PruneKeys, store::UsageRecord, store::VerifyRecord, store::async_trait,
     store::check_page_size, store::check_prune_batch, store::comes_after,
     store::page_from_overfetch,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The in-memory store. Cheap to create; share it as `Arc<MemoryStore>` or
 /// hand it to [`keyward_core::Keyward::builder`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    keys: HashMap<KeyId, KeyRecord>,
+    keys: Keys,
     /// Roles by `(owner, name)`: each owner has its own namespace.
     roles: BTreeMap<(Owner, RoleName), Role>,
     audit: Vec<AuditEvent>,
+}
+
+/// The keys, each with its [`KeyAttributes`] built once when it is stored,
+/// so a verify read copies no string: it shares them.
+///
+/// The attributes are never rebuilt: no store operation changes a key's
+/// kind, owner, name, metadata or roles (writes change its state, times
+/// and rotation links), and nothing here may.
+#[derive(Debug, Default)]
+struct Keys(HashMap<KeyId, Stored>);
+
+#[derive(Debug)]
+struct Stored {
+    record: KeyRecord,
+    attributes: Arc<KeyAttributes>,
+}
+
+impl Keys {
+    fn contains_key(&self, id: &KeyId) -> bool {
+        self.0.contains_key(id)
+    }
+
+    fn get(&self, id: &KeyId) -> Option<&KeyRecord> {
+        self.0.get(id).map(|stored| &stored.record)
+    }
+
+    /// The record to change its state, times or rotation links.
+    fn get_mut(&mut self, id: &KeyId) -> Option<&mut KeyRecord> {
+        self.0.get_mut(id).map(|stored| &mut stored.record)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.0.values().map(|stored| &stored.record)
+    }
+
+    fn insert(&mut self, record: KeyRecord) {
+        let attributes = Arc::new(KeyAttributes::from(&record));
+        self.0
+            .insert(record.id.clone(), Stored { record, attributes });
+    }
+
+    fn remove(&mut self, id: &KeyId) -> Option<KeyRecord> {
+        self.0.remove(id).map(|stored| stored.record)
+    }
+
+    /// The verify read: the fields a verify checks, copied (none is on
+    /// the heap), and the attributes, shared.
+    fn verify(&self, id: &KeyId) -> Option<VerifyRecord> {
+        let stored = self.0.get(id)?;
+        Some(VerifyRecord::with_attributes(
+            &stored.record,
+            Arc::clone(&stored.attributes),
+        ))
+    }
 }
 
 impl MemoryStore {
@@ -53,10 +108,16 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// The state, to change it.
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
         // A panic elsewhere while holding the lock cannot leave a half-written
         // key: every mutation below is checked before it writes.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, to read it (reads run side by side).
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -83,17 +144,21 @@ impl KeyStore for MemoryStore {
                 return Err(Error::LimitReached { limit });
             }
         }
-        state.keys.insert(key.id.clone(), key.clone());
+        state.keys.insert(key.clone());
         state.audit.push(event.clone());
         Ok(())
     }
 
     async fn get_key(&self, id: &KeyId) -> Result<Option<KeyRecord>, Error> {
-        Ok(self.lock().keys.get(id).cloned())
+        Ok(self.read().keys.get(id).cloned())
     }
 
     async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error> {
-        Ok(self.lock().keys.get(id).map(VerifyRecord::from))
+        Ok(self.read().keys.verify(id))
+    }
+
+    fn verify_key_now(&self, id: &KeyId) -> Option<Result<Option<VerifyRecord>, Error>> {
+        Some(Ok(self.read().keys.verify(id)))
     }
 
     async fn set_state(
@@ -161,7 +226,7 @@ impl KeyStore for MemoryStore {
             Some(at) => at.min(predecessor_expires_at),
             None => predecessor_expires_at,
         });
-        state.keys.insert(successor.id.clone(), successor.clone());
+        state.keys.insert(successor.clone());
         state.audit.push(event.clone());
         Ok(())
     }
@@ -179,7 +244,7 @@ impl KeyStore for MemoryStore {
     }
 
     async fn list_keys(&self, query: &ListQuery) -> Result<Page<KeyRecord>, Error> {
-        let state = self.lock();
+        let state = self.read();
         let mut items: Vec<&KeyRecord> = state
             .keys
             .values()
@@ -199,7 +264,7 @@ impl KeyStore for MemoryStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, Error> {
-        let state = self.lock();
+        let state = self.read();
         let mut items: Vec<&KeyRecord> = state
             .keys
             .values()
@@ -228,7 +293,7 @@ impl KeyStore for MemoryStore {
     }
 
     async fn get_roles(&self, owner: &Owner, names: &[RoleName]) -> Result<Vec<Role>, Error> {
-        let state = self.lock();
+        let state = self.read();
         let mut roles: Vec<Role> = names
             .iter()
             .filter_map(|n| state.roles.get(&(owner.clone(), n.clone())).cloned())
@@ -245,7 +310,7 @@ impl KeyStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Role>, Error> {
         check_page_size(limit)?;
-        let state = self.lock();
+        let state = self.read();
         // The map is ordered by (owner, name), so the owner's roles come
         // out in name order.
         let roles = state
@@ -282,7 +347,7 @@ impl KeyStore for MemoryStore {
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, Error> {
-        let state = self.lock();
+        let state = self.read();
         Ok(state
             .audit
             .iter()

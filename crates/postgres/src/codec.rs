@@ -4,12 +4,13 @@ use crate::pg_error;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, PermissionSet, RoleName, audit::AuditAction, audit::AuditEvent,
-    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, store::VerifyRecord,
-    token::HashAlgorithm, token::TokenDigest,
+    audit::AuditOutcome, store::KeyAttributes, store::KeyRecord, store::KeyState, store::Metadata,
+    store::VerifyRecord, token::HashAlgorithm, token::TokenDigest,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The columns a verify reads, in the order [`verify_from_row`] reads them.
 /// Grant and role arrays come as one space-separated text each (neither
@@ -72,23 +73,26 @@ pub(crate) fn verify_from_row(row: &PgRow) -> Result<VerifyRecord, Error> {
         "{}" => Metadata::new(),
         text => serde_json::from_str(text).map_err(|e| Error::backend("postgres", e))?,
     };
-    Ok(VerifyRecord {
-        id: key_id(get_str(0)?)?,
+    let attributes = KeyAttributes {
         kind: row.try_get(1).map_err(pg_error)?,
         owner: Owner::new(get_str(2)?).map_err(|_| corrupt("owner"))?,
         name: row.try_get(3).map_err(pg_error)?,
-        digest: TokenDigest::from_stored(algorithm, digest),
-        scopes: get_str(6)?
-            .parse::<PermissionSet>()
-            .map_err(|_| corrupt("permission"))?,
+        metadata,
         roles: get_str(7)?
             .split_whitespace()
             .map(|r| RoleName::new(r).map_err(|_| corrupt("role")))
             .collect::<Result<_, _>>()?,
+    };
+    Ok(VerifyRecord {
+        id: key_id(get_str(0)?)?,
+        digest: TokenDigest::from_stored(algorithm, digest),
+        scopes: get_str(6)?
+            .parse::<PermissionSet>()
+            .map_err(|_| corrupt("permission"))?,
         inherits_owner: row.try_get(8).map_err(pg_error)?,
-        metadata,
         state: KeyState::from_stored(get_str(10)?).map_err(|_| corrupt("state"))?,
         expires_at: row.try_get(11).map_err(pg_error)?,
+        attributes: Arc::new(attributes),
     })
 }
 
@@ -102,17 +106,21 @@ pub(crate) fn key_from_row(row: &PgRow) -> Result<KeyRecord, Error> {
     };
     let VerifyRecord {
         id,
+        digest,
+        scopes,
+        inherits_owner,
+        state,
+        expires_at,
+        attributes,
+    } = verify_from_row(row)?;
+    // Built just above and shared with nothing yet: taken, not copied.
+    let KeyAttributes {
         kind,
         owner,
         name,
-        digest,
-        scopes,
-        roles,
-        inherits_owner,
         metadata,
-        state,
-        expires_at,
-    } = verify_from_row(row)?;
+        roles,
+    } = Arc::unwrap_or_clone(attributes);
     Ok(KeyRecord {
         id,
         kind,

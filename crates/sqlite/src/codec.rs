@@ -4,11 +4,12 @@ use crate::sqlite_error;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
     Error, KeyId, Owner, PermissionSet, RoleName, audit::AuditAction, audit::AuditEvent,
-    audit::AuditOutcome, store::KeyRecord, store::KeyState, store::Metadata, store::VerifyRecord,
-    token::HashAlgorithm, token::TokenDigest,
+    audit::AuditOutcome, store::KeyAttributes, store::KeyRecord, store::KeyState, store::Metadata,
+    store::VerifyRecord, token::HashAlgorithm, token::TokenDigest,
 };
 use rusqlite::Row;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The columns a verify reads, in the order [`verify_from_row`] reads them.
 macro_rules! verify_columns {
@@ -99,18 +100,21 @@ pub(crate) fn verify_from_row(row: &Row<'_>) -> Result<VerifyRecord, Error> {
         "{}" => Metadata::new(),
         text => serde_json::from_str(text).map_err(|e| Error::backend("sqlite", e))?,
     };
-    Ok(VerifyRecord {
-        id: KeyId::parse(get_str(0)?).map_err(|_| corrupt("key id"))?,
+    let attributes = KeyAttributes {
         kind: get_text(1)?,
         owner: Owner::new(get_str(2)?).map_err(|_| corrupt("owner"))?,
         name: get_text(3)?,
+        metadata,
+        roles: split_roles(get_str(7)?)?,
+    };
+    Ok(VerifyRecord {
+        id: KeyId::parse(get_str(0)?).map_err(|_| corrupt("key id"))?,
         digest: TokenDigest::from_stored(algorithm, digest),
         scopes: split_permissions(get_str(6)?)?,
-        roles: split_roles(get_str(7)?)?,
         inherits_owner: row.get::<_, bool>(8).map_err(sqlite_error)?,
-        metadata,
         state: KeyState::from_stored(get_str(10)?).map_err(|_| corrupt("state"))?,
         expires_at: opt_time(row.get(11).map_err(sqlite_error)?)?,
+        attributes: Arc::new(attributes),
     })
 }
 
@@ -122,17 +126,21 @@ pub(crate) fn key_from_row(row: &Row<'_>) -> Result<KeyRecord, Error> {
     let key_id = |text: String| KeyId::parse(&text).map_err(|_| corrupt("key id"));
     let VerifyRecord {
         id,
+        digest,
+        scopes,
+        inherits_owner,
+        state,
+        expires_at,
+        attributes,
+    } = verify_from_row(row)?;
+    // Built just above and shared with nothing yet: taken, not copied.
+    let KeyAttributes {
         kind,
         owner,
         name,
-        digest,
-        scopes,
-        roles,
-        inherits_owner,
         metadata,
-        state,
-        expires_at,
-    } = verify_from_row(row)?;
+        roles,
+    } = Arc::unwrap_or_clone(attributes);
     Ok(KeyRecord {
         id,
         kind,

@@ -352,9 +352,11 @@ impl VerifyCache {
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(hash);
             }
-            Change::Role(name) => self.retain(|snapshot| !snapshot.roles.contains(name)),
+            Change::Role(name) => self.retain(|snapshot| !snapshot.attributes.roles.contains(name)),
             Change::Owner(owner) => {
-                self.retain(|snapshot| !(snapshot.inherits_owner && snapshot.owner == *owner));
+                self.retain(|snapshot| {
+                    !(snapshot.inherits_owner && snapshot.attributes.owner == *owner)
+                });
             }
             Change::All => {
                 for shard in self.inner.shards.iter() {

@@ -159,7 +159,7 @@ fn known(id: &str, inherits_owner: bool, loaded_at: i64) -> Slot {
     };
     Slot::Known(Arc::new(KeySnapshot::new(
         (&record).into(),
-        Some((0, &Arc::from("tak"))),
+        Some(0),
         crate::permission::PermissionSet::new(),
         true,
         loaded_at,

@@ -48,6 +48,12 @@ impl Storage {
         self.store.verify_key(id).await
     }
 
+    /// The same read answered at once, when the store can (`None`: await
+    /// [`Storage::verify_key`]).
+    pub(super) fn verify_key_now(&self, id: &KeyId) -> Option<Result<Option<VerifyRecord>, Error>> {
+        self.store.verify_key_now(id)
+    }
+
     /// The roles of `owner` among `names` that exist, to resolve what a key
     /// carries.
     pub(super) async fn roles(

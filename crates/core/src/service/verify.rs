@@ -1,10 +1,11 @@
 //! Verify: parse, look up (cache or store), compare, check. Never writes.
 
 use super::Keyward;
+use super::resolve::can_do;
 use crate::bearer::{BearerError, bearer_token};
-use crate::cache::{Lookup, Slot, UnknownId};
+use crate::cache::{Lookup, Slot, UnknownId, VerifyCache};
 use crate::format::ParsedToken;
-use crate::key::KeyId;
+use crate::key::{KeyId, VerifyRecord};
 use crate::lifecycle::KeyState;
 use crate::outcome::{Rejection, VerifiedKey};
 use crate::permission::{PermissionSet, Requirement};
@@ -31,14 +32,68 @@ impl Keyward {
     /// [`Verification::ready`] hands it over without an executor; only a
     /// store read is boxed.
     pub fn verify<'a>(&'a self, token: &'a str, requirement: &'a Requirement) -> Verification<'a> {
-        match self.verify_from_memory(token, requirement) {
-            FromMemory::Answer(answer) => {
-                Verification(VerificationState::Ready(std::future::ready(answer)))
+        let (parsed, now, hash) = match self.verify_from_memory(token, requirement) {
+            FromMemory::Answer(answer) => return Verification::ready_with(answer),
+            FromMemory::Load(parsed, now, hash) => (parsed, now, hash),
+        };
+        let key_id = KeyId::from_parsed(parsed.key_id());
+        // Read the generation before the store, so a change that lands
+        // while we read keeps the (possibly stale) result out of the cache.
+        let generation = self.inner.cache.as_ref().map(VerifyCache::generation);
+        let read = match self.inner.store.verify_key_now(&key_id) {
+            Some(Ok(record)) => record,
+            Some(Err(e)) => return Verification::ready_with(Err(Rejection::Unavailable(e))),
+            None => {
+                return Verification(VerificationState::Store(Box::pin(async move {
+                    let record = self
+                        .inner
+                        .store
+                        .verify_key(&key_id)
+                        .await
+                        .map_err(Rejection::Unavailable)?;
+                    let loaded = match record {
+                        Some(record) => Some(self.snapshot(record, &parsed, now).await?),
+                        None => None,
+                    };
+                    self.conclude(
+                        loaded,
+                        key_id,
+                        &parsed,
+                        now,
+                        (hash, generation),
+                        requirement,
+                    )
+                })));
             }
-            FromMemory::Load(parsed, now, hash) => Verification(VerificationState::Store(
-                Box::pin(self.verify_from_store(parsed, now, hash, requirement)),
-            )),
-        }
+        };
+        let loaded = match read {
+            None => None,
+            Some(record) => match self.snapshot_now(record, &parsed, now) {
+                Ok(snapshot) => Some(snapshot),
+                // Roles to read, or an owner to ask: the rest is awaited.
+                Err(pending) => {
+                    return Verification(VerificationState::Store(Box::pin(async move {
+                        let snapshot = self.resolved(pending, now).await?;
+                        self.conclude(
+                            Some(snapshot),
+                            key_id,
+                            &parsed,
+                            now,
+                            (hash, generation),
+                            requirement,
+                        )
+                    })));
+                }
+            },
+        };
+        Verification::ready_with(self.conclude(
+            loaded,
+            key_id,
+            &parsed,
+            now,
+            (hash, generation),
+            requirement,
+        ))
     }
 
     /// Parse, then the cache: the whole answer, or what the store read needs.
@@ -72,92 +127,125 @@ impl Keyward {
         }
     }
 
-    /// The store read, and the cache fill if there is a cache (`hash`).
-    pub(super) async fn verify_from_store(
+    /// After the store read (`loaded`: `None` if the store has no such
+    /// key): the cache fill when there is a cache (its hash, and the
+    /// generation read before the store), then the checks.
+    fn conclude(
         &self,
-        parsed: ParsedToken<'_>,
+        loaded: Option<Arc<KeySnapshot>>,
+        key_id: KeyId,
+        parsed: &ParsedToken<'_>,
         now: i64,
-        hash: Option<u64>,
+        (hash, generation): (Option<u64>, Option<u64>),
         requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
-        let key_id = KeyId::from_parsed(parsed.key_id());
-        let (Some(cache), Some(hash)) = (&self.inner.cache, hash) else {
-            return match self.load(&key_id, &parsed, now).await? {
-                Some(snapshot) => self.check(snapshot, &parsed, now, requirement),
-                None => Err(Rejection::NotFound),
-            };
+        let fill = match (&self.inner.cache, hash, generation) {
+            (Some(cache), Some(hash), Some(generation)) => Some((cache, hash, generation)),
+            _ => None,
         };
-        // Read the generation before the store, so a change that lands
-        // while we read keeps the (possibly stale) result out of the cache.
-        let generation = cache.generation();
-        match self.load(&key_id, &parsed, now).await? {
+        match loaded {
             Some(snapshot) => {
-                cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
-                self.check(snapshot, &parsed, now, requirement)
+                if let Some((cache, hash, generation)) = fill {
+                    cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
+                }
+                self.check(snapshot, parsed, now, requirement)
             }
             None => {
-                let unknown = Slot::Unknown(Box::new(UnknownId {
-                    key_id,
-                    loaded_at: now,
-                }));
-                cache.fill(hash, unknown, generation);
+                if let Some((cache, hash, generation)) = fill {
+                    let unknown = Slot::Unknown(Box::new(UnknownId {
+                        key_id,
+                        loaded_at: now,
+                    }));
+                    cache.fill(hash, unknown, generation);
+                }
                 Err(Rejection::NotFound)
             }
         }
     }
 
-    /// Reads a key and resolves its permissions if it is live. `None` if
-    /// the store has no such key.
-    pub(super) async fn load(
+    /// The snapshot of a key read for `parsed`, its permissions resolved if
+    /// it is live and the token is its own.
+    async fn snapshot(
         &self,
-        key_id: &KeyId,
+        record: VerifyRecord,
         parsed: &ParsedToken<'_>,
         now: i64,
-    ) -> Result<Option<Arc<KeySnapshot>>, Rejection> {
-        let record = self
-            .inner
-            .store
-            .verify_key(key_id)
-            .await
-            .map_err(Rejection::Unavailable)?;
-        let Some(record) = record else {
-            return Ok(None);
-        };
+    ) -> Result<Arc<KeySnapshot>, Rejection> {
+        match self.snapshot_now(record, parsed, now) {
+            Ok(snapshot) => Ok(snapshot),
+            Err(pending) => self.resolved(pending, now).await,
+        }
+    }
+
+    /// [`Keyward::snapshot`] without awaiting anything, or the record handed
+    /// back when resolving its permissions needs the store (roles) or the
+    /// host (an inheriting key).
+    ///
+    /// The presented token is checked before anything else is read: a
+    /// wrong secret never costs a roles read or a call to the host's
+    /// directory, so its cost cannot tell a live key from a dead one.
+    fn snapshot_now(
+        &self,
+        record: VerifyRecord,
+        parsed: &ParsedToken<'_>,
+        now: i64,
+    ) -> Result<Arc<KeySnapshot>, Pending> {
         let live = record.state == KeyState::Active
             && record
                 .expires_at
                 .is_none_or(|at| at.timestamp_micros() > now);
-        let kind_index = self.inner.format.kind_index(&record.kind);
-        // The presented token is checked before anything else is read: a
-        // wrong secret never costs a roles read or a call to the host's
-        // directory, so its cost cannot tell a live key from a dead one.
+        let kind_index = self.inner.format.kind_index(&record.attributes.kind);
         let presented = kind_index == Some(parsed.kind_index())
             && self.presented_matches(&record.digest, parsed);
         let resolved = live && presented;
+        if resolved && (record.inherits_owner || !record.attributes.roles.is_empty()) {
+            return Err(Pending { record, kind_index });
+        }
         let permissions = if resolved {
-            self.effective_permissions(
-                &record.owner,
-                &record.kind,
-                &record.scopes,
-                &record.roles,
-                record.inherits_owner,
+            // Neither roles nor an owner: what it carries is its scopes.
+            can_do(
+                self.inner.format.kind(&record.attributes.kind),
+                record.scopes.clone(),
+                false,
+                None,
             )
-            .await
-            .map_err(Rejection::Unavailable)?
         } else {
             PermissionSet::new()
         };
-        let kind = kind_index.and_then(|i| {
-            let kind = self.inner.format.kinds().get(i)?;
-            Some((i, kind.shared_prefix()))
-        });
-        Ok(Some(Arc::new(KeySnapshot::new(
+        Ok(self.assemble(record, kind_index, permissions, resolved, now))
+    }
+
+    /// Resolves a live key's permissions through its roles or its owner.
+    async fn resolved(&self, pending: Pending, now: i64) -> Result<Arc<KeySnapshot>, Rejection> {
+        let Pending { record, kind_index } = pending;
+        let permissions = self
+            .effective_permissions(
+                &record.attributes.owner,
+                &record.attributes.kind,
+                &record.scopes,
+                &record.attributes.roles,
+                record.inherits_owner,
+            )
+            .await
+            .map_err(Rejection::Unavailable)?;
+        Ok(self.assemble(record, kind_index, permissions, true, now))
+    }
+
+    fn assemble(
+        &self,
+        record: VerifyRecord,
+        kind_index: Option<usize>,
+        permissions: PermissionSet,
+        resolved: bool,
+        now: i64,
+    ) -> Arc<KeySnapshot> {
+        Arc::new(KeySnapshot::new(
             record,
-            kind,
+            kind_index,
             permissions,
             resolved,
             now,
-        ))))
+        ))
     }
 
     /// Whether the presented token is the snapshot's key: same kind, and its
@@ -224,6 +312,13 @@ impl Keyward {
     }
 }
 
+/// A live key read for its own token whose permissions need the store (its
+/// roles) or the host (it inherits its owner's).
+pub(super) struct Pending {
+    record: VerifyRecord,
+    kind_index: Option<usize>,
+}
+
 /// What memory alone could tell about a token.
 pub(super) enum FromMemory<'a> {
     /// The whole answer.
@@ -249,6 +344,10 @@ enum VerificationState<'a> {
 }
 
 impl<'a> Verification<'a> {
+    fn ready_with(answer: Result<VerifiedKey, Rejection>) -> Self {
+        Self(VerificationState::Ready(std::future::ready(answer)))
+    }
+
     /// The answer, when memory alone gave it (a malformed token, a cache
     /// hit, an id the cache knows is unknown); otherwise the verification
     /// itself, to await. Nothing has been read from the store yet, so

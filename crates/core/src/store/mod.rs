@@ -6,7 +6,7 @@ mod prune;
 pub mod sql;
 mod wrap;
 
-pub use crate::key::{KeyRecord, Metadata, UsageRecord, VerifyRecord};
+pub use crate::key::{KeyAttributes, KeyRecord, Metadata, UsageRecord, VerifyRecord};
 pub use crate::lifecycle::KeyState;
 pub use async_trait::async_trait;
 pub use prune::{DEFAULT_PRUNE_BATCH, PruneReport, PruneRequest};
@@ -140,6 +140,11 @@ pub const MAX_PRUNE_BATCH: usize = 10_000;
 ///     exists throughout, once, with no duplicates or skips, even while
 ///     other roles are created or deleted; a page shorter than `limit` is
 ///     the last.
+/// 18. **A verify read answered at once is the verify read.** When
+///     [`verify_key_now`](KeyStore::verify_key_now) answers `Some`, it is
+///     what [`verify_key`](KeyStore::verify_key) returns for the same id at
+///     the same moment: the same key in the same state, or `None` for an
+///     id the store does not have.
 #[async_trait::async_trait]
 pub trait KeyStore: Debug + Send + Sync + 'static {
     /// Inserts a new key and appends `event`, enforcing `limit` atomically.
@@ -158,6 +163,21 @@ pub trait KeyStore: Debug + Send + Sync + 'static {
     /// [`KeyStore::get_key`], only the columns a verify needs. The one read
     /// on the verify path, so worth its own narrow query.
     async fn verify_key(&self, id: &KeyId) -> Result<Option<VerifyRecord>, Error>;
+
+    /// [`KeyStore::verify_key`] answered at once, for a store whose read
+    /// never waits on anything but its own memory or a local file (the
+    /// in-memory and SQLite stores): `Some` with exactly what `verify_key`
+    /// would return, or `None` (the default) to have verify await
+    /// `verify_key` instead.
+    ///
+    /// It lets a verify that misses the cache, or runs without one, answer
+    /// without an executor and without boxing a future. A store that
+    /// implements it must answer the same as `verify_key` at the same
+    /// moment (invariant 18, checked by the conformance suite).
+    fn verify_key_now(&self, id: &KeyId) -> Option<Result<Option<VerifyRecord>, Error>> {
+        let _ = id;
+        None
+    }
 
     /// Compare-and-set of the state; sets `revoked_at = at` when `to` is
     /// revoked. Appends `event` on success.

@@ -91,6 +91,19 @@ macro_rules! wrapping {
         /// method's contract (see [`KeyStore`]).
         #[async_trait::async_trait]
         pub trait StoreWrapper: Debug + Send + Sync + 'static {
+            /// Around [`KeyStore::verify_key_now`]; by default `None`, so a
+            /// verify goes to the [`verify_key`](StoreWrapper::verify_key)
+            /// hook and a wrapper that overrides it (to count, fail or pause
+            /// verify reads) sees every one. A wrapper that leaves verify
+            /// reads alone may forward: `inner.verify_key_now(id)`.
+            fn verify_key_now(
+                &self,
+                inner: &dyn KeyStore,
+                id: &KeyId,
+            ) -> Option<Result<Option<VerifyRecord>, Error>> {
+                let _ = (inner, id);
+                None
+            }
             $(
                 #[doc = concat!("Around [`KeyStore::", stringify!($method), "`]; by default, calls it on `inner`.")]
                 async fn $method(&self, inner: &dyn KeyStore, $($arg: $ty),*) -> $ret {
@@ -101,6 +114,9 @@ macro_rules! wrapping {
 
         #[async_trait::async_trait]
         impl<W: StoreWrapper> KeyStore for Wrapped<W> {
+            fn verify_key_now(&self, id: &KeyId) -> Option<Result<Option<VerifyRecord>, Error>> {
+                self.wrapper.verify_key_now(&*self.inner, id)
+            }
             $(async fn $method(&self, $($arg: $ty),*) -> $ret {
                 self.wrapper.$method(&*self.inner, $($arg),*).await
             })*
@@ -108,6 +124,9 @@ macro_rules! wrapping {
 
         #[async_trait::async_trait]
         impl<T: KeyStore + ?Sized> KeyStore for Arc<T> {
+            fn verify_key_now(&self, id: &KeyId) -> Option<Result<Option<VerifyRecord>, Error>> {
+                (**self).verify_key_now(id)
+            }
             $(async fn $method(&self, $($arg: $ty),*) -> $ret {
                 (**self).$method($($arg),*).await
             })*

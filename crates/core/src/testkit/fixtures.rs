@@ -138,16 +138,47 @@ pub(super) async fn get(store: &dyn KeyStore, id: &KeyId) -> KeyRecord {
         Ok(None) => panic!("verify_key({id}) returned None for a key get_key returns"),
         Err(e) => panic!("verify_key({id}) failed: {e:?}"),
     }
+    // Invariant 18: answered at once, it is the same read.
+    match store.verify_key_now(id) {
+        None => {}
+        Some(Ok(Some(read))) => assert_verify_read(&read, &key),
+        Some(Ok(None)) => panic!("verify_key_now({id}) returned None for a key get_key returns"),
+        Some(Err(e)) => panic!("verify_key_now({id}) failed: {e:?}"),
+    }
     key
+}
+
+/// Fails unless `id` is gone for both verify reads (invariant 18: an
+/// answer at once, if the store gives one, is `None` too).
+pub(super) async fn assert_no_verify_read(store: &dyn KeyStore, id: &KeyId, what: &str) {
+    assert!(
+        store.verify_key(id).await.expect("verify_key").is_none(),
+        "{what}: verify_key({id}) must be None"
+    );
+    if let Some(read) = store.verify_key_now(id) {
+        assert!(
+            read.expect("verify_key_now").is_none(),
+            "{what}: verify_key_now({id}) must be None"
+        );
+    }
 }
 
 /// Fails unless the verify read `read` holds what `key` holds.
 pub(super) fn assert_verify_read(read: &VerifyRecord, key: &KeyRecord) {
     let id = &key.id;
     assert_eq!(read.id, key.id, "verify_key: id");
-    assert_text_eq(&read.kind, &key.kind, &format!("{id}: verify_key kind"));
-    assert_eq!(read.owner, key.owner, "{id}: verify_key owner");
-    assert_text_eq(&read.name, &key.name, &format!("{id}: verify_key name"));
+    let attributes = &read.attributes;
+    assert_text_eq(
+        &attributes.kind,
+        &key.kind,
+        &format!("{id}: verify_key kind"),
+    );
+    assert_eq!(attributes.owner, key.owner, "{id}: verify_key owner");
+    assert_text_eq(
+        &attributes.name,
+        &key.name,
+        &format!("{id}: verify_key name"),
+    );
     assert_eq!(
         read.digest.algorithm(),
         key.digest.algorithm(),
@@ -158,12 +189,15 @@ pub(super) fn assert_verify_read(read: &VerifyRecord, key: &KeyRecord) {
         "{id}: verify_key digest bytes differ from get_key's"
     );
     assert_eq!(read.scopes, key.scopes, "{id}: verify_key scopes");
-    assert_eq!(read.roles, key.roles, "{id}: verify_key roles");
+    assert_eq!(attributes.roles, key.roles, "{id}: verify_key roles");
     assert_eq!(
         read.inherits_owner, key.inherits_owner,
         "{id}: verify_key inherits_owner"
     );
-    assert_eq!(read.metadata, key.metadata, "{id}: verify_key metadata");
+    assert_eq!(
+        attributes.metadata, key.metadata,
+        "{id}: verify_key metadata"
+    );
     assert_eq!(read.state, key.state, "{id}: verify_key state");
     assert_eq!(
         read.expires_at, key.expires_at,

@@ -14,7 +14,9 @@ use crate::key::{KeyId, KeyRecord, Owner};
 use crate::lifecycle::KeyState;
 use crate::store::{KeyStore, ListQuery, MAX_PRUNE_BATCH, PruneKeys};
 use crate::testkit::BulkInsert;
-use crate::testkit::fixtures::{ACTOR, Fixture, assert_stored, insert, issue_event, key_event};
+use crate::testkit::fixtures::{
+    ACTOR, Fixture, assert_no_verify_read, assert_stored, insert, issue_event, key_event,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
@@ -95,15 +97,7 @@ async fn assert_pruned(store: &dyn KeyStore, key: &KeyRecord, what: &str) {
         "{what}: get_key still finds the pruned key {}",
         key.id
     );
-    assert!(
-        store
-            .verify_key(&key.id)
-            .await
-            .expect("verify_key")
-            .is_none(),
-        "{what}: verify_key still finds the pruned key {}",
-        key.id
-    );
+    assert_no_verify_read(store, &key.id, &format!("{what}: the pruned key")).await;
 }
 
 /// Removes what a case kept that a later run's prune could select (kept
