@@ -49,6 +49,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+// The peer comparisons (docs/performance.md, "Peers"); beside this file, not
+// in benches/ itself, where cargo would take it for a bench of its own.
+#[path = "verify/peer_figures.rs"]
+mod peer_figures;
+
 /// The walk every comparison starts from.
 const SEED: u64 = 0x006b_6579_7761_7264;
 
@@ -221,16 +226,18 @@ impl MemoryFixture {
     }
 }
 
-/// The memory fixtures (1k, 100k and 1M keys), each built on first use.
+/// The memory fixtures (1k, 10k, 100k and 1M keys), each built on first
+/// use.
 #[derive(Default)]
-struct MemoryFixtures([OnceCell<MemoryFixture>; 3]);
+struct MemoryFixtures([OnceCell<MemoryFixture>; 4]);
 
 impl MemoryFixtures {
     fn get(&self, keys: usize, bench: &mut Bench) -> &MemoryFixture {
         let (cell, name) = match keys {
             1_000 => (&self.0[0], "memory_1k"),
-            100_000 => (&self.0[1], "memory_100k"),
-            1_000_000 => (&self.0[2], "memory_1M"),
+            10_000 => (&self.0[1], "memory_10k"),
+            100_000 => (&self.0[2], "memory_100k"),
+            1_000_000 => (&self.0[3], "memory_1M"),
             _ => panic!("no memory fixture of {keys} keys"),
         };
         if cell.get().is_none() {
@@ -958,6 +965,7 @@ fn main() -> ExitCode {
     let fixtures = MemoryFixtures::default();
     let sqlite = SqliteSetup::new(&mut bench);
     let postgres = PgSetup::new(&mut bench);
+    let prefixed = peer_figures::PrefixedTables::default();
     let http = bench
         .wants(&["http/open", "http/keyward"])
         .then(keyward_bench::http::HttpSetup::new);
@@ -978,6 +986,7 @@ fn main() -> ExitCode {
     if let Some(postgres) = &postgres {
         postgres.comparisons(&bench, &mut comparisons);
     }
+    peer_figures::prefixed(&mut bench, &fixtures, &prefixed, &mut comparisons);
     if let Some(http) = &http {
         // Paired as the SQL figures are: 3 ms batches of round trips.
         comparisons.push(paired(
@@ -994,6 +1003,7 @@ fn main() -> ExitCode {
 
     drop(comparisons);
     drop(http);
+    drop(prefixed);
     drop(fixtures);
     if let Some(sqlite) = sqlite {
         sqlite.remove();

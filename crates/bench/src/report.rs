@@ -85,6 +85,11 @@ pub const GARBAGE_MIN: f64 = 15e6;
 pub const SQLITE_MAX: f64 = 1.5;
 /// Uncached Postgres verify at most this many times the bare SELECT.
 pub const POSTGRES_MAX: f64 = 1.15;
+/// A cache hit at most this many times prefixed-api-key's parse, `HashMap`
+/// lookup and digest check (10k and 100k keys).
+pub const PEER_CACHE_HIT_MAX: f64 = 0.8;
+/// The memory store without a cache at most this many times the same.
+pub const PEER_MEMORY_MAX: f64 = 1.2;
 /// The largest memory per cached key allowed, in bytes.
 pub const MEMORY_TARGET: f64 = 448.0;
 /// Two runs agree when each ratio differs by at most this fraction.
@@ -178,6 +183,30 @@ pub const ROWS: &[Row] = &[
         "A signed GitHub report of 1,000 live tokens, judged and revoked, Postgres store",
         "—",
         Target::AtMostNs(LEAK_REPORT_MAX_NS),
+    ),
+    row(
+        "peer_prefixed/cached/10k",
+        "Peer: verify, cache hit, against prefixed-api-key (its parse, a `HashMap` lookup, its digest check; no state, expiry or scope)",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_CACHE_HIT_MAX),
+    ),
+    row(
+        "peer_prefixed/cached/100k",
+        "Peer: verify, cache hit, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_CACHE_HIT_MAX),
+    ),
+    row(
+        "peer_prefixed/memory/10k",
+        "Peer: verify, memory store, no cache, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_MEMORY_MAX),
+    ),
+    row(
+        "peer_prefixed/memory/100k",
+        "Peer: verify, memory store, no cache, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_MEMORY_MAX),
     ),
     row("issue/memory", "Issue, memory store", "—", Target::None),
     row("issue/sqlite", "Issue, SQLite store", "—", Target::None),
@@ -731,6 +760,29 @@ mod tests {
             "<!-- compare:start -->\n\n| a |\n<!-- compare:end -->\n"
         );
         assert!(splice_marked(doc, "report", "x").is_err());
+    }
+
+    #[test]
+    fn peer_rows_have_their_targets() {
+        fn target(id: &str) -> Option<Target> {
+            row_of(id).map(|r| r.target)
+        }
+        for keys in ["10k", "100k"] {
+            assert_eq!(
+                target(&format!("peer_prefixed/cached/{keys}")),
+                Some(Target::AtMostTimes(PEER_CACHE_HIT_MAX))
+            );
+            assert_eq!(
+                target(&format!("peer_prefixed/memory/{keys}")),
+                Some(Target::AtMostTimes(PEER_MEMORY_MAX))
+            );
+        }
+        // prefixed-api-key at 1 µs, a cache hit at 0.85 µs: 0.85, not
+        // within 0.8.
+        let hit = paired("peer_prefixed/cached/100k", &[1_000.0; 3], &[850.0; 3]);
+        let checked = check(Target::AtMostTimes(PEER_CACHE_HIT_MAX), &hit).unwrap();
+        assert!(!checked.met);
+        assert_eq!(checked.value, "0.850×");
     }
 
     #[test]
