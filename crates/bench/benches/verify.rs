@@ -31,6 +31,7 @@ use keyward_bench::fixture::{
 use keyward_bench::leaks::{LeakSetup, REPORT_TOKENS};
 use keyward_bench::paired::{Comparison, Plan, time};
 use keyward_bench::ready;
+use keyward_bench::report::ratio_text;
 use keyward_bench::results::{self, Figure, Recorder, Run};
 use keyward_core::{Keyward, ListRequest, Rejection, store::KeyStore};
 use keyward_memory::MemoryStore;
@@ -158,14 +159,14 @@ fn summary(comparison: &Comparison<'_>) -> String {
     };
     match (&figure.reference, figure.reference_ns, figure.ratio) {
         (Some(reference), Some(r), Some(ratio)) => format!(
-            "{}: {:.1} ns vs {reference} {:.1} ns, ratio {:.3} (p5–p95 {:.3}–{:.3}); \
+            "{}: {:.1} ns vs {reference} {:.1} ns, ratio {} (p5–p95 {}–{}); \
              {} pairs of {} + {} ops",
             figure.id,
             figure.ns.median,
             r.median,
-            ratio.median,
-            ratio.p5,
-            ratio.p95,
+            ratio_text(ratio.median, 3),
+            ratio_text(ratio.p5, 3),
+            ratio_text(ratio.p95, 3),
             figure.samples_ns.len(),
             figure.reference_batch.unwrap_or(0),
             figure.batch,
@@ -965,6 +966,7 @@ fn main() -> ExitCode {
     let fixtures = MemoryFixtures::default();
     let sqlite = SqliteSetup::new(&mut bench);
     let postgres = PgSetup::new(&mut bench);
+    let peers = peer_figures::PeerSetup::new(&mut bench);
     let prefixed = peer_figures::PrefixedTables::default();
     let http = bench
         .wants(&["http/open", "http/keyward"])
@@ -987,6 +989,9 @@ fn main() -> ExitCode {
         postgres.comparisons(&bench, &mut comparisons);
     }
     peer_figures::prefixed(&mut bench, &fixtures, &prefixed, &mut comparisons);
+    if let Some(peers) = &peers {
+        peers.comparisons(&mut bench, &fixtures, &mut comparisons);
+    }
     if let Some(http) = &http {
         // Paired as the SQL figures are: 3 ms batches of round trips.
         comparisons.push(paired(
@@ -1003,6 +1008,9 @@ fn main() -> ExitCode {
 
     drop(comparisons);
     drop(http);
+    if let Some(peers) = peers {
+        peers.remove();
+    }
     drop(prefixed);
     drop(fixtures);
     if let Some(sqlite) = sqlite {
