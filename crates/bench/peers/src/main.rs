@@ -74,7 +74,11 @@ fn text<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-async fn count(db: &db::Database, sql: &str, params: impl libsql::params::IntoParams) -> Result<i64, String> {
+async fn count(
+    db: &db::Database,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> Result<i64, String> {
     let mut rows = db.conn().query(sql, params).await.map_err(text)?;
     let row = rows.next().await.map_err(text)?.ok_or("no row")?;
     row.get::<i64>(0).map_err(text)
@@ -160,7 +164,11 @@ async fn modo_verify(fx: &ModoFixture, indices: &[usize]) -> Answer {
     }
     let nanos = start.elapsed().as_nanos();
     if ok != indices.len() {
-        return Err(format!("{} of {} verifies failed", indices.len() - ok, indices.len()));
+        return Err(format!(
+            "{} of {} verifies failed",
+            indices.len() - ok,
+            indices.len()
+        ));
     }
     Ok(nanos.to_string())
 }
@@ -257,7 +265,10 @@ impl Worker {
 }
 
 fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("keyward-peer-worker: no runtime: {e}");
@@ -277,7 +288,10 @@ fn main() -> std::process::ExitCode {
             Ok(value) => format!("ok {value}"),
             Err(message) => format!("err {}", message.replace('\n', " ")),
         };
-        if writeln!(stdout, "{reply}").and_then(|()| stdout.flush()).is_err() {
+        if writeln!(stdout, "{reply}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
             break;
         }
     }
