@@ -31,6 +31,7 @@ use keyward_bench::fixture::{
 use keyward_bench::leaks::{LeakSetup, REPORT_TOKENS};
 use keyward_bench::paired::{Comparison, Plan, time};
 use keyward_bench::ready;
+use keyward_bench::report::ratio_text;
 use keyward_bench::results::{self, Figure, Recorder, Run};
 use keyward_core::{Keyward, ListRequest, Rejection, store::KeyStore};
 use keyward_memory::MemoryStore;
@@ -48,6 +49,11 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// The peer comparisons (docs/performance.md, "Peers"); beside this file, not
+// in benches/ itself, where cargo would take it for a bench of its own.
+#[path = "verify/peer_figures.rs"]
+mod peer_figures;
 
 /// The walk every comparison starts from.
 const SEED: u64 = 0x006b_6579_7761_7264;
@@ -153,14 +159,14 @@ fn summary(comparison: &Comparison<'_>) -> String {
     };
     match (&figure.reference, figure.reference_ns, figure.ratio) {
         (Some(reference), Some(r), Some(ratio)) => format!(
-            "{}: {:.1} ns vs {reference} {:.1} ns, ratio {:.3} (p5–p95 {:.3}–{:.3}); \
+            "{}: {:.1} ns vs {reference} {:.1} ns, ratio {} (p5–p95 {}–{}); \
              {} pairs of {} + {} ops",
             figure.id,
             figure.ns.median,
             r.median,
-            ratio.median,
-            ratio.p5,
-            ratio.p95,
+            ratio_text(ratio.median, 3),
+            ratio_text(ratio.p5, 3),
+            ratio_text(ratio.p95, 3),
             figure.samples_ns.len(),
             figure.reference_batch.unwrap_or(0),
             figure.batch,
@@ -221,16 +227,18 @@ impl MemoryFixture {
     }
 }
 
-/// The memory fixtures (1k, 100k and 1M keys), each built on first use.
+/// The memory fixtures (1k, 10k, 100k and 1M keys), each built on first
+/// use.
 #[derive(Default)]
-struct MemoryFixtures([OnceCell<MemoryFixture>; 3]);
+struct MemoryFixtures([OnceCell<MemoryFixture>; 4]);
 
 impl MemoryFixtures {
     fn get(&self, keys: usize, bench: &mut Bench) -> &MemoryFixture {
         let (cell, name) = match keys {
             1_000 => (&self.0[0], "memory_1k"),
-            100_000 => (&self.0[1], "memory_100k"),
-            1_000_000 => (&self.0[2], "memory_1M"),
+            10_000 => (&self.0[1], "memory_10k"),
+            100_000 => (&self.0[2], "memory_100k"),
+            1_000_000 => (&self.0[3], "memory_1M"),
             _ => panic!("no memory fixture of {keys} keys"),
         };
         if cell.get().is_none() {
@@ -958,6 +966,8 @@ fn main() -> ExitCode {
     let fixtures = MemoryFixtures::default();
     let sqlite = SqliteSetup::new(&mut bench);
     let postgres = PgSetup::new(&mut bench);
+    let peers = peer_figures::PeerSetup::new(&mut bench);
+    let prefixed = peer_figures::PrefixedTables::default();
     let http = bench
         .wants(&["http/open", "http/keyward"])
         .then(keyward_bench::http::HttpSetup::new);
@@ -978,6 +988,10 @@ fn main() -> ExitCode {
     if let Some(postgres) = &postgres {
         postgres.comparisons(&bench, &mut comparisons);
     }
+    peer_figures::prefixed(&mut bench, &fixtures, &prefixed, &mut comparisons);
+    if let Some(peers) = &peers {
+        peers.comparisons(&mut bench, &fixtures, &mut comparisons);
+    }
     if let Some(http) = &http {
         // Paired as the SQL figures are: 3 ms batches of round trips.
         comparisons.push(paired(
@@ -994,6 +1008,10 @@ fn main() -> ExitCode {
 
     drop(comparisons);
     drop(http);
+    if let Some(peers) = peers {
+        peers.remove();
+    }
+    drop(prefixed);
     drop(fixtures);
     if let Some(sqlite) = sqlite {
         sqlite.remove();

@@ -1,7 +1,8 @@
 //! keyward's benchmarks: the fixtures the bench shares ([`fixture`]), the
 //! paired, interleaved harness and its statistics ([`paired`]), a run's
 //! results file ([`results`]), and the report that turns it into the table
-//! of `docs/performance.md` and compares two runs ([`report`]).
+//! of `docs/performance.md` and compares two runs ([`report`]); the peers
+//! it is measured against ([`peers`]).
 //!
 //! ```sh
 //! cargo bench -p keyward-bench                         # full run, a few minutes
@@ -26,6 +27,7 @@ pub mod fixture;
 pub mod http;
 pub mod leaks;
 pub mod paired;
+pub mod peers;
 pub mod report;
 pub mod results;
 pub mod scan;

@@ -85,6 +85,14 @@ pub const GARBAGE_MIN: f64 = 15e6;
 pub const SQLITE_MAX: f64 = 1.5;
 /// Uncached Postgres verify at most this many times the bare SELECT.
 pub const POSTGRES_MAX: f64 = 1.15;
+/// A cache hit at most this many times prefixed-api-key's parse, `HashMap`
+/// lookup and digest check (10k and 100k keys).
+pub const PEER_CACHE_HIT_MAX: f64 = 0.8;
+/// The memory store without a cache at most this many times the same.
+pub const PEER_MEMORY_MAX: f64 = 1.2;
+/// Uncached SQLite verify at most this many times modo-rs's on its libsql
+/// file (10k and 100k keys).
+pub const PEER_SQLITE_MAX: f64 = 0.5;
 /// The largest memory per cached key allowed, in bytes.
 pub const MEMORY_TARGET: f64 = 448.0;
 /// Two runs agree when each ratio differs by at most this fraction.
@@ -179,6 +187,48 @@ pub const ROWS: &[Row] = &[
         "—",
         Target::AtMostNs(LEAK_REPORT_MAX_NS),
     ),
+    row(
+        "peer_prefixed/cached/10k",
+        "Peer: verify, cache hit, against prefixed-api-key (its parse, a `HashMap` lookup, its digest check; no state, expiry or scope)",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_CACHE_HIT_MAX),
+    ),
+    row(
+        "peer_prefixed/cached/100k",
+        "Peer: verify, cache hit, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_CACHE_HIT_MAX),
+    ),
+    row(
+        "peer_prefixed/memory/10k",
+        "Peer: verify, memory store, no cache, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_MEMORY_MAX),
+    ),
+    row(
+        "peer_prefixed/memory/100k",
+        "Peer: verify, memory store, no cache, against prefixed-api-key",
+        "prefixed-api-key",
+        Target::AtMostTimes(PEER_MEMORY_MAX),
+    ),
+    row(
+        "peer_modo/sqlite/10k",
+        "Peer: verify, SQLite file, no cache, against modo-rs on its libsql file (in a worker process)",
+        "modo-rs",
+        Target::AtMostTimes(PEER_SQLITE_MAX),
+    ),
+    row(
+        "peer_modo/sqlite/100k",
+        "Peer: verify, SQLite file, no cache, against modo-rs on its libsql file",
+        "modo-rs",
+        Target::AtMostTimes(PEER_SQLITE_MAX),
+    ),
+    row(
+        "peer_argon/cached",
+        "Peer: verify, cache hit, against api-keys-simplified's verify of one key (Argon2id by design)",
+        "api-keys-simplified",
+        Target::None,
+    ),
     row("issue/memory", "Issue, memory store", "—", Target::None),
     row("issue/sqlite", "Issue, SQLite store", "—", Target::None),
     row("issue/postgres", "Issue, Postgres store", "—", Target::None),
@@ -247,6 +297,26 @@ fn rate(per_second: f64) -> String {
     }
 }
 
+/// A ratio for the table: three decimals, or `1/N` (two significant
+/// digits) below a hundredth, where decimals would read as zero.
+pub fn ratio_text(ratio: f64, decimals: usize) -> String {
+    if !(ratio > 0.0 && ratio < 0.01) {
+        return format!("{ratio:.decimals$}");
+    }
+    let inverse = 1.0 / ratio;
+    let scale = 10_f64.powi(inverse.log10().floor() as i32 - 1);
+    let rounded = ((inverse / scale).round() * scale) as u64;
+    let digits = rounded.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("1/{grouped}")
+}
+
 fn verdict(met: bool, value: &str) -> String {
     if met {
         format!("yes ({value})")
@@ -283,7 +353,7 @@ pub fn check(target: Target, figure: &Figure) -> Option<Check> {
             let ratio = Spread::of(&figure.ratios());
             (!ratio.median.is_nan()).then(|| Check {
                 met: ratio.median <= max,
-                value: format!("{:.3}×", ratio.median),
+                value: format!("{}×", ratio_text(ratio.median, 3)),
             })
         }
         Target::Scaling(min) => {
@@ -413,8 +483,8 @@ pub fn render(run: &Run, memory: Option<MemoryFigure>) -> String {
         } else {
             let r = Spread::of(&ratios);
             (
-                format!("{:.3}", r.median),
-                format!("{:.2}–{:.2}", r.p5, r.p95),
+                ratio_text(r.median, 3),
+                format!("{}–{}", ratio_text(r.p5, 2), ratio_text(r.p95, 2)),
             )
         };
         let met =
@@ -731,6 +801,62 @@ mod tests {
             "<!-- compare:start -->\n\n| a |\n<!-- compare:end -->\n"
         );
         assert!(splice_marked(doc, "report", "x").is_err());
+    }
+
+    #[test]
+    fn small_ratios_read_as_fractions() {
+        assert_eq!(ratio_text(1.2, 3), "1.200");
+        assert_eq!(ratio_text(0.0123, 3), "0.012");
+        assert_eq!(ratio_text(0.456, 2), "0.46");
+        assert_eq!(ratio_text(1.0 / 41_234.0, 3), "1/41,000");
+        assert_eq!(ratio_text(1.0 / 156.0, 2), "1/160");
+        assert_eq!(ratio_text(1.0 / 2_345_678.0, 3), "1/2,300,000");
+        assert_eq!(ratio_text(0.0, 3), "0.000");
+        assert_eq!(ratio_text(f64::NAN, 3), "NaN");
+        // A peer three orders of magnitude slower, in the table.
+        let run = run_of(vec![Figure::paired(
+            "peer_argon/cached",
+            Some(100_000),
+            "api_keys_simplified/argon2id",
+            &PairedSamples {
+                reference_batch: 1,
+                figure_batch: 80_000,
+                reference_ns: vec![45e6, 44e6, 46e6],
+                figure_ns: vec![1_000.0, 1_100.0, 1_150.0],
+            },
+        )]);
+        let table = render(&run, None);
+        assert!(
+            table.contains("| 100k | 1.10 µs | api-keys-simplified: 45.00 ms | 1/40,000 | 1/44,000–1/40,000 | — | — |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn peer_rows_have_their_targets() {
+        fn target(id: &str) -> Option<Target> {
+            row_of(id).map(|r| r.target)
+        }
+        for keys in ["10k", "100k"] {
+            assert_eq!(
+                target(&format!("peer_prefixed/cached/{keys}")),
+                Some(Target::AtMostTimes(PEER_CACHE_HIT_MAX))
+            );
+            assert_eq!(
+                target(&format!("peer_prefixed/memory/{keys}")),
+                Some(Target::AtMostTimes(PEER_MEMORY_MAX))
+            );
+            assert_eq!(
+                target(&format!("peer_modo/sqlite/{keys}")),
+                Some(Target::AtMostTimes(PEER_SQLITE_MAX))
+            );
+        }
+        assert_eq!(target("peer_argon/cached"), Some(Target::None));
+        // modo-rs at 12 µs, keyward at 7 µs: 0.58, not within 0.5.
+        let modo = paired("peer_modo/sqlite/100k", &[12_000.0; 3], &[7_000.0; 3]);
+        let checked = check(Target::AtMostTimes(PEER_SQLITE_MAX), &modo).unwrap();
+        assert!(!checked.met);
+        assert_eq!(checked.value, "0.583×");
     }
 
     #[test]
