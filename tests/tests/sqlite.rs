@@ -139,6 +139,11 @@ mod connection_settings {
         assert_durable("a file store", &settings, Duration::from_secs(5));
         for (i, s) in settings.iter().enumerate() {
             assert_eq!(s.journal_mode, "wal", "connection {i}: journal_mode = WAL");
+            assert_eq!(
+                s.mmap_size,
+                keyward_sqlite::DEFAULT_MMAP_SIZE,
+                "connection {i}: mmap_size = 256 MiB"
+            );
         }
     }
 
@@ -146,11 +151,23 @@ mod connection_settings {
     fn options_reach_every_connection() {
         let options = SqliteOptions::default()
             .readers(2)
-            .busy_timeout(Duration::from_millis(1234));
+            .busy_timeout(Duration::from_millis(1234))
+            .mmap_size(1 << 20);
         let store = SqliteStore::open_with(file("options"), options).unwrap();
         let settings = store.connection_settings().unwrap();
         assert_eq!(settings.len(), 1 + 2, "the writer and 2 readers");
         assert_durable("readers(2)", &settings, Duration::from_millis(1234));
+        for (i, s) in settings.iter().enumerate() {
+            assert_eq!(s.mmap_size, 1 << 20, "connection {i}: mmap_size(1 MiB)");
+        }
+        let off = SqliteStore::open_with(file("no-mmap"), SqliteOptions::default().mmap_size(0))
+            .unwrap()
+            .connection_settings()
+            .unwrap();
+        assert!(
+            off.iter().all(|s| s.mmap_size == 0),
+            "mmap_size(0) turns it off"
+        );
     }
 
     #[test]
@@ -166,6 +183,7 @@ mod connection_settings {
             assert_eq!(settings.len(), 1, "{what}: one connection");
             assert_durable(what, &settings, Duration::from_secs(5));
             assert_eq!(settings[0].journal_mode, "memory", "{what}");
+            assert_eq!(settings[0].mmap_size, 0, "{what}: nothing to map");
         }
     }
 
@@ -210,7 +228,8 @@ mod owned_roles_migration {
             [
                 2026_1123_0000_0001,
                 2026_1202_0000_0001,
-                2026_1203_0000_0002
+                2026_1203_0000_0002,
+                2026_1204_0000_0001
             ],
             "the shipped migrations, in order"
         );
@@ -310,7 +329,8 @@ mod owned_roles_migration {
             [
                 2026_1123_0000_0001,
                 2026_1202_0000_0001,
-                2026_1203_0000_0002
+                2026_1203_0000_0002,
+                2026_1204_0000_0001
             ]
         );
         let owner: String = conn
@@ -321,6 +341,125 @@ mod owned_roles_migration {
             )
             .unwrap();
         assert_eq!(owner, "", "the old role's owner");
+    }
+}
+
+/// The keys table rebuilt in id order (WITHOUT ROWID): every key of an
+/// existing database comes through unchanged and still verifies, the
+/// indexes are back, and the verify read walks the table's own b-tree.
+mod keys_by_id_migration {
+    use keyward_core::{
+        Actor, IssueRequest, Keyward, Owner, Requirement, TokenKind, store::KeyStore,
+        store::sql::TablePrefix,
+    };
+    use keyward_sqlite::rusqlite::Connection;
+    use keyward_sqlite::{SqliteOptions, SqliteStore, migrations};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_survive_the_rebuild_and_still_verify() {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("keys-by-id-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let mut stale = path.clone().into_os_string();
+            stale.push(suffix);
+            drop(std::fs::remove_file(stale));
+        }
+        let all = migrations(&TablePrefix::default());
+        let rebuild = all.last().unwrap();
+        assert_eq!(rebuild.version, 2026_1204_0000_0001);
+        {
+            // The database as the release before this one left it.
+            let conn = Connection::open(&path).unwrap();
+            for migration in &all[..all.len() - 1] {
+                conn.execute_batch(&migration.sql).unwrap();
+            }
+        }
+        let open = || {
+            let store = SqliteStore::open_with(&path, SqliteOptions::default().migrate(false));
+            Arc::new(store.unwrap())
+        };
+        let service = |store: Arc<SqliteStore>| {
+            Keyward::builder_arc(store)
+                .kind(TokenKind::new("mt").unwrap())
+                .build()
+                .unwrap()
+        };
+        let actor = Actor::operator("migration-test");
+        let owner = Owner::new("account:o'brien; DROP TABLE keyward_keys").unwrap();
+        let (before, tokens) = {
+            let store = open();
+            let keyward = service(Arc::clone(&store));
+            let mut tokens = Vec::new();
+            for name in ["first", "second", "revoked"] {
+                let request =
+                    IssueRequest::new("mt", owner.clone(), name).metadata("team", "payments");
+                let issued = keyward.issue(&actor, request).await.unwrap();
+                tokens.push((
+                    issued.key.id.clone(),
+                    issued.token.expose_secret().to_owned(),
+                ));
+            }
+            keyward.revoke(&actor, &tokens[2].0).await.unwrap();
+            let mut before = Vec::new();
+            for (id, _) in &tokens {
+                before.push(format!("{:?}", store.get_key(id).await.unwrap().unwrap()));
+            }
+            (before, tokens)
+        };
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(&rebuild.sql).unwrap();
+            tx.commit().unwrap();
+            let sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'keyward_keys'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.ends_with("STRICT, WITHOUT ROWID"), "{sql}");
+            let mut indexes: Vec<String> = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'keyward_keys' AND sql IS NOT NULL ORDER BY name",
+                )
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            indexes.sort();
+            assert_eq!(
+                indexes,
+                [
+                    "keyward_keys_expiring",
+                    "keyward_keys_owner_created",
+                    "keyward_keys_owner_kind_live",
+                    "keyward_keys_revoked"
+                ]
+            );
+            let plan: String = conn
+                .query_row(
+                    "EXPLAIN QUERY PLAN SELECT state FROM keyward_keys WHERE id = 'x'",
+                    [],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.contains("USING PRIMARY KEY (id=?)"), "{plan}");
+        }
+        let store = open();
+        for ((id, _), before) in tokens.iter().zip(&before) {
+            let after = format!("{:?}", store.get_key(id).await.unwrap().unwrap());
+            assert_eq!(&after, before, "{id} comes through the rebuild unchanged");
+        }
+        let keyward = service(store);
+        let nothing = Requirement::nothing();
+        for (_, token) in &tokens[..2] {
+            keyward.verify(token, &nothing).await.unwrap();
+        }
+        assert!(keyward.verify(&tokens[2].1, &nothing).await.is_err());
     }
 }
 
@@ -457,7 +596,8 @@ mod concurrent_migration {
                 [
                     2026_1123_0000_0001,
                     2026_1202_0000_0001,
-                    2026_1203_0000_0002
+                    2026_1203_0000_0002,
+                    2026_1204_0000_0001
                 ]
             );
         }
@@ -484,7 +624,8 @@ mod concurrent_migration {
                     [
                         2026_1123_0000_0001,
                         2026_1202_0000_0001,
-                        2026_1203_0000_0002
+                        2026_1203_0000_0002,
+                        2026_1204_0000_0001
                     ]
                 );
             }
@@ -537,6 +678,10 @@ mod shipped_migrations {
             (
                 2026_1203_0000_0002,
                 "c673d6f94f684d2f094600136ab306df08ad0aba46ef7d5a1031f3cf5b4d8fde",
+            ),
+            (
+                2026_1204_0000_0001,
+                "bb2a0f1d71ce594b8f094743a36e833a4c0e031e2d1c9efa2e3ef4bd55a97015",
             ),
         ];
         let shipped_postgres: &[(i64, &str)] = &[

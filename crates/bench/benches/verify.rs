@@ -558,6 +558,10 @@ impl SqliteSetup {
         let fx = sql_fixture(bench, "sqlite", Arc::new(store), 2, &runtime);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let raw = rusqlite::Connection::open_with_flags(&path, flags).expect("a raw connection");
+        // Read as the store's readers read: through the same memory map.
+        let mmap = i64::try_from(keyward_sqlite::DEFAULT_MMAP_SIZE).expect("fits");
+        raw.pragma_update(None, "mmap_size", mmap)
+            .expect("the raw connection maps the file");
         Some(Self {
             path,
             runtime,

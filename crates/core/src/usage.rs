@@ -6,13 +6,14 @@
 //! flush; a verify that read the store records into one of several
 //! independently locked maps.
 
+use crate::cache::Prehashed;
 use crate::error::Error;
 use crate::key::{KeyId, UsageRecord};
 use crate::snapshot::KeySnapshot;
 use crate::store::KeyStore;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,10 +23,26 @@ const SHARDS: usize = 16;
 /// map (see [`UsageRecorder::for_cache`]).
 const MIN_FOLD_AT: usize = 256;
 
+/// A key id with its hash, computed once: it picks the shard and places
+/// the id in the shard's map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hashed {
+    hash: u64,
+    key_id: KeyId,
+}
+
+impl Hash for Hashed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+type ById = HashMap<Hashed, DateTime<Utc>, BuildHasherDefault<Prehashed>>;
+
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Shard {
-    by_id: Mutex<HashMap<KeyId, DateTime<Utc>>>,
+    by_id: Mutex<ById>,
     queued: Mutex<Vec<Arc<KeySnapshot>>>,
 }
 
@@ -70,13 +87,23 @@ impl UsageRecorder {
 
     /// Records a use of a key read from the store.
     pub(crate) fn record(&self, key_id: &KeyId, at: DateTime<Utc>) {
-        let shard = self.shard(self.hasher.hash_one(key_id));
-        let mut pending = shard.by_id.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(key_id) {
+        let hash = self.hasher.hash_one(key_id);
+        // The high half picks the shard; the map places by the low bits,
+        // which would otherwise be the same for every id of a shard.
+        let mut pending = self
+            .shard(hash >> 32)
+            .by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let key = Hashed {
+            hash,
+            key_id: key_id.clone(),
+        };
+        match pending.get_mut(&key) {
             Some(newest) if *newest >= at => {}
             Some(newest) => *newest = at,
             None => {
-                pending.insert(key_id.clone(), at);
+                pending.insert(key, at);
             }
         }
     }
@@ -127,11 +154,10 @@ impl UsageRecorder {
         for shard in self.shards.iter() {
             let by_id =
                 std::mem::take(&mut *shard.by_id.lock().unwrap_or_else(PoisonError::into_inner));
-            batch.extend(
-                by_id
-                    .into_iter()
-                    .map(|(key_id, used_at)| UsageRecord { key_id, used_at }),
-            );
+            batch.extend(by_id.into_iter().map(|(key, used_at)| UsageRecord {
+                key_id: key.key_id,
+                used_at,
+            }));
             let queued =
                 std::mem::take(&mut *shard.queued.lock().unwrap_or_else(PoisonError::into_inner));
             batch.extend(queued.iter().filter_map(|s| Self::take_queued(s)));
@@ -162,7 +188,7 @@ impl UsageRecorder {
         let mut keys = HashSet::new();
         for shard in self.shards.iter() {
             let by_id = shard.by_id.lock().unwrap_or_else(PoisonError::into_inner);
-            keys.extend(by_id.keys().cloned());
+            keys.extend(by_id.keys().map(|key| key.key_id.clone()));
             let queued = shard.queued.lock().unwrap_or_else(PoisonError::into_inner);
             keys.extend(queued.iter().map(|s| s.key_id.clone()));
         }

@@ -48,19 +48,23 @@ struct State {
     audit: Vec<AuditEvent>,
 }
 
-/// The keys, each with its [`KeyAttributes`] built once when it is stored,
-/// so a verify read copies no string: it shares them.
+/// The keys. Each keeps, inline in the table, what a verify reads (a
+/// [`VerifyRecord`]: no field of it on the heap but the shared
+/// [`KeyAttributes`], built once when the key is stored); the whole record
+/// is one pointer away. A verify copies those fields and shares the
+/// attributes: no string is copied, one lookup touches a few cache lines.
 ///
-/// The attributes are never rebuilt: no store operation changes a key's
-/// kind, owner, name, metadata or roles (writes change its state, times
-/// and rotation links), and nothing here may.
+/// Every change goes through [`Keys::update`], which derives the verify
+/// fields from the record again, so the two never disagree. The attributes
+/// are not rebuilt: no store operation changes a key's kind, owner, name,
+/// metadata or roles (writes change its state, times and rotation links).
 #[derive(Debug, Default)]
 struct Keys(HashMap<KeyId, Stored>);
 
 #[derive(Debug)]
 struct Stored {
-    record: KeyRecord,
-    attributes: Arc<KeyAttributes>,
+    verify: VerifyRecord,
+    record: Box<KeyRecord>,
 }
 
 impl Keys {
@@ -69,36 +73,41 @@ impl Keys {
     }
 
     fn get(&self, id: &KeyId) -> Option<&KeyRecord> {
-        self.0.get(id).map(|stored| &stored.record)
+        self.0.get(id).map(|stored| &*stored.record)
     }
 
-    /// The record to change its state, times or rotation links.
-    fn get_mut(&mut self, id: &KeyId) -> Option<&mut KeyRecord> {
-        self.0.get_mut(id).map(|stored| &mut stored.record)
+    /// Runs `change` on the key's record (`Error::NotFound` if there is no
+    /// such key), then brings its verify fields up to date.
+    fn update<T>(
+        &mut self,
+        id: &KeyId,
+        change: impl FnOnce(&mut KeyRecord) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let stored = self.0.get_mut(id).ok_or(Error::NotFound)?;
+        let changed = change(&mut stored.record);
+        let attributes = Arc::clone(&stored.verify.attributes);
+        stored.verify = VerifyRecord::with_attributes(&stored.record, attributes);
+        changed
     }
 
     fn values(&self) -> impl Iterator<Item = &KeyRecord> {
-        self.0.values().map(|stored| &stored.record)
+        self.0.values().map(|stored| &*stored.record)
     }
 
     fn insert(&mut self, record: KeyRecord) {
         let attributes = Arc::new(KeyAttributes::from(&record));
-        self.0
-            .insert(record.id.clone(), Stored { record, attributes });
+        let verify = VerifyRecord::with_attributes(&record, attributes);
+        let record = Box::new(record);
+        self.0.insert(record.id.clone(), Stored { verify, record });
     }
 
     fn remove(&mut self, id: &KeyId) -> Option<KeyRecord> {
-        self.0.remove(id).map(|stored| stored.record)
+        self.0.remove(id).map(|stored| *stored.record)
     }
 
-    /// The verify read: the fields a verify checks, copied (none is on
-    /// the heap), and the attributes, shared.
+    /// The verify read: copied from the table, the attributes shared.
     fn verify(&self, id: &KeyId) -> Option<VerifyRecord> {
-        let stored = self.0.get(id)?;
-        Some(VerifyRecord::with_attributes(
-            &stored.record,
-            Arc::clone(&stored.attributes),
-        ))
+        self.0.get(id).map(|stored| stored.verify.clone())
     }
 }
 
@@ -170,17 +179,19 @@ impl KeyStore for MemoryStore {
         event: &AuditEvent,
     ) -> Result<(), Error> {
         let mut state = self.lock();
-        let key = state.keys.get_mut(id).ok_or(Error::NotFound)?;
-        if key.state != from || from == KeyState::Revoked {
-            return Err(Error::Conflict {
-                expected: from,
-                actual: key.state,
-            });
-        }
-        key.state = to;
-        if to == KeyState::Revoked {
-            key.revoked_at = Some(at);
-        }
+        state.keys.update(id, |key| {
+            if key.state != from || from == KeyState::Revoked {
+                return Err(Error::Conflict {
+                    expected: from,
+                    actual: key.state,
+                });
+            }
+            key.state = to;
+            if to == KeyState::Revoked {
+                key.revoked_at = Some(at);
+            }
+            Ok(())
+        })?;
         state.audit.push(event.clone());
         Ok(())
     }
@@ -192,14 +203,18 @@ impl KeyStore for MemoryStore {
         event: &AuditEvent,
     ) -> Result<bool, Error> {
         let mut state = self.lock();
-        let key = state.keys.get_mut(id).ok_or(Error::NotFound)?;
-        if key.state == KeyState::Revoked {
-            return Ok(false);
+        let revoked = state.keys.update(id, |key| {
+            if key.state == KeyState::Revoked {
+                return Ok(false);
+            }
+            key.state = KeyState::Revoked;
+            key.revoked_at = Some(at);
+            Ok(true)
+        })?;
+        if revoked {
+            state.audit.push(event.clone());
         }
-        key.state = KeyState::Revoked;
-        key.revoked_at = Some(at);
-        state.audit.push(event.clone());
-        Ok(true)
+        Ok(revoked)
     }
 
     async fn rotate_key(
@@ -214,18 +229,20 @@ impl KeyStore for MemoryStore {
         if state.keys.contains_key(&successor.id) {
             return Err(Error::AlreadyExists);
         }
-        let old = state.keys.get_mut(predecessor).ok_or(Error::NotFound)?;
-        if old.state != expected || old.rotated_to.is_some() {
-            return Err(Error::Conflict {
-                expected,
-                actual: old.state,
+        state.keys.update(predecessor, |old| {
+            if old.state != expected || old.rotated_to.is_some() {
+                return Err(Error::Conflict {
+                    expected,
+                    actual: old.state,
+                });
+            }
+            old.rotated_to = Some(successor.id.clone());
+            old.expires_at = Some(match old.expires_at {
+                Some(at) => at.min(predecessor_expires_at),
+                None => predecessor_expires_at,
             });
-        }
-        old.rotated_to = Some(successor.id.clone());
-        old.expires_at = Some(match old.expires_at {
-            Some(at) => at.min(predecessor_expires_at),
-            None => predecessor_expires_at,
-        });
+            Ok(())
+        })?;
         state.keys.insert(successor.clone());
         state.audit.push(event.clone());
         Ok(())
@@ -234,11 +251,17 @@ impl KeyStore for MemoryStore {
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
         let mut state = self.lock();
         for usage in batch {
-            if let Some(key) = state.keys.get_mut(&usage.key_id)
-                && key.last_used_at.is_none_or(|at| at < usage.used_at)
-            {
-                key.last_used_at = Some(usage.used_at);
+            // A key pruned since its use is no longer there: nothing to stamp.
+            let stamped = state.keys.update(&usage.key_id, |key| {
+                if key.last_used_at.is_none_or(|at| at < usage.used_at) {
+                    key.last_used_at = Some(usage.used_at);
+                }
+                Ok(())
+            });
+            if let Err(Error::NotFound) = stamped {
+                continue;
             }
+            stamped?;
         }
         Ok(())
     }

@@ -67,7 +67,11 @@ pub struct SqliteOptions {
     readers: usize,
     busy_timeout: Duration,
     migrate: bool,
+    mmap_size: i64,
 }
+
+/// The default memory map per connection, 256 MiB ([`SqliteOptions::mmap_size`]).
+pub const DEFAULT_MMAP_SIZE: u64 = 256 << 20;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
@@ -76,6 +80,7 @@ impl Default for SqliteOptions {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
             migrate: true,
+            mmap_size: DEFAULT_MMAP_SIZE.cast_signed(),
         }
     }
 }
@@ -98,6 +103,16 @@ impl SqliteOptions {
     /// How long a write waits for the file lock (default 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+    /// How much of the database file each connection reads through a
+    /// memory map rather than with a system call per page (default
+    /// [`DEFAULT_MMAP_SIZE`]; 0 turns it off). Measured on the verify read
+    /// (docs/performance.md): it takes the `pread` calls off a lookup whose
+    /// pages the OS already caches. SQLite writes through normal calls
+    /// either way, and caps the value at its compile-time maximum.
+    pub fn mmap_size(mut self, bytes: u64) -> Self {
+        self.mmap_size = i64::try_from(bytes).unwrap_or(i64::MAX);
         self
     }
     /// Whether opening runs [`migrate`] (default yes). Turn it off when the
@@ -236,7 +251,8 @@ impl SqliteStore {
     /// an in-memory store or [`SqliteStore::from_connection`]).
     ///
     /// Each connection answers the read-only queries `PRAGMA journal_mode`,
-    /// `PRAGMA synchronous`, `PRAGMA foreign_keys` and `PRAGMA busy_timeout`;
+    /// `PRAGMA synchronous`, `PRAGMA foreign_keys`, `PRAGMA busy_timeout`
+    /// and `PRAGMA mmap_size`;
     /// nothing is changed. Use it to check the durability and locking
     /// settings the store promises (WAL for a file, `synchronous = FULL`,
     /// foreign keys on, the busy timeout), in a health check or a test. It
@@ -315,6 +331,9 @@ pub struct ConnectionSettings {
     /// `PRAGMA busy_timeout`: how long a connection waits for a lock
     /// ([`SqliteOptions::busy_timeout`], 5 s by default).
     pub busy_timeout: Duration,
+    /// `PRAGMA mmap_size` in bytes: [`SqliteOptions::mmap_size`] for a file
+    /// database ([`DEFAULT_MMAP_SIZE`] by default), 0 for an in-memory one.
+    pub mmap_size: u64,
 }
 
 impl ConnectionSettings {
@@ -341,6 +360,13 @@ impl ConnectionSettings {
         };
         let busy_ms = integer("busy_timeout")?;
         Ok(Self {
+            // An in-memory database answers no row: nothing is mapped.
+            mmap_size: match conn.pragma_query_value(None, "mmap_size", |row| row.get::<_, i64>(0))
+            {
+                Ok(bytes) => u64::try_from(bytes).unwrap_or(0),
+                Err(rusqlite::Error::QueryReturnedNoRows) => 0,
+                Err(e) => return Err(sqlite_error(e)),
+            },
             journal_mode,
             synchronous: integer("synchronous")?,
             foreign_keys: integer("foreign_keys")? != 0,
@@ -366,6 +392,10 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), Error> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sqlite_error)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Pages read through the map, not copied in by a system call each
+    // (an in-memory database ignores it and reports 0).
+    conn.pragma_update(None, "mmap_size", options.mmap_size)
+        .map_err(sqlite_error)?;
     Ok(())
 }
 

@@ -25,7 +25,9 @@ const SQLITE_KEY_COLUMNS: &str = "id, kind, owner, name, digest, digest_algorith
     roles, inherits_owner, metadata, state, expires_at, preview, created_at, last_used_at, \
     revoked_at, created_by, rotated_from, rotated_to";
 
-const SQLITE_BY_ID: Expect = Expect::keys(&["sqlite_autoindex_keyward_keys_1"]);
+/// The keys table is stored in id order (WITHOUT ROWID): a lookup by id
+/// searches the table's own b-tree, its primary key.
+const SQLITE_BY_ID: Expect = Expect::keys(&["PRIMARY KEY"]);
 
 /// The SQLite adapter's list query for `shape`.
 fn sqlite_list(shape: &ListShape) -> String {
@@ -291,10 +293,10 @@ fn sqlite_plan_problem(plan: &[String], expect: &Expect) -> Option<String> {
     let table = expect.table;
     let search = plan.iter().find(|line| {
         line.starts_with(&format!("SEARCH {table} USING "))
-            && expect
-                .indexes
-                .iter()
-                .any(|index| line.contains(&format!("INDEX {index} (")))
+            && expect.indexes.iter().any(|index| {
+                line.contains(&format!("INDEX {index} ("))
+                    || line.contains(&format!("USING {index} ("))
+            })
     });
     let Some(search) = search else {
         return Some(format!("does not search {:?}", expect.indexes));

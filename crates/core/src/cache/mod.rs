@@ -75,7 +75,7 @@ pub(crate) enum Lookup {
 
 /// The map's keys are already SipHash outputs; hashing them again is waste.
 #[derive(Debug, Default)]
-struct Prehashed(u64);
+pub(crate) struct Prehashed(u64);
 
 impl Hasher for Prehashed {
     fn finish(&self) -> u64 {

@@ -132,7 +132,7 @@ impl Keyward {
     /// generation read before the store), then the checks.
     fn conclude(
         &self,
-        loaded: Option<Arc<KeySnapshot>>,
+        loaded: Option<Loaded>,
         key_id: KeyId,
         parsed: &ParsedToken<'_>,
         now: i64,
@@ -144,11 +144,19 @@ impl Keyward {
             _ => None,
         };
         match loaded {
-            Some(snapshot) => {
+            Some(Loaded {
+                snapshot,
+                presented,
+            }) => {
                 if let Some((cache, hash, generation)) = fill {
                     cache.fill(hash, Slot::Known(Arc::clone(&snapshot)), generation);
                 }
-                self.check(snapshot, parsed, now, requirement)
+                // Whether the token is the key's own was settled when it was
+                // loaded: its secret is hashed once per verify.
+                if !presented {
+                    return Err(Rejection::NotFound);
+                }
+                self.checked(snapshot, parsed, now, requirement)
             }
             None => {
                 if let Some((cache, hash, generation)) = fill {
@@ -170,7 +178,7 @@ impl Keyward {
         record: VerifyRecord,
         parsed: &ParsedToken<'_>,
         now: i64,
-    ) -> Result<Arc<KeySnapshot>, Rejection> {
+    ) -> Result<Loaded, Rejection> {
         match self.snapshot_now(record, parsed, now) {
             Ok(snapshot) => Ok(snapshot),
             Err(pending) => self.resolved(pending, now).await,
@@ -189,7 +197,7 @@ impl Keyward {
         record: VerifyRecord,
         parsed: &ParsedToken<'_>,
         now: i64,
-    ) -> Result<Arc<KeySnapshot>, Pending> {
+    ) -> Result<Loaded, Pending> {
         let live = record.state == KeyState::Active
             && record
                 .expires_at
@@ -212,11 +220,14 @@ impl Keyward {
         } else {
             PermissionSet::new()
         };
-        Ok(self.assemble(record, kind_index, permissions, resolved, now))
+        Ok(Loaded {
+            snapshot: self.assemble(record, kind_index, permissions, resolved, now),
+            presented,
+        })
     }
 
     /// Resolves a live key's permissions through its roles or its owner.
-    async fn resolved(&self, pending: Pending, now: i64) -> Result<Arc<KeySnapshot>, Rejection> {
+    async fn resolved(&self, pending: Pending, now: i64) -> Result<Loaded, Rejection> {
         let Pending { record, kind_index } = pending;
         let permissions = self
             .effective_permissions(
@@ -228,7 +239,10 @@ impl Keyward {
             )
             .await
             .map_err(Rejection::Unavailable)?;
-        Ok(self.assemble(record, kind_index, permissions, true, now))
+        Ok(Loaded {
+            snapshot: self.assemble(record, kind_index, permissions, true, now),
+            presented: true,
+        })
     }
 
     fn assemble(
@@ -276,6 +290,17 @@ impl Keyward {
         if !self.identifies(&snapshot, parsed) {
             return Err(Rejection::NotFound);
         }
+        self.checked(snapshot, parsed, now, requirement)
+    }
+
+    /// [`Keyward::check`] for a snapshot known to be the token's key.
+    fn checked(
+        &self,
+        snapshot: Arc<KeySnapshot>,
+        parsed: &ParsedToken<'_>,
+        now: i64,
+        requirement: &Requirement,
+    ) -> Result<VerifiedKey, Rejection> {
         match snapshot.state {
             KeyState::Revoked => return Err(Rejection::Revoked),
             KeyState::Disabled => return Err(Rejection::Disabled),
@@ -310,6 +335,13 @@ impl Keyward {
             bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
         self.verify(token, requirement).await
     }
+}
+
+/// A key just read, as a snapshot, and whether the presented token is its
+/// own (same kind, its secret hashes to the digest).
+pub(super) struct Loaded {
+    snapshot: Arc<KeySnapshot>,
+    presented: bool,
 }
 
 /// A live key read for its own token whose permissions need the store (its
