@@ -197,7 +197,7 @@ impl Keyward {
         record: VerifyRecord,
         parsed: &ParsedToken<'_>,
         now: i64,
-    ) -> Result<Loaded, Pending> {
+    ) -> Result<Loaded, Box<Pending>> {
         let live = record.state == KeyState::Active
             && record
                 .expires_at
@@ -207,7 +207,8 @@ impl Keyward {
             && self.presented_matches(&record.digest, parsed);
         let resolved = live && presented;
         if resolved && (record.inherits_owner || !record.attributes.roles.is_empty()) {
-            return Err(Pending { record, kind_index });
+            // Boxed: the record is large, and this path awaits anyway.
+            return Err(Box::new(Pending { record, kind_index }));
         }
         let permissions = if resolved {
             // Neither roles nor an owner: what it carries is its scopes.
@@ -227,8 +228,8 @@ impl Keyward {
     }
 
     /// Resolves a live key's permissions through its roles or its owner.
-    async fn resolved(&self, pending: Pending, now: i64) -> Result<Loaded, Rejection> {
-        let Pending { record, kind_index } = pending;
+    async fn resolved(&self, pending: Box<Pending>, now: i64) -> Result<Loaded, Rejection> {
+        let Pending { record, kind_index } = *pending;
         let permissions = self
             .effective_permissions(
                 &record.attributes.owner,
