@@ -85,9 +85,18 @@ impl KeyId {
     }
 }
 
+impl KeyId {
+    /// The id's bytes (ASCII), without the UTF-8 check of [`KeyId::as_str`].
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
 impl PartialEq for KeyId {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        // Every id is built by `inline`, which zero-fills past its end, so
+        // equal ids have equal arrays: one fixed-size compare.
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 
@@ -101,13 +110,16 @@ impl PartialOrd for KeyId {
 
 impl Ord for KeyId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        // Byte order, which is `str`'s order.
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
 impl std::hash::Hash for KeyId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        // As `str` hashes (its bytes, then 0xff), without the UTF-8 check.
+        state.write(self.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
