@@ -632,7 +632,8 @@ fn value(quantity: &str, v: f64) -> String {
     match quantity {
         "time" => duration(v),
         "rate" => rate(v),
-        _ => format!("{v:.2}"),
+        // A ratio too small for decimals reads as a fraction (1/N).
+        _ => ratio_text(v, 2),
     }
 }
 
