@@ -36,17 +36,11 @@ impl Keyward {
             FromMemory::Answer(answer) => return Verification::ready_with(answer),
             FromMemory::Load(parsed, now, hash) => (parsed, now, hash),
         };
-        let read = StoreRead {
-            key_id: KeyId::from_parsed(parsed.key_id()),
-            parsed,
-            now,
-            hash,
-            // Read the generation before the store, so a change that lands
-            // while we read keeps the (possibly stale) result out of the cache.
-            generation: self.inner.cache.as_ref().map(VerifyCache::generation),
-            requirement,
-        };
-        let record = match self.inner.store.verify_key_now(&read.key_id) {
+        let key_id = KeyId::from_parsed(parsed.key_id());
+        // Read the generation before the store, so a change that lands
+        // while we read keeps the (possibly stale) result out of the cache.
+        let generation = self.inner.cache.as_ref().map(VerifyCache::generation);
+        let read = match self.inner.store.verify_key_now(&key_id) {
             Some(Ok(record)) => record,
             Some(Err(e)) => return Verification::ready_with(Err(Rejection::Unavailable(e))),
             None => {
@@ -54,31 +48,52 @@ impl Keyward {
                     let record = self
                         .inner
                         .store
-                        .verify_key(&read.key_id)
+                        .verify_key(&key_id)
                         .await
                         .map_err(Rejection::Unavailable)?;
                     let loaded = match record {
-                        Some(record) => Some(self.snapshot(record, &read.parsed, read.now).await?),
+                        Some(record) => Some(self.snapshot(record, &parsed, now).await?),
                         None => None,
                     };
-                    self.conclude(loaded, read)
+                    self.conclude(
+                        loaded,
+                        key_id,
+                        &parsed,
+                        now,
+                        (hash, generation),
+                        requirement,
+                    )
                 })));
             }
         };
-        let loaded = match record {
+        let loaded = match read {
             None => None,
-            Some(record) => match self.snapshot_now(record, &read.parsed, read.now) {
-                Ok(loaded) => Some(loaded),
+            Some(record) => match self.snapshot_now(record, &parsed, now) {
+                Ok(snapshot) => Some(snapshot),
                 // Roles to read, or an owner to ask: the rest is awaited.
                 Err(pending) => {
                     return Verification(VerificationState::Store(Box::pin(async move {
-                        let loaded = self.resolved(pending, read.now).await?;
-                        self.conclude(Some(loaded), read)
+                        let snapshot = self.resolved(pending, now).await?;
+                        self.conclude(
+                            Some(snapshot),
+                            key_id,
+                            &parsed,
+                            now,
+                            (hash, generation),
+                            requirement,
+                        )
                     })));
                 }
             },
         };
-        Verification::ready_with(self.conclude(loaded, read))
+        Verification::ready_with(self.conclude(
+            loaded,
+            key_id,
+            &parsed,
+            now,
+            (hash, generation),
+            requirement,
+        ))
     }
 
     /// Parse, then the cache: the whole answer, or what the store read needs.
@@ -113,20 +128,17 @@ impl Keyward {
     }
 
     /// After the store read (`loaded`: `None` if the store has no such
-    /// key): the cache fill when there is a cache, then the checks.
+    /// key): the cache fill when there is a cache (its hash, and the
+    /// generation read before the store), then the checks.
     fn conclude(
         &self,
         loaded: Option<Loaded>,
-        read: StoreRead<'_>,
+        key_id: KeyId,
+        parsed: &ParsedToken<'_>,
+        now: i64,
+        (hash, generation): (Option<u64>, Option<u64>),
+        requirement: &Requirement,
     ) -> Result<VerifiedKey, Rejection> {
-        let StoreRead {
-            key_id,
-            parsed,
-            now,
-            hash,
-            generation,
-            requirement,
-        } = read;
         let fill = match (&self.inner.cache, hash, generation) {
             (Some(cache), Some(hash), Some(generation)) => Some((cache, hash, generation)),
             _ => None,
@@ -144,7 +156,7 @@ impl Keyward {
                 if !presented {
                     return Err(Rejection::NotFound);
                 }
-                self.checked(snapshot, &parsed, now, requirement)
+                self.checked(snapshot, parsed, now, requirement)
             }
             None => {
                 if let Some((cache, hash, generation)) = fill {
@@ -324,17 +336,6 @@ impl Keyward {
             bearer_token(authorization).map_err(|e: BearerError| Rejection::BadHeader(e))?;
         self.verify(token, requirement).await
     }
-}
-
-/// A verify that reads the store: the token, the time (micros), and for the
-/// cache fill its hash and the generation read before the store.
-struct StoreRead<'a> {
-    key_id: KeyId,
-    parsed: ParsedToken<'a>,
-    now: i64,
-    hash: Option<u64>,
-    generation: Option<u64>,
-    requirement: &'a Requirement,
 }
 
 /// A key just read, as a snapshot, and whether the presented token is its
