@@ -251,17 +251,17 @@ impl KeyStore for MemoryStore {
     async fn record_usage(&self, batch: &[UsageRecord]) -> Result<(), Error> {
         let mut state = self.lock();
         for usage in batch {
-            // A key pruned since its use is no longer there: nothing to stamp.
             let stamped = state.keys.update(&usage.key_id, |key| {
                 if key.last_used_at.is_none_or(|at| at < usage.used_at) {
                     key.last_used_at = Some(usage.used_at);
                 }
                 Ok(())
             });
-            if let Err(Error::NotFound) = stamped {
-                continue;
+            match stamped {
+                // A key pruned since its use is no longer there: nothing to stamp.
+                Ok(()) | Err(Error::NotFound) => {}
+                Err(e) => return Err(e),
             }
-            stamped?;
         }
         Ok(())
     }
